@@ -1,5 +1,52 @@
-"""initsim: what does a weight initialization do to signals and gradients in a deep net?"""
+"""initsim: what a weight initialization does to signals and gradients in deep nets.
+
+Public names (imported lazily, so ``initsim --help`` does not load Numba):
+
+- :func:`simulate` and :class:`SimulationResult`: the Monte Carlo engine,
+- :mod:`initializers`: the weight-initializer catalogue,
+- :mod:`activations`: the activation registry,
+- :mod:`rng`: counter-based per-net random streams.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from initsim._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:  # pragma: no cover
+    from initsim import activations, initializers, rng
+    from initsim.result import SimulationResult
+    from initsim.simulate import simulate
+
+__all__ = [
+    "SimulationResult",
+    "__version__",
+    "activations",
+    "initializers",
+    "rng",
+    "simulate",
+]
+
+_LAZY = {
+    "simulate": ("initsim.simulate", "simulate"),
+    "SimulationResult": ("initsim.result", "SimulationResult"),
+    "activations": ("initsim.activations", None),
+    "initializers": ("initsim.initializers", None),
+    "rng": ("initsim.rng", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'initsim' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

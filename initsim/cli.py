@@ -1,0 +1,120 @@
+"""The ``initsim`` command.
+
+Subcommands live in small functions registered in :func:`build_parser`;
+heavy modules (numba kernels) are imported inside them so ``initsim --help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from initsim._version import __version__
+
+__all__ = ["build_parser", "main"]
+
+
+def _cmd_initializers(args: argparse.Namespace) -> int:
+    from initsim import initializers
+
+    rows = initializers.catalogue(fan_in=args.fan_in, fan_out=args.fan_out)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    headers = ["name", "aliases", "law", "variance of one entry", "sigma_w2"]
+    table = [
+        [
+            r["name"],
+            ", ".join(r["aliases"]) or "-",
+            r["law"],
+            r["variance_law"],
+            f"{r['sigma_w2']:.6g}",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    print(
+        f"Weight initializers (sigma_w2 = fan_in * Var(W_ij) at fan_in={args.fan_in}, "
+        f"fan_out={args.fan_out}):\n"
+    )
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``initsim`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser with every subcommand registered.
+    """
+    parser = argparse.ArgumentParser(
+        prog="initsim",
+        description=(
+            "What does a weight initialization do to signals and gradients in a deep "
+            "network? Monte Carlo over many random nets, checked against theory."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"initsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p_init = sub.add_parser(
+        "initializers",
+        help="list the initializer catalogue with each scheme's variance law",
+        description="List every initializer with its law and exact per-entry variance.",
+    )
+    p_init.add_argument("--fan-in", type=_positive_int, default=256, help="fan_in (default 256)")
+    p_init.add_argument("--fan-out", type=_positive_int, default=256, help="fan_out (default 256)")
+    p_init.add_argument("--json", action="store_true", help="print one JSON document")
+    p_init.set_defaults(func=_cmd_initializers)
+
+    from initsim.cli_simulate import register as register_simulate
+
+    register_simulate(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``initsim`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 on bad input.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args))
+    except ValueError as exc:
+        print(f"initsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

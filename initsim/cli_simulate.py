@@ -1,0 +1,125 @@
+"""``initsim simulate``: one Monte Carlo run from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _int_list(text: str) -> int | list[int]:
+    parts = [p for p in text.replace(",", " ").split() if p]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer or a comma-separated list of integers, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one width")
+    return values[0] if len(values) == 1 else values
+
+
+def register(sub: Any) -> None:
+    """Add the ``simulate`` subcommand to a subparsers object.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subparsers of the main parser.
+    """
+    p = sub.add_parser(
+        "simulate",
+        help="simulate many random nets and print per-layer statistics",
+        description=(
+            "Propagate inputs (and gradients with --backward) through many random deep nets "
+            "and print, per hidden layer, the mean pre-activation second moment q with a 95%% "
+            "interval, dead and saturated fractions and the gradient second moment."
+        ),
+    )
+    p.add_argument("--activation", default="relu", help="activation name (default relu)")
+    p.add_argument("--init", default="he_normal", help="initializer name (default he_normal)")
+    p.add_argument("--depth", type=int, default=10, help="hidden layers (default 10)")
+    p.add_argument(
+        "--width",
+        type=_int_list,
+        default=256,
+        help="hidden width, or comma-separated per-layer widths (default 256)",
+    )
+    p.add_argument("--input-dim", type=int, default=None, help="input dimension (default width)")
+    p.add_argument("--bias-std", type=float, default=0.0, help="bias standard deviation")
+    p.add_argument("--nets", type=int, default=100, help="number of random nets (default 100)")
+    p.add_argument("--inputs", type=int, default=1, help="inputs per net (default 1)")
+    p.add_argument(
+        "--input",
+        default="sphere",
+        choices=["sphere", "gaussian"],
+        help="input distribution (default sphere: ||x||^2 = input_dim)",
+    )
+    p.add_argument("--method", default="auto", choices=["auto", "exact", "dense"])
+    p.add_argument("--backward", action="store_true", help="also propagate gradients")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="numba threads (default all)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--per-net", action="store_true", help="with --json: include per-net arrays")
+    p.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from initsim.simulate import simulate
+
+    result = simulate(
+        activation=args.activation,
+        init=args.init,
+        depth=args.depth,
+        width=args.width,
+        input_dim=args.input_dim,
+        bias_std=args.bias_std,
+        nets=args.nets,
+        inputs=args.inputs,
+        input=args.input,
+        method=args.method,
+        backward=args.backward,
+        seed=args.seed,
+        threads=args.threads,
+        progress=False if args.no_progress else None,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(per_net=args.per_net), indent=1))
+        return 0
+    cfg = result.provenance["config"]
+    print(
+        f"initsim simulate: {cfg['activation']} / {cfg['init']}, widths {cfg['widths'][0]} -> "
+        f"{cfg['widths'][1:] if len(set(cfg['widths'][1:])) > 1 else cfg['widths'][1]} x "
+        f"{result.depth} layers, {result.nets} nets x {cfg['inputs']} inputs, "
+        f"method {cfg['method']}, seed {args.seed}"
+    )
+    mean = result.layer_mean("q")
+    lo, hi = result.layer_interval("q")
+    dead = result.layer_mean("dead_fraction")
+    sat = result.layer_mean("saturated_fraction")
+    grad = result.layer_mean("grad_sq") if result.grad_sq is not None else None
+    head = f"{'layer':>5}  {'mean q':>11}  {'95% interval':>25}  {'dead':>6}  {'saturated':>9}"
+    if grad is not None:
+        head += f"  {'grad^2':>11}"
+    print(head)
+    for t in range(result.depth):
+        line = (
+            f"{t + 1:>5}  {mean[t]:11.4g}  [{lo[t]:11.4g}, {hi[t]:11.4g}]  "
+            f"{dead[t]:6.3f}  {sat[t]:9.3f}"
+        )
+        if grad is not None:
+            line += f"  {grad[t]:11.4g}"
+        print(line)
+    diverged = int((result.first_nonfinite_layer > 0).sum())
+    if diverged:
+        first = int(result.first_nonfinite_layer[result.first_nonfinite_layer > 0].min())
+        print(f"{diverged} of {result.nets} nets overflowed to inf/NaN (first at layer {first})")
+    print(
+        f"({result.provenance['elapsed_s']:.2f} s, {result.provenance['threads']} threads, "
+        f"config sha256 {result.provenance['config_sha256'][:12]})"
+    )
+    return 0

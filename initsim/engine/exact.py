@@ -1,0 +1,214 @@
+"""Exact Gaussian-conditioning sampler for one input per net: O(n) per layer.
+
+For iid Gaussian weights ``W_ij ~ N(0, s^2)`` and a fixed input ``x``, the
+pre-activation ``a = W x`` is exactly ``s * ||x|| * z`` with ``z`` standard
+normal: one normal per unit instead of a row of ``n_in`` normals and a
+matrix-vector product.
+
+Backward, for the *same* ``W``: conditioned on ``W x = a``,
+``W = a x^T / ||x||^2 + W' P`` with ``P = I - x x^T / ||x||^2`` and ``W'`` an
+independent copy, hence ``W^T d = x (a . d) / ||x||^2 + P z`` with
+``z ~ N(0, s^2 ||d||^2 I)``. This is exact: no gradient-independence
+assumption. When ``x = 0`` (a dead layer) ``a = 0`` and ``W^T d = z``.
+
+Random substreams per net (see :mod:`initsim.rng`): ``(INPUT, 0)`` input,
+``(FORWARD, l)`` layer ``l``'s ``z``, ``(BIAS, l)`` its bias,
+``(OUTPUT_DIRECTION, 0)`` the output direction, ``(BACKWARD, l)`` the
+backward ``z`` of layer ``l``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from initsim._jit import jit
+from initsim.activations import dphi_scalar
+from initsim.engine.layerstats import GRAD_SQ, forward_layer, mean_square, sum_sq
+from initsim.rng import Purpose, fill_normals
+
+_P_INPUT = np.uint64(Purpose.INPUT)
+_P_FORWARD = np.uint64(Purpose.FORWARD)
+_P_BIAS = np.uint64(Purpose.BIAS)
+_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
+_P_BACKWARD = np.uint64(Purpose.BACKWARD)
+_ZERO = np.uint64(0)
+
+INPUT_GAUSSIAN = 0
+INPUT_SPHERE = 1
+INPUT_GIVEN = 2
+
+
+@jit
+def make_input(k0, k1, mode, given, n0, b, x):
+    """Write one net's input (``n0 * b`` values, unit-major) into ``x``.
+
+    ``mode`` is INPUT_GAUSSIAN (iid N(0, 1)), INPUT_SPHERE (each of the ``b``
+    inputs uniform on the sphere of radius ``sqrt(n0)``, so ``q0 = 1``) or
+    INPUT_GIVEN (copy ``given``, already unit-major).
+    """
+    total = n0 * b
+    if mode == INPUT_GIVEN:
+        for k in range(total):
+            x[k] = given[k]
+        return
+    fill_normals(k0, k1, _P_INPUT, _ZERO, 0, x[:total])
+    if mode == INPUT_SPHERE:
+        for j in range(b):
+            s = 0.0
+            for i in range(n0):
+                s += x[i * b + j] * x[i * b + j]
+            scale = math.sqrt(n0 / s) if s > 0.0 else 0.0
+            for i in range(n0):
+                x[i * b + j] *= scale
+
+
+@jit(parallel=True)
+def exact_single_input(
+    keys,
+    widths,
+    wstd,
+    bias_std,
+    code,
+    param,
+    input_mode,
+    given,
+    backward,
+    sat_threshold,
+    hedges,
+    aedges,
+    stats,
+    first_nonfinite,
+    hist_h,
+    hist_a,
+):
+    """Propagate one input through each net with the exact Gaussian sampler.
+
+    Parameters
+    ----------
+    keys : uint64 array (nets, 2)
+        Per-net Philox keys.
+    widths : int64 array (depth + 1,)
+        ``n_0 .. n_depth``.
+    wstd : float64 array (depth,)
+        Standard deviation of one weight entry per layer.
+    bias_std : float
+        Standard deviation of the biases (0 for none).
+    code, param : int, float
+        Activation.
+    input_mode : int
+        See :func:`make_input`; ``given`` holds the input for INPUT_GIVEN.
+    given : float64 array
+        The user's input (``n_0`` values) or an empty array.
+    backward : bool
+        Also propagate a gradient from a random output direction.
+    sat_threshold : float
+        Saturation threshold on ``|phi'|``.
+    hedges, aedges : float64 arrays (3,)
+        Histogram ranges ``(lo, hi, nbins)``.
+    stats : float64 array (nets, depth, N_STATS)
+        Output summaries.
+    first_nonfinite : int64 array (nets,)
+        Output: first hidden layer (1-based) whose ``q`` is not finite, 0 if
+        none.
+    hist_h, hist_a : int64 arrays (nets, depth, nbins + 2) or (nets, depth, 0)
+        Output histograms.
+    """
+    nets = keys.shape[0]
+    depth = widths.shape[0] - 1
+    nmax = 0
+    for t in range(depth + 1):
+        nmax = max(nmax, widths[t])
+    for net in numba.prange(nets):
+        k0 = keys[net, 0]
+        k1 = keys[net, 1]
+        if backward:
+            xs = np.empty((depth + 1, nmax))
+            hs = np.empty((depth, nmax))
+            avs = np.empty((depth, nmax))
+        else:
+            xs = np.empty((2, nmax))
+            hs = np.empty((1, nmax))
+            avs = np.empty((1, nmax))
+        z = np.empty(nmax)
+        bz = np.empty(nmax)
+        make_input(k0, k1, input_mode, given, widths[0], 1, xs[0])
+        first_nonfinite[net] = 0
+        for t in range(depth):
+            nin = widths[t]
+            nout = widths[t + 1]
+            cur = t if backward else t % 2
+            nxt = t + 1 if backward else (t + 1) % 2
+            slot = t if backward else 0
+            x = xs[cur]
+            h = hs[slot]
+            av = avs[slot]
+            c = wstd[t] * math.sqrt(sum_sq(x, nin))
+            fill_normals(k0, k1, _P_FORWARD, np.uint64(t), 0, z[:nout])
+            if bias_std > 0.0:
+                fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
+                for i in range(nout):
+                    av[i] = c * z[i]
+                    h[i] = av[i] + bias_std * bz[i]
+            else:
+                for i in range(nout):
+                    av[i] = c * z[i]
+                    h[i] = av[i]
+            ok = forward_layer(
+                h,
+                xs[nxt],
+                nout,
+                1,
+                code,
+                param,
+                sat_threshold,
+                stats[net, t],
+                hist_h[net, t],
+                hist_a[net, t],
+                hedges,
+                aedges,
+            )
+            if not ok and first_nonfinite[net] == 0:
+                first_nonfinite[net] = t + 1
+        if backward:
+            _exact_backward(k0, k1, widths, wstd, code, param, xs, hs, avs, z, bz, stats[net])
+
+
+@jit
+def _exact_backward(k0, k1, widths, wstd, code, param, xs, hs, avs, d, g, stats_net):
+    """Backward pass of one net (see the module docstring); fills GRAD_SQ."""
+    depth = widths.shape[0] - 1
+    nl = widths[depth]
+    fill_normals(k0, k1, _P_OUT, _ZERO, 0, d[:nl])
+    for i in range(nl):
+        d[i] *= dphi_scalar(code, param, hs[depth - 1, i])
+    stats_net[depth - 1, GRAD_SQ] = mean_square(d, nl)
+    for t in range(depth - 1, 0, -1):
+        nin = widths[t]
+        nout = widths[t + 1]
+        x = xs[t]
+        av = avs[t]
+        x2 = sum_sq(x, nin)
+        ad = 0.0
+        dd = 0.0
+        for i in range(nout):
+            ad += av[i] * d[i]
+            dd += d[i] * d[i]
+        fill_normals(k0, k1, _P_BACKWARD, np.uint64(t), 0, g[:nin])
+        sz = wstd[t] * math.sqrt(dd)
+        if x2 > 0.0:
+            xz = 0.0
+            for i in range(nin):
+                xz += x[i] * g[i]
+            proj = xz / x2
+            coef = ad / x2
+            for i in range(nin):
+                g[i] = x[i] * coef + sz * (g[i] - x[i] * proj)
+        else:
+            for i in range(nin):
+                g[i] = sz * g[i]
+        for i in range(nin):
+            d[i] = g[i] * dphi_scalar(code, param, hs[t - 1, i])
+        stats_net[t - 1, GRAD_SQ] = mean_square(d, nin)

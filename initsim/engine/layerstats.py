@@ -1,0 +1,131 @@
+"""Per-layer statistics shared by the exact and the dense kernels.
+
+A layer's pre-activations arrive as a flat buffer ``h`` of ``n * B`` values,
+unit-major (unit ``i`` owns ``h[i*B:(i+1)*B]``). One pass applies the
+activation, writes the next layer's input and accumulates the summaries.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from initsim._jit import jit
+from initsim.activations import dphi_scalar, phi_scalar
+
+# Column indices of the per-net, per-layer summary array ``stats[net, layer, :]``.
+Q = 0
+ACT_MEAN = 1
+ACT_VAR = 2
+DEAD = 3
+SATURATED = 4
+GRAD_SQ = 5
+N_STATS = 6
+
+
+@jit
+def forward_layer(
+    h, y, n, b, code, param, sat_threshold, stats_row, hist_h, hist_a, hedges, aedges
+):
+    """Apply phi to ``h`` into ``y`` and write this layer's summaries.
+
+    Parameters
+    ----------
+    h, y : 1-D float64 arrays
+        Pre-activations (read) and activations (written), ``n * b`` values.
+    n, b : int
+        Units and inputs.
+    code, param : int, float
+        The activation (see :mod:`initsim.activations`).
+    sat_threshold : float
+        A (unit, input) pair counts as saturated when ``|phi'(h)| < sat_threshold``.
+    stats_row : 1-D float64 array
+        Receives q, act mean, act variance, dead fraction, saturated fraction.
+    hist_h, hist_a : 1-D int64 arrays
+        Histogram counts (``nbins + 2``: underflow first, overflow last) or
+        empty arrays when no histograms are requested.
+    hedges, aedges : 1-D float64 arrays
+        Equal-width bin edges ``(lo, hi, nbins)`` packed as three floats.
+
+    Returns
+    -------
+    bool
+        Whether ``q`` (hence every pre-activation and its square) is finite.
+    """
+    total = n * b
+    s_h2 = 0.0
+    s_y = 0.0
+    dead = 0
+    sat = 0
+    for i in range(n):
+        unit_dead = True
+        for j in range(b):
+            k = i * b + j
+            x = h[k]
+            v = phi_scalar(code, param, x)
+            y[k] = v
+            s_h2 += x * x
+            s_y += v
+            if v != 0.0:
+                unit_dead = False
+            if abs(dphi_scalar(code, param, x)) < sat_threshold:
+                sat += 1
+        if unit_dead:
+            dead += 1
+    mean_y = s_y / total
+    s_dev = 0.0
+    for k in range(total):
+        d = y[k] - mean_y
+        s_dev += d * d
+    stats_row[Q] = s_h2 / total
+    stats_row[ACT_MEAN] = mean_y
+    stats_row[ACT_VAR] = s_dev / total
+    stats_row[DEAD] = dead / n
+    stats_row[SATURATED] = sat / total
+    if hist_h.shape[0] > 0:
+        _histogram(h, total, hedges, hist_h)
+        _histogram(y, total, aedges, hist_a)
+    return math.isfinite(s_h2)
+
+
+@jit
+def _histogram(v, total, edges, counts):
+    """Add ``v[:total]`` to equal-width ``counts`` (slot 0 under, slot -1 over; NaN skipped)."""
+    lo = edges[0]
+    hi = edges[1]
+    nb = counts.shape[0] - 2
+    width = (hi - lo) / nb
+    for k in range(total):
+        x = v[k]
+        if x != x:
+            continue
+        if x < lo:
+            counts[0] += 1
+        elif x >= hi:
+            counts[nb + 1] += 1
+        else:
+            idx = int((x - lo) / width)
+            if idx >= nb:
+                idx = nb - 1
+            counts[idx + 1] += 1
+
+
+@jit
+def sum_sq(v, total):
+    """Sum of ``v[:total] ** 2``."""
+    s = 0.0
+    for k in range(total):
+        s += v[k] * v[k]
+    return s
+
+
+@jit
+def mean_square(v, total):
+    """Mean of ``v[:total] ** 2``."""
+    return sum_sq(v, total) / total
+
+
+def empty_hist() -> np.ndarray:
+    """Return the zero-length int64 array kernels take for 'no histogram'."""
+    return np.zeros(0, dtype=np.int64)

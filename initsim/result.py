@@ -1,0 +1,170 @@
+"""The result of :func:`initsim.simulate`: per-net, per-layer summaries plus provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats as _st
+
+__all__ = ["SUMMARY_FIELDS", "SimulationResult"]
+
+#: Per-net, per-layer summary arrays of a result, each of shape (nets, depth).
+SUMMARY_FIELDS = (
+    "q",
+    "act_mean",
+    "act_var",
+    "dead_fraction",
+    "saturated_fraction",
+    "grad_sq",
+)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Per-layer statistics of many random nets.
+
+    Layer axis convention: column ``l`` is hidden layer ``l + 1`` (layer 0 is
+    the input, which has no column).
+
+    Attributes
+    ----------
+    q : numpy.ndarray (nets, depth)
+        Mean over units (and inputs) of the squared pre-activation ``h^2``.
+    act_mean, act_var : numpy.ndarray (nets, depth)
+        Mean and (population) variance over units and inputs of ``phi(h)``.
+    dead_fraction : numpy.ndarray (nets, depth)
+        Fraction of units whose output is exactly 0 for every input.
+    saturated_fraction : numpy.ndarray (nets, depth)
+        Fraction of (unit, input) pairs with ``|phi'(h)| < saturation_threshold``.
+    grad_sq : numpy.ndarray (nets, depth) or None
+        Mean over units (and inputs) of the squared back-propagated gradient
+        ``delta_l = dL/dh_l`` for the loss ``L = sum_b u_b . phi(h^L_b)``
+        with ``u_b ~ N(0, I)``; None unless ``backward=True``.
+    first_nonfinite_layer : numpy.ndarray of int (nets,)
+        First hidden layer (1-based) whose ``q`` is inf or NaN (a pre-activation
+        or its square overflowed, or a NaN appeared); 0 if none.
+    histograms : dict or None
+        ``{"h": counts, "act": counts, "h_edges": e, "act_edges": e}`` with
+        counts of shape (depth, bins + 2), summed over nets; slot 0 counts
+        values below the range, slot -1 values at or above it.
+    provenance : dict
+        Seed, configuration and its hash, method, threads, threading layer,
+        versions.
+    """
+
+    q: np.ndarray
+    act_mean: np.ndarray
+    act_var: np.ndarray
+    dead_fraction: np.ndarray
+    saturated_fraction: np.ndarray
+    grad_sq: np.ndarray | None
+    first_nonfinite_layer: np.ndarray
+    histograms: dict[str, np.ndarray] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nets(self) -> int:
+        """Number of nets simulated."""
+        return int(self.q.shape[0])
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers."""
+        return int(self.q.shape[1])
+
+    def _field(self, name: str) -> np.ndarray:
+        if name not in SUMMARY_FIELDS:
+            raise ValueError(f"name must be one of {', '.join(SUMMARY_FIELDS)}; got {name!r}")
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"{name!r} was not recorded: run simulate(..., backward=True)")
+        return value
+
+    def layer_mean(self, name: str = "q") -> np.ndarray:
+        """Monte Carlo mean over nets of a summary, per layer.
+
+        Parameters
+        ----------
+        name : str
+            One of :data:`SUMMARY_FIELDS`.
+
+        Returns
+        -------
+        numpy.ndarray (depth,)
+            The mean over nets (NaN where a net diverged to NaN).
+        """
+        return self._field(name).mean(axis=0)
+
+    def layer_interval(self, name: str = "q", level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Student-t confidence interval for the per-layer mean over nets.
+
+        Parameters
+        ----------
+        name : str
+            One of :data:`SUMMARY_FIELDS`.
+        level : float
+            Confidence level in (0, 1).
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            Lower and upper bounds per layer (NaN with a single net).
+        """
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must be in (0, 1); got {level}")
+        v = self._field(name)
+        n = v.shape[0]
+        mean = v.mean(axis=0)
+        if n < 2:
+            nan = np.full(mean.shape, np.nan)
+            return nan, nan.copy()
+        se = v.std(axis=0, ddof=1) / np.sqrt(n)
+        half = _st.t.ppf(0.5 + level / 2.0, df=n - 1) * se
+        return mean - half, mean + half
+
+    def to_dict(self, per_net: bool = False) -> dict[str, Any]:
+        """Return a JSON-ready dictionary (per-layer means and intervals; optionally per-net).
+
+        Parameters
+        ----------
+        per_net : bool
+            Include the full (nets, depth) arrays.
+
+        Returns
+        -------
+        dict
+            Plain Python types only.
+        """
+        layers: list[dict[str, Any]] = []
+        means = {f: self.layer_mean(f) for f in SUMMARY_FIELDS if getattr(self, f) is not None}
+        lo, hi = self.layer_interval("q")
+        for t in range(self.depth):
+            row: dict[str, Any] = {"layer": t + 1}
+            for f, m in means.items():
+                row[f] = _json_float(m[t])
+            row["q_ci95"] = [_json_float(lo[t]), _json_float(hi[t])]
+            layers.append(row)
+        out: dict[str, Any] = {
+            "nets": self.nets,
+            "depth": self.depth,
+            "layers": layers,
+            "diverged_nets": int(np.count_nonzero(self.first_nonfinite_layer)),
+            "provenance": self.provenance,
+        }
+        if per_net:
+            for f in SUMMARY_FIELDS:
+                v = getattr(self, f)
+                if v is not None:
+                    out[f] = [[_json_float(x) for x in row] for row in v]
+            out["first_nonfinite_layer"] = self.first_nonfinite_layer.tolist()
+        return out
+
+
+def _json_float(x: float) -> float | str:
+    """JSON has no inf/NaN: write them as strings."""
+    x = float(x)
+    if np.isfinite(x):
+        return x
+    return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")

@@ -1,0 +1,317 @@
+"""The Monte Carlo engine: twins, invariance, exact mean-field laws, divergence, bad input."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from initsim import activations, initializers, simulate
+from initsim.engine import laws
+from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
+from initsim.engine.reference import dense_reference, exact_reference
+from initsim.rng import net_keys, root_key
+
+pytestmark = pytest.mark.usefixtures("warm_kernels")
+
+FIELDS = ("q", "act_mean", "act_var", "dead_fraction", "saturated_fraction", "grad_sq")
+
+
+def _stack(r):
+    cols = [getattr(r, f) for f in FIELDS[:5]]
+    cols.append(r.grad_sq if r.grad_sq is not None else np.zeros_like(r.q))
+    return np.stack(cols, axis=-1)
+
+
+# ---------------------------------------------------------------- numpy twins
+@pytest.mark.parametrize("act_name", ["relu", "tanh", "sigmoid", "linear"])
+@pytest.mark.parametrize("bias_std", [0.0, 0.3])
+def test_exact_kernel_matches_numpy_twin(act_name, bias_std):
+    widths = [7, 12, 5, 9]
+    r = simulate(
+        activation=act_name,
+        init="glorot_normal",
+        depth=3,
+        width=widths[1:],
+        input_dim=7,
+        nets=4,
+        bias_std=bias_std,
+        backward=True,
+        method="exact",
+        seed=3,
+    )
+    act = activations.get(act_name)
+    ini = initializers.get("glorot_normal")
+    w = np.array(widths)
+    wstd = np.sqrt([ini.variance(widths[t], widths[t + 1]) for t in range(3)])
+    keys = net_keys(root_key(3), 0, 4)
+    got = _stack(r)
+    for k in range(4):
+        ref, first = exact_reference(
+            keys[k], w, wstd, bias_std, act, INPUT_SPHERE, np.zeros(0), True, 1e-2
+        )
+        np.testing.assert_allclose(got[k], ref, rtol=1e-12, atol=1e-14)
+        assert first == r.first_nonfinite_layer[k] == 0
+
+
+@pytest.mark.parametrize(
+    ("init", "params"),
+    [
+        ("he_normal", {}),
+        ("uniform", {"a": -0.3, "b": 0.5}),
+        ("orthogonal", {"gain": 1.2}),
+        ("sparse", {"sparsity": 0.3, "std": 0.4}),
+        ("constant", {"value": 0.1}),
+    ],
+)
+@pytest.mark.parametrize("n_inputs", [1, 3])
+def test_dense_kernel_matches_numpy_twin(init, params, n_inputs):
+    widths = [6, 8, 5, 7]
+    ini = initializers.get(init, **params)
+    x = np.random.default_rng(0).standard_normal((n_inputs, 6))
+    r = simulate(
+        activation="tanh",
+        init=ini,
+        depth=3,
+        width=widths[1:],
+        input_dim=6,
+        nets=3,
+        inputs=n_inputs,
+        input=x,
+        bias_std=0.2,
+        backward=True,
+        method="dense",
+        seed=5,
+    )
+    act = activations.get("tanh")
+    enc = [laws.encode(ini.law_spec(widths[t], widths[t + 1])) for t in range(3)]
+    params_arr = np.stack([p for _, p in enc])
+    keys = net_keys(root_key(5), 0, 3)
+    given = np.ascontiguousarray(x.T).ravel()
+    got = _stack(r)
+    for k in range(3):
+        ref, _ = dense_reference(
+            keys[k],
+            np.array(widths),
+            enc[0][0],
+            params_arr,
+            0.2,
+            act,
+            INPUT_GIVEN,
+            given,
+            n_inputs,
+            True,
+            1e-2,
+        )
+        np.testing.assert_allclose(got[k], ref, rtol=1e-10, atol=1e-13)
+
+
+# ------------------------------------------------------------- reproducibility
+@pytest.mark.parametrize("method", ["exact", "dense"])
+def test_bitwise_identical_for_threads_and_chunks(method):
+    kw = dict(
+        activation="relu",
+        init="he_normal",
+        depth=6,
+        width=16,
+        nets=23,
+        seed=11,
+        backward=True,
+        method=method,
+        bias_std=0.1,
+        histograms=8,
+    )
+    base = simulate(threads=1, chunk_size=23, **kw)
+    for threads, chunk in [(2, 23), (4, 5), (1, 1), (2, 7)]:
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            continue
+        other = simulate(threads=threads, chunk_size=chunk, **kw)
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(base, f), getattr(other, f), err_msg=f)
+        np.testing.assert_array_equal(base.histograms["h"], other.histograms["h"])
+        np.testing.assert_array_equal(base.histograms["act"], other.histograms["act"])
+    different = simulate(threads=1, **{**kw, "seed": 12})
+    assert not np.array_equal(base.q, different.q)
+
+
+def test_provenance_is_recorded():
+    r = simulate(depth=2, width=8, nets=3, seed=4, threads=1)
+    p = r.provenance
+    assert p["seed_entropy"] == "4"
+    assert p["method"] == "exact"
+    assert p["threads"] == 1
+    assert len(p["config_sha256"]) == 64
+    assert set(p["versions"]) == {"initsim", "numpy", "numba", "scipy", "python"}
+    assert p["threading_layer"] != ""
+    same = simulate(depth=2, width=8, nets=3, seed=4, threads=1)
+    assert same.provenance["config_sha256"] == p["config_sha256"]
+    other = simulate(depth=3, width=8, nets=3, seed=4, threads=1)
+    assert other.provenance["config_sha256"] != p["config_sha256"]
+
+
+# ---------------------------------------------- exact laws, checked statistically
+# Each test's false-rejection probability is at most ALPHA (Holm over layers).
+ALPHA = 1e-3
+
+
+def _holm_reject(pvalues, alpha=ALPHA):
+    p = np.sort(np.asarray(pvalues))
+    m = len(p)
+    return bool(np.any(p <= alpha / (m - np.arange(m))))
+
+
+def _mean_pvalues(samples, expected):
+    """Two-sided z-test p-values that each column's mean equals ``expected``."""
+    n = samples.shape[0]
+    se = samples.std(axis=0, ddof=1) / np.sqrt(n)
+    z = (samples.mean(axis=0) - expected) / se
+    return 2 * stats.norm.sf(np.abs(z))
+
+
+@pytest.mark.parametrize("method", ["exact", "dense"])
+def test_he_relu_keeps_q_constant_and_lecun_halves_it(method):
+    nets = 2000 if method == "exact" else 300
+    he = simulate(
+        activation="relu",
+        init="he_normal",
+        depth=8,
+        width=24,
+        nets=nets,
+        seed=1,
+        method=method,
+        backward=True,
+    )
+    assert not _holm_reject(_mean_pvalues(he.q, 2.0))
+    # E[grad_sq] is 1/2 at every layer: u has unit variance and E[relu'(h)^2] = 1/2
+    assert not _holm_reject(_mean_pvalues(he.grad_sq, 0.5))
+    lecun = simulate(
+        activation="relu", init="lecun_normal", depth=8, width=24, nets=nets, seed=2, method=method
+    )
+    halves = 0.5 ** np.arange(8)
+    assert not _holm_reject(_mean_pvalues(lecun.q, halves))
+    # negative control: the He law is rejected for the LeCun nets
+    assert _holm_reject(_mean_pvalues(lecun.q, 2.0 * np.ones(8)))
+
+
+def test_variance_of_q_matches_finite_width_law():
+    """Var(q^1) for a sphere input: q^1 = (2/n) chi^2_n, so Var = 8/n exactly."""
+    n = 16
+    r = simulate(activation="relu", init="he_normal", depth=1, width=n, nets=4000, seed=8)
+    var = r.q[:, 0].var(ddof=1)
+    chi = (r.nets - 1) * var / (8 / n)
+    # the sample variance of a scaled chi-square is not chi-square; use a generous
+    # normal approximation with the law's kurtosis: Var(s^2) ~ sigma^4 (2/(N-1) + k/N)
+    kurt = 12 / n
+    se = (8 / n) * np.sqrt(2 / (r.nets - 1) + kurt / r.nets)
+    assert abs(var - 8 / n) < stats.norm.isf(ALPHA / 2) * se, (var, chi)
+
+
+@pytest.mark.parametrize("act_name", ["relu", "tanh", "linear"])
+@pytest.mark.parametrize("init", ["he_normal", "lecun_normal"])
+def test_exact_and_dense_samplers_have_the_same_law(act_name, init):
+    """Two-sample Kolmogorov-Smirnov per layer on q and grad_sq (Holm, alpha 1e-3)."""
+    kw = dict(activation=act_name, init=init, depth=4, width=12, nets=600, backward=True)
+    ex = simulate(method="exact", seed=21, **kw)
+    de = simulate(method="dense", seed=22, **kw)
+    pvals = []
+    for f in ("q", "grad_sq"):
+        for t in range(4):
+            res = stats.ks_2samp(getattr(ex, f)[:, t], getattr(de, f)[:, t])
+            pvals.append(res.pvalue)
+    assert not _holm_reject(pvals)
+
+
+# -------------------------------------------------------------------- divergence
+def test_divergence_is_reported_without_warnings():
+    ini = initializers.get("variance_scaling", scale=4.0)
+    r = simulate(activation="linear", init=ini, depth=1000, width=32, nets=5, seed=0, backward=True)
+    first = r.first_nonfinite_layer
+    assert np.all(first > 400) and np.all(first < 700), first
+    for k in range(5):
+        layer = first[k] - 1
+        assert np.all(np.isfinite(r.q[k, :layer]))
+        assert not np.isfinite(r.q[k, layer])
+        assert np.all(~np.isfinite(r.q[k, layer + 2 :]))
+
+
+# ---------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"depth": 0}, "depth"),
+        ({"width": 0}, "width"),
+        ({"width": [8, 8]}, "width"),
+        ({"nets": -1}, "nets"),
+        ({"inputs": 0}, "inputs"),
+        ({"bias_std": -0.1}, "bias_std"),
+        ({"bias_std": float("nan")}, "bias_std"),
+        ({"activation": "relux"}, "relu"),
+        ({"init": "he_nromal"}, "he_normal"),
+        ({"method": "fast"}, "method"),
+        ({"input": "cube"}, "input"),
+        ({"input": np.ones(5)}, "input"),
+        ({"input": np.full(8, np.nan)}, "input"),
+        ({"threads": 0}, "threads"),
+        ({"threads": 10_000}, "threads"),
+        ({"histograms": {"bins": 4, "h_range": (1, 0)}}, "h_range"),
+        ({"init": "uniform", "method": "exact"}, "dense"),
+        ({"inputs": 2, "method": "exact"}, "inputs"),
+    ],
+)
+def test_bad_input_names_the_parameter(kwargs, match):
+    base = dict(depth=3, width=8, nets=2)
+    with pytest.raises(ValueError, match=match):
+        simulate(**{**base, **kwargs})
+
+
+def test_uniform_with_method_exact_names_the_law():
+    with pytest.raises(ValueError, match=r"'uniform'.*dense"):
+        simulate(init="uniform", method="exact", depth=2, width=4, nets=1)
+
+
+def test_auto_method_choice():
+    assert simulate(init="he_normal", depth=2, width=8, nets=2).provenance["method"] == "exact"
+    assert simulate(init="he_uniform", depth=2, width=8, nets=2).provenance["method"] == "dense"
+    assert (
+        simulate(init="he_normal", depth=2, width=8, nets=2, inputs=3).provenance["method"]
+        == "dense"
+    )
+
+
+def test_histograms_count_every_value():
+    r = simulate(
+        activation="tanh",
+        init="he_normal",
+        depth=3,
+        width=10,
+        nets=7,
+        inputs=4,
+        histograms={"bins": 6, "h_range": (-1, 1), "act_range": (-0.5, 0.5)},
+        seed=0,
+    )
+    h = r.histograms
+    assert h["h"].shape == (3, 8) and h["act"].shape == (3, 8)
+    np.testing.assert_array_equal(h["h"].sum(axis=1), 7 * 10 * 4)
+    np.testing.assert_array_equal(h["act"].sum(axis=1), 7 * 10 * 4)
+    assert h["h"][:, 0].sum() > 0 and h["h"][:, -1].sum() > 0  # out-of-range slots used
+    assert h["h_edges"].shape == (7,)
+
+
+def test_dead_fraction_with_many_inputs():
+    """A unit is dead only if its output is 0 for every input."""
+    r = simulate(activation="relu", init="he_normal", depth=2, width=64, nets=20, inputs=1, seed=0)
+    assert 0.35 < r.dead_fraction.mean() < 0.65
+    r = simulate(
+        activation="relu",
+        init="he_normal",
+        depth=2,
+        width=64,
+        nets=20,
+        inputs=50,
+        input="gaussian",
+        seed=0,
+    )
+    assert r.dead_fraction.mean() < 0.05
+    r = simulate(activation="tanh", init="he_normal", depth=2, width=64, nets=5, seed=0)
+    assert r.dead_fraction.max() == 0.0
