@@ -1,0 +1,1 @@
+"""Compiled Monte Carlo engines: exact (Gaussian conditioning) and dense (materialised weights)."""
