@@ -317,6 +317,27 @@ def _fill_words(k0, k1, c2, c3, start, words):
         words[n - 1] = (r0 << _S32) | r1
 
 
+_KI64 = _KI.astype(np.int64)
+_CHUNK = 1024  # words converted per pass (8 KiB: stays in L1)
+
+
+@jit
+def _zig_fast(words, out, m):
+    """Branch-free ziggurat fast path on ``words[:m]``; rejected draws become NaN.
+
+    Written without branches so LLVM vectorises it (~99% of draws finish
+    here); :func:`fill_normals` then redoes the NaN slots on the slow path.
+    """
+    for i in range(m):
+        u = words[i]
+        idx = np.int64(u & _MASK8)
+        r = u >> _S8
+        rabs = np.int64((r >> _ONE) & _MASK52)
+        x = float(rabs) * _WI[idx]
+        x = -x if (r & _ONE) != _ZERO else x
+        out[i] = x if rabs < _KI64[idx] else np.nan
+
+
 @jit
 def fill_normals(k0, k1, c2, c3, start, out):
     """Fill ``out`` with draws ``start .. start+len(out)-1`` of a normal substream.
@@ -330,22 +351,20 @@ def fill_normals(k0, k1, c2, c3, start, out):
     start : int
         Index of the first draw; draw ``i`` depends only on the key, the
         substream and ``i``, so any split of a range gives the same numbers.
-    out : numpy.ndarray of float64, C-contiguous
+    out : numpy.ndarray of float64
         Filled in place with standard normal draws.
     """
-    words = out.view(np.uint64)
-    _fill_words(k0, k1, c2, c3, start, words)
-    for i in range(out.shape[0]):
-        u = words[i]
-        idx = np.int64(u & _MASK8)
-        r = u >> _S8
-        rabs = (r >> _ONE) & _MASK52
-        if rabs < _KI[idx]:
-            x = float(rabs) * _WI[idx]
-            out[i] = -x if (r & _ONE) != _ZERO else x
-        else:
-            g = np.uint64(start + i)
-            out[i] = _zig_slow(u, k0, k1, c2, c3, g >> _ONE, g & _ONE)
+    n = out.shape[0]
+    words = np.empty(min(n, _CHUNK), dtype=np.uint64)
+    for lo in range(0, n, _CHUNK):
+        m = min(_CHUNK, n - lo)
+        _fill_words(k0, k1, c2, c3, start + lo, words[:m])
+        seg = out[lo : lo + m]
+        _zig_fast(words, seg, m)
+        for i in range(m):
+            if seg[i] != seg[i]:
+                g = np.uint64(start + lo + i)
+                seg[i] = _zig_slow(words[i], k0, k1, c2, c3, g >> _ONE, g & _ONE)
 
 
 @jit

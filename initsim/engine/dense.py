@@ -16,6 +16,8 @@ one-thread BLAS keeps every matrix product deterministic.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -116,7 +118,7 @@ def dense_kernel(
                     bi = bias_std * bz[i]
                     for j in range(b):
                         h[i * b + j] += bi
-            ok = forward_layer(
+            forward_layer(
                 h,
                 xs[nxt],
                 nout,
@@ -130,7 +132,7 @@ def dense_kernel(
                 hedges,
                 aedges,
             )
-            if not ok and first_nonfinite[net] == 0:
+            if first_nonfinite[net] == 0 and not math.isfinite(stats[net, t, 0]):
                 first_nonfinite[net] = t + 1
         if backward:
             _dense_backward(

@@ -136,27 +136,26 @@ def exact_single_input(
         bz = np.empty(nmax)
         make_input(k0, k1, input_mode, given, widths[0], 1, xs[0])
         first_nonfinite[net] = 0
+        x2 = sum_sq(xs[0], widths[0])
         for t in range(depth):
-            nin = widths[t]
             nout = widths[t + 1]
-            cur = t if backward else t % 2
             nxt = t + 1 if backward else (t + 1) % 2
             slot = t if backward else 0
-            x = xs[cur]
             h = hs[slot]
             av = avs[slot]
-            c = wstd[t] * math.sqrt(sum_sq(x, nin))
+            c = wstd[t] * math.sqrt(x2)
             fill_normals(k0, k1, _P_FORWARD, np.uint64(t), 0, z[:nout])
+            if backward:
+                for i in range(nout):
+                    av[i] = c * z[i]
             if bias_std > 0.0:
                 fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
                 for i in range(nout):
-                    av[i] = c * z[i]
-                    h[i] = av[i] + bias_std * bz[i]
+                    h[i] = c * z[i] + bias_std * bz[i]
             else:
                 for i in range(nout):
-                    av[i] = c * z[i]
-                    h[i] = av[i]
-            ok = forward_layer(
+                    h[i] = c * z[i]
+            x2 = forward_layer(
                 h,
                 xs[nxt],
                 nout,
@@ -170,7 +169,7 @@ def exact_single_input(
                 hedges,
                 aedges,
             )
-            if not ok and first_nonfinite[net] == 0:
+            if first_nonfinite[net] == 0 and not math.isfinite(stats[net, t, 0]):
                 first_nonfinite[net] = t + 1
         if backward:
             _exact_backward(k0, k1, widths, wstd, code, param, xs, hs, avs, z, bz, stats[net])

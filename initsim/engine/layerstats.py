@@ -7,12 +7,10 @@ activation, writes the next layer's input and accumulates the summaries.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import dphi_scalar, phi_scalar
+from initsim.activations import LINEAR, RELU, dphi_scalar, phi_scalar
 
 # Column indices of the per-net, per-layer summary array ``stats[net, layer, :]``.
 Q = 0
@@ -50,29 +48,17 @@ def forward_layer(
 
     Returns
     -------
-    bool
-        Whether ``q`` (hence every pre-activation and its square) is finite.
+    float
+        The sum of squared activations, ``||y||^2`` (the next layer's input
+        norm); the layer overflowed when ``stats_row[Q]`` is not finite.
     """
     total = n * b
-    s_h2 = 0.0
-    s_y = 0.0
-    dead = 0
-    sat = 0
-    for i in range(n):
-        unit_dead = True
-        for j in range(b):
-            k = i * b + j
-            x = h[k]
-            v = phi_scalar(code, param, x)
-            y[k] = v
-            s_h2 += x * x
-            s_y += v
-            if v != 0.0:
-                unit_dead = False
-            if abs(dphi_scalar(code, param, x)) < sat_threshold:
-                sat += 1
-        if unit_dead:
-            dead += 1
+    if code == RELU:
+        s_h2, s_y, s_y2, dead, sat = _relu_pass(h, y, n, b, sat_threshold)
+    elif code == LINEAR:
+        s_h2, s_y, s_y2, dead, sat = _linear_pass(h, y, n, b, sat_threshold)
+    else:
+        s_h2, s_y, s_y2, dead, sat = _generic_pass(h, y, n, b, code, param, sat_threshold)
     mean_y = s_y / total
     s_dev = 0.0
     for k in range(total):
@@ -86,7 +72,90 @@ def forward_layer(
     if hist_h.shape[0] > 0:
         _histogram(h, total, hedges, hist_h)
         _histogram(y, total, aedges, hist_a)
-    return math.isfinite(s_h2)
+    return s_y2
+
+
+@jit
+def _generic_pass(h, y, n, b, code, param, sat_threshold):
+    """Any activation: phi and phi' through the compiled registry."""
+    s_h2 = 0.0
+    s_y = 0.0
+    s_y2 = 0.0
+    dead = 0
+    sat = 0
+    for i in range(n):
+        unit_dead = True
+        for j in range(b):
+            k = i * b + j
+            x = h[k]
+            v = phi_scalar(code, param, x)
+            y[k] = v
+            s_h2 += x * x
+            s_y += v
+            s_y2 += v * v
+            if v != 0.0:
+                unit_dead = False
+            if abs(dphi_scalar(code, param, x)) < sat_threshold:
+                sat += 1
+        if unit_dead:
+            dead += 1
+    return s_h2, s_y, s_y2, dead, sat
+
+
+@jit
+def _relu_pass(h, y, n, b, sat_threshold):
+    """ReLU without data-dependent branches (random signs would defeat branch prediction).
+
+    Gives the same values as the generic pass: NaN propagates, relu'(x) is 1
+    for x > 0, 0 for x <= 0 and NaN (never saturated) for NaN.
+    """
+    s_h2 = 0.0
+    s_y = 0.0
+    s_y2 = 0.0
+    dead = 0
+    npos = 0
+    nnan = 0
+    for i in range(n):
+        live = 0
+        for j in range(b):
+            k = i * b + j
+            x = h[k]
+            pos = x > 0.0
+            v = x if pos else 0.0
+            if x != x:  # rare, so well predicted
+                v = x
+                nnan += 1
+            y[k] = v
+            s_h2 += x * x
+            s_y += v
+            s_y2 += v * v
+            live += v != 0.0
+            npos += pos
+        dead += live == 0
+    sat = (npos if 1.0 < sat_threshold else 0) + (n * b - npos - nnan if 0.0 < sat_threshold else 0)
+    return s_h2, s_y, s_y2, dead, sat
+
+
+@jit
+def _linear_pass(h, y, n, b, sat_threshold):
+    """Identity activation: phi' = 1 everywhere."""
+    s_h2 = 0.0
+    s_y = 0.0
+    s_y2 = 0.0
+    dead = 0
+    sat_each = 1 if 1.0 < sat_threshold else 0
+    for i in range(n):
+        live = 0
+        for j in range(b):
+            k = i * b + j
+            x = h[k]
+            y[k] = x
+            s_h2 += x * x
+            s_y += x
+            s_y2 += x * x
+            live += x != 0.0
+        dead += live == 0
+    return s_h2, s_y, s_y2, dead, sat_each * n * b
 
 
 @jit
