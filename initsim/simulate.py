@@ -17,6 +17,7 @@ from typing import Any
 import numba
 import numpy as np
 import scipy
+from threadpoolctl import threadpool_limits
 
 from initsim import activations as _activations
 from initsim import initializers as _initializers
@@ -110,25 +111,49 @@ def _input(input: Any, n0: int, inputs: int) -> tuple[int, np.ndarray]:
     return _exact.INPUT_GIVEN, np.ascontiguousarray(arr.T).ravel()
 
 
-def _choose_method(method: str, law: str, loc: float, inputs: int, widths: np.ndarray) -> str:
+def _exact_applies(law: str, loc: float, backward: bool, widths: np.ndarray) -> str | None:
+    """Return why the exact sampler cannot run this law, or None when it can."""
+    if law == "gaussian":
+        return None if loc == 0.0 else "Gaussian weights with a nonzero mean"
+    if law == "orthogonal":
+        if backward and np.any(widths[1:] < widths[:-1]):
+            return (
+                "orthogonal weights with backward=True and a layer narrower than its input "
+                "(the exact backward pass covers n_out >= n_in only)"
+            )
+        return None
+    return f"law {law!r}"
+
+
+def _exact_cheaper(law: str, inputs: int, widths: np.ndarray) -> bool:
+    """Rough operation counts: Gram + eigh + draws (exact) against GEMM + draws (dense)."""
+    b = inputs
+    n_in = widths[:-1].astype(float)
+    n_out = widths[1:].astype(float)
+    rng_cost = 8.0  # one normal costs about as much as 8 multiply-adds
+    dense = np.sum(n_out * n_in * (b + rng_cost))
+    exact = np.sum(n_in * b * b + 10.0 * b**3 + n_out * b * (b + rng_cost))
+    if law == "orthogonal":
+        exact += np.sum(np.maximum(n_in, n_out) * b * (2.0 * b + rng_cost))
+    return bool(exact < dense)
+
+
+def _choose_method(
+    method: str, law: str, loc: float, inputs: int, backward: bool, widths: np.ndarray
+) -> str:
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(_METHODS)}; got {method!r}")
-    exact_ok = law in _EXACT_LAWS and loc == 0.0
+    why_not = _exact_applies(law, loc, backward, widths)
     if method == "exact":
-        if not exact_ok:
+        if why_not is not None:
             raise ValueError(
-                f"method='exact' needs iid zero-mean Gaussian weights; this initializer's law is "
-                f"{law!r}{' with nonzero mean' if law == 'gaussian' else ''}: use method='dense'"
-            )
-        if inputs != 1:
-            raise ValueError(
-                "method='exact' currently supports inputs=1 only (the B-input Gram sampler is "
-                "not implemented yet): use method='dense' or 'auto'"
+                f"method='exact' handles zero-mean Gaussian and Haar-orthogonal weights; this "
+                f"initializer gives {why_not}: use method='dense'"
             )
         return "exact"
     if method == "dense":
         return "dense"
-    return "exact" if exact_ok and inputs == 1 else "dense"
+    return "exact" if why_not is None and _exact_cheaper(law, inputs, widths) else "dense"
 
 
 def simulate(
@@ -247,7 +272,7 @@ def simulate(
 
     specs = [ini.law_spec(int(widths[t]), int(widths[t + 1])) for t in range(depth)]
     law = specs[0].law
-    chosen = _choose_method(method, law, float(specs[0].loc), inputs, widths)
+    chosen = _choose_method(method, law, float(specs[0].loc), inputs, bool(backward), widths)
 
     ss = as_seed_sequence(seed)
     root = root_key(ss)
@@ -277,16 +302,79 @@ def simulate(
     hist_h_total = np.zeros((depth, nb), dtype=np.int64)
     hist_a_total = np.zeros((depth, nb), dtype=np.int64)
 
-    if chosen == "exact":
+    common = (float(bias_std), act.code, act.param, input_mode, given)
+    if chosen == "exact" and law == "gaussian" and inputs == 1:
+        from initsim.engine.exact import exact_single_input
+
         wstd = np.array(
             [math.sqrt(ini.variance(int(widths[t]), int(widths[t + 1]))) for t in range(depth)]
         )
+
+        def kernel(keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
+            exact_single_input(
+                keys,
+                widths,
+                wstd,
+                *common,
+                bool(backward),
+                float(saturation_threshold),
+                hedges,
+                aedges,
+                *out,
+            )
+
+        kernel_name = "exact (single input)"
+    elif chosen == "exact":
+        from initsim.engine import exact_batch as _eb
+
+        if law == "orthogonal":
+            batch_law, scale = _eb.LAW_ORTHOGONAL, np.array([float(sp.gain) for sp in specs])
+        else:
+            batch_law = _eb.LAW_GAUSSIAN
+            scale = np.array(
+                [math.sqrt(ini.variance(int(widths[t]), int(widths[t + 1]))) for t in range(depth)]
+            )
+
+        def kernel(keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
+            _eb.exact_batch(
+                keys,
+                widths,
+                batch_law,
+                scale,
+                *common,
+                inputs,
+                bool(backward),
+                float(saturation_threshold),
+                hedges,
+                aedges,
+                *out,
+            )
+
+        kernel_name = "exact (Gram)"
     else:
         from initsim.engine import laws as _laws
+        from initsim.engine.dense import dense_kernel
 
-        encoded = [_laws.encode(s) for s in specs]
+        encoded = [_laws.encode(sp) for sp in specs]
         law_code = encoded[0][0]
         law_params = np.ascontiguousarray(np.stack([p for _, p in encoded]))
+
+        def kernel(keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
+            dense_kernel(
+                keys,
+                widths,
+                law_code,
+                law_params,
+                *common,
+                inputs,
+                bool(backward),
+                float(saturation_threshold),
+                hedges,
+                aedges,
+                *out,
+            )
+
+        kernel_name = "dense"
 
     previous_threads = numba.get_num_threads()
     bar = Progress(total=nets, label=f"simulate ({chosen})", enabled=progress)
@@ -294,54 +382,18 @@ def simulate(
     try:
         if threads is not None:
             numba.set_num_threads(threads)
-        for lo in range(0, nets, chunk):
-            hi = min(nets, lo + chunk)
-            keys = net_keys(root, lo, hi)
-            hh = np.zeros((hi - lo, depth, nb), dtype=np.int64)
-            ha = np.zeros((hi - lo, depth, nb), dtype=np.int64)
-            if chosen == "exact":
-                _exact.exact_single_input(
-                    keys,
-                    widths,
-                    wstd,
-                    float(bias_std),
-                    act.code,
-                    act.param,
-                    input_mode,
-                    given,
-                    bool(backward),
-                    float(saturation_threshold),
-                    hedges,
-                    aedges,
-                    stats[lo:hi],
-                    first[lo:hi],
-                    hh,
-                    ha,
-                )
-            else:
-                _run_dense(
-                    keys,
-                    widths,
-                    law_code,
-                    law_params,
-                    float(bias_std),
-                    act,
-                    input_mode,
-                    given,
-                    inputs,
-                    bool(backward),
-                    float(saturation_threshold),
-                    hedges,
-                    aedges,
-                    stats[lo:hi],
-                    first[lo:hi],
-                    hh,
-                    ha,
-                )
-            if nb:
-                hist_h_total += hh.sum(axis=0)
-                hist_a_total += ha.sum(axis=0)
-            bar.update(hi - lo)
+        # The nets are spread over the Numba threads: BLAS/LAPACK calls inside the
+        # kernels run on one thread each (no oversubscription, deterministic sums).
+        with threadpool_limits(limits=1, user_api="blas"):
+            for lo in range(0, nets, chunk):
+                hi = min(nets, lo + chunk)
+                hh = np.zeros((hi - lo, depth, nb), dtype=np.int64)
+                ha = np.zeros((hi - lo, depth, nb), dtype=np.int64)
+                kernel(net_keys(root, lo, hi), (stats[lo:hi], first[lo:hi], hh, ha))
+                if nb:
+                    hist_h_total += hh.sum(axis=0)
+                    hist_a_total += ha.sum(axis=0)
+                bar.update(hi - lo)
     finally:
         numba.set_num_threads(previous_threads)
         bar.close()
@@ -354,6 +406,7 @@ def simulate(
         "config": config,
         "config_sha256": _config_hash(config),
         "method": chosen,
+        "kernel": kernel_name,
         "threads": threads if threads is not None else previous_threads,
         "threading_layer": _threading_layer(),
         "chunk_size": chunk,
@@ -379,53 +432,6 @@ def simulate(
         histograms=histos,
         provenance=provenance,
     )
-
-
-def _run_dense(
-    keys: np.ndarray,
-    widths: np.ndarray,
-    law_code: int,
-    law_params: np.ndarray,
-    bias_std: float,
-    act: _activations.Activation,
-    input_mode: int,
-    given: np.ndarray,
-    inputs: int,
-    backward: bool,
-    sat: float,
-    hedges: np.ndarray,
-    aedges: np.ndarray,
-    stats: np.ndarray,
-    first: np.ndarray,
-    hh: np.ndarray,
-    ha: np.ndarray,
-) -> None:
-    """Run the dense kernel with BLAS on one thread (nets are already parallel)."""
-    from threadpoolctl import threadpool_limits
-
-    from initsim.engine.dense import dense_kernel
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        dense_kernel(
-            keys,
-            widths,
-            law_code,
-            law_params,
-            bias_std,
-            act.code,
-            act.param,
-            input_mode,
-            given,
-            inputs,
-            backward,
-            sat,
-            hedges,
-            aedges,
-            stats,
-            first,
-            hh,
-            ha,
-        )
 
 
 def _jsonable(v: Any) -> Any:

@@ -10,7 +10,8 @@ from scipy import stats
 from initsim import activations, initializers, simulate
 from initsim.engine import laws
 from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
-from initsim.engine.reference import dense_reference, exact_reference
+from initsim.engine.exact_batch import psd_factor
+from initsim.engine.reference import dense_reference, exact_batch_reference, exact_reference
 from initsim.rng import net_keys, root_key
 
 pytestmark = pytest.mark.usefixtures("warm_kernels")
@@ -105,6 +106,130 @@ def test_dense_kernel_matches_numpy_twin(init, params, n_inputs):
             1e-2,
         )
         np.testing.assert_allclose(got[k], ref, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("init", "widths", "backward"),
+    [
+        ("he_normal", [5, 9, 4, 7], True),
+        ("orthogonal", [5, 9, 9, 12], True),  # n_out >= n_in: exact backward
+        ("orthogonal", [9, 5, 7, 4], False),  # narrowing layers: forward only
+    ],
+)
+@pytest.mark.parametrize("n_inputs", [1, 3, 11])  # 11 > every width: rank-deficient Grams
+def test_exact_batch_kernel_matches_numpy_twin(init, widths, backward, n_inputs):
+    ini = initializers.get(init)
+    x = np.random.default_rng(1).standard_normal((n_inputs, widths[0]))
+    r = simulate(
+        activation="tanh",
+        init=ini,
+        depth=3,
+        width=widths[1:],
+        input_dim=widths[0],
+        nets=3,
+        inputs=n_inputs,
+        input=x,
+        bias_std=0.1,
+        backward=backward,
+        method="exact",
+        seed=9,
+    )
+    assert r.provenance["kernel"] == (
+        "exact (single input)" if n_inputs == 1 and init == "he_normal" else "exact (Gram)"
+    )
+    if r.provenance["kernel"] != "exact (Gram)":
+        return
+    orth = init == "orthogonal"
+    scale = np.array(
+        [
+            ini.law_spec(widths[t], widths[t + 1]).gain
+            if orth
+            else np.sqrt(ini.variance(widths[t], widths[t + 1]))
+            for t in range(3)
+        ]
+    )
+    keys = net_keys(root_key(9), 0, 3)
+    got = _stack(r)
+    for k in range(3):
+        ref, _ = exact_batch_reference(
+            keys[k],
+            np.array(widths),
+            orth,
+            scale,
+            0.1,
+            activations.get("tanh"),
+            INPUT_GIVEN,
+            np.ascontiguousarray(x.T).ravel(),
+            n_inputs,
+            backward,
+            1e-2,
+        )
+        np.testing.assert_allclose(got[k], ref, rtol=1e-8, atol=1e-12)
+
+
+def test_gram_kernel_with_one_input_equals_single_input_kernel():
+    """Same draws, same algebra: the B-input kernel at B = 1 reproduces the O(n) kernel."""
+    from initsim.engine import exact_batch as eb
+    from initsim.engine.exact import exact_single_input
+
+    widths = np.array([6, 10, 8, 9])
+    wstd = np.sqrt(2.0 / widths[:-1])
+    keys = net_keys(root_key(2), 0, 5)
+    empty = np.zeros((5, 3, 0), dtype=np.int64)
+    outs = []
+    for run in ("single", "gram"):
+        stats, first = np.zeros((5, 3, 6)), np.zeros(5, dtype=np.int64)
+        args = (0.2, activations.RELU, 0.0, INPUT_SPHERE, np.zeros(0))
+        tail = (True, 1e-2, np.zeros(3), np.zeros(3), stats, first, empty, empty.copy())
+        if run == "single":
+            exact_single_input(keys, widths, wstd, *args, *tail)
+        else:
+            eb.exact_batch(keys, widths, eb.LAW_GAUSSIAN, wstd, *args, 1, *tail)
+        outs.append(stats)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-10, atol=1e-14)
+
+
+def test_psd_factor_handles_rank_deficiency():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 7))  # rank 4 Gram of size 7
+    g = x.T @ x
+    r, pinv, rank = psd_factor(g)
+    assert rank == 4 and r.shape == (4, 7)
+    np.testing.assert_allclose(r.T @ r, g, atol=1e-10)
+    np.testing.assert_allclose(g @ pinv @ g, g, atol=1e-9)
+    r0, p0, rank0 = psd_factor(np.zeros((3, 3)))
+    assert rank0 == 0 and r0.shape == (0, 3) and not np.any(p0)
+
+
+def test_dead_and_rank_deficient_layers_give_no_nan():
+    zero = np.zeros((4, 6))
+    for init in ("he_normal", "orthogonal"):
+        r = simulate(
+            activation="relu",
+            init=init,
+            depth=3,
+            width=6,
+            nets=3,
+            inputs=4,
+            input=zero,
+            backward=True,
+            method="exact",
+        )
+        assert np.all(r.q == 0.0) and np.all(np.isfinite(r.grad_sq))
+        assert np.all(r.first_nonfinite_layer == 0)
+        many = simulate(
+            activation="relu",
+            init=init,
+            depth=4,
+            width=5,
+            nets=3,
+            inputs=20,
+            input="gaussian",
+            backward=True,
+            method="exact",
+        )
+        assert np.all(np.isfinite(many.q)) and np.all(np.isfinite(many.grad_sq))
+        assert np.all(many.q > 0)
 
 
 # ------------------------------------------------------------- reproducibility
@@ -208,10 +333,21 @@ def test_variance_of_q_matches_finite_width_law():
 
 
 @pytest.mark.parametrize("act_name", ["relu", "tanh", "linear"])
-@pytest.mark.parametrize("init", ["he_normal", "lecun_normal"])
-def test_exact_and_dense_samplers_have_the_same_law(act_name, init):
+@pytest.mark.parametrize("init", ["he_normal", "orthogonal"])
+@pytest.mark.parametrize("n_inputs", [1, 3])
+def test_exact_and_dense_samplers_have_the_same_law(act_name, init, n_inputs):
     """Two-sample Kolmogorov-Smirnov per layer on q and grad_sq (Holm, alpha 1e-3)."""
-    kw = dict(activation=act_name, init=init, depth=4, width=12, nets=600, backward=True)
+    kw = dict(
+        activation=act_name,
+        init=init,
+        depth=4,
+        width=[12, 12, 16, 16],
+        input_dim=12,
+        nets=600,
+        backward=True,
+        inputs=n_inputs,
+        input="gaussian",
+    )
     ex = simulate(method="exact", seed=21, **kw)
     de = simulate(method="dense", seed=22, **kw)
     pvals = []
@@ -256,7 +392,10 @@ def test_divergence_is_reported_without_warnings():
         ({"threads": 10_000}, "threads"),
         ({"histograms": {"bins": 4, "h_range": (1, 0)}}, "h_range"),
         ({"init": "uniform", "method": "exact"}, "dense"),
-        ({"inputs": 2, "method": "exact"}, "inputs"),
+        (
+            {"init": "orthogonal", "width": [8, 4, 4], "backward": True, "method": "exact"},
+            "n_out >= n_in",
+        ),
     ],
 )
 def test_bad_input_names_the_parameter(kwargs, match):
@@ -273,10 +412,14 @@ def test_uniform_with_method_exact_names_the_law():
 def test_auto_method_choice():
     assert simulate(init="he_normal", depth=2, width=8, nets=2).provenance["method"] == "exact"
     assert simulate(init="he_uniform", depth=2, width=8, nets=2).provenance["method"] == "dense"
-    assert (
-        simulate(init="he_normal", depth=2, width=8, nets=2, inputs=3).provenance["method"]
-        == "dense"
-    )
+    def method(**kw):
+        return simulate(depth=2, nets=2, **kw).provenance["method"]
+
+    assert method(init="he_normal", width=64, inputs=3) == "exact"
+    # many inputs through narrow layers: materialising W beats B x B Grams
+    assert method(init="he_normal", width=8, inputs=100) == "dense"
+    assert method(init="orthogonal", width=64) == "exact"
+    assert method(init="orthogonal", width=[8, 4], backward=True) == "dense"
 
 
 def test_histograms_count_every_value():

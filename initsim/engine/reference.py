@@ -15,7 +15,7 @@ from initsim.engine import laws
 from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
 from initsim.rng import Purpose, fill_normals
 
-__all__ = ["dense_reference", "exact_reference"]
+__all__ = ["dense_reference", "exact_batch_reference", "exact_reference"]
 
 U = np.uint64
 
@@ -153,5 +153,113 @@ def dense_reference(
             stats[depth - 1, 5] = np.mean(d**2)
             for t in range(depth - 1, 0, -1):
                 d = (ws[t].T @ d) * act.dphi(hs[t - 1])
+                stats[t - 1, 5] = np.mean(d**2)
+    return stats, first
+
+
+def _canonical(rows: np.ndarray) -> np.ndarray:
+    """Flip rows so each row's largest-magnitude entry is positive."""
+    idx = np.argmax(np.abs(rows), axis=1)
+    signs = np.where(rows[np.arange(rows.shape[0]), idx] < 0, -1.0, 1.0)
+    return rows * signs[:, None]
+
+
+def _psd(g: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray, int]:
+    lam, vec = np.linalg.eigh(g)
+    vt = _canonical(vec.T)
+    top = lam.max(initial=0.0)
+    keep = (lam > rtol * top) & (top > 0)
+    r = np.sqrt(lam[keep])[:, None] * vt[keep]
+    pinv = (vt[keep].T / lam[keep]) @ vt[keep]
+    return r, pinv, int(keep.sum())
+
+
+def _frame(z: np.ndarray) -> np.ndarray:
+    q, r = np.linalg.qr(z)
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+
+def exact_batch_reference(
+    key: np.ndarray,
+    widths: np.ndarray,
+    orthogonal: bool,
+    scale: np.ndarray,
+    bias_std: float,
+    act: Activation,
+    input_mode: int,
+    given: np.ndarray,
+    n_inputs: int,
+    backward: bool,
+    sat: float,
+) -> tuple[np.ndarray, int]:
+    """Twin of :func:`initsim.engine.exact_batch.exact_batch` for one net.
+
+    Returns
+    -------
+    (numpy.ndarray (depth, 6), int)
+        As :func:`exact_reference`.
+    """
+    from initsim.engine.exact_batch import RANK_RTOL
+
+    depth = len(widths) - 1
+    b = n_inputs
+    stats = np.zeros((depth, 6))
+    x = _input(key, input_mode, given, int(widths[0]), b)
+    xs, hs, avs = [x], [], []
+    first = 0
+
+    def normals(purpose: int, layer: int, start: int, rows: int, cols: int) -> np.ndarray:
+        out = np.empty(start + rows * cols)
+        fill_normals(U(key[0]), U(key[1]), U(purpose), U(layer), 0, out)
+        return out[start:].reshape(rows, cols)
+
+    with np.errstate(all="ignore"):
+        for t in range(depth):
+            n_in, n_out = int(widths[t]), int(widths[t + 1])
+            r, _, rank = _psd(x.T @ x, RANK_RTOL)
+            a = np.zeros((n_out, b))
+            if rank and not orthogonal:
+                a = scale[t] * normals(Purpose.FORWARD, t, 0, n_out, rank) @ r
+            elif rank:
+                psi = _frame(normals(Purpose.FORWARD, t, 0, max(n_in, n_out), rank))
+                a = scale[t] * psi[:n_out] @ r
+            h = a.copy()
+            if bias_std:
+                h += bias_std * _normals(key, Purpose.BIAS, t, n_out)[:, None]
+            row, x = _summaries(h, act, sat)
+            stats[t, :5] = row
+            if first == 0 and not np.isfinite(row[0]):
+                first = t + 1
+            xs.append(x)
+            hs.append(h)
+            avs.append(a)
+        if backward:
+            u = _normals(key, Purpose.OUTPUT_DIRECTION, 0, int(widths[-1]) * b)
+            d = u.reshape(int(widths[-1]), b) * act.dphi(hs[-1])
+            stats[depth - 1, 5] = np.mean(d**2)
+            for t in range(depth - 1, 0, -1):
+                n_in, n_out = int(widths[t]), int(widths[t + 1])
+                x, a = xs[t], avs[t]
+                _, g_pinv, rank = _psd(x.T @ x, RANK_RTOL)
+                g = x @ g_pinv @ a.T @ d
+                if not orthogonal:
+                    r_d, _, rank_d = _psd(d.T @ d, RANK_RTOL)
+                    if rank_d:
+                        y = scale[t] * normals(Purpose.BACKWARD, t, 0, n_in, rank_d) @ r_d
+                        g += y - x @ g_pinv @ x.T @ y
+                else:
+                    _, a_pinv, _ = _psd(a.T @ a, RANK_RTOL)
+                    m = d - a @ a_pinv @ a.T @ d
+                    r_m, _, rank_m = _psd(m.T @ m, RANK_RTOL)
+                    k, m2 = n_in - rank, n_out - rank
+                    p = min(k, rank_m)
+                    if p > 0:
+                        psi2 = _frame(normals(Purpose.BACKWARD, t, 0, m2, rank_m))
+                        _, sk, wkt = np.linalg.svd(psi2[:k], full_matrices=False)
+                        wkt = _canonical(wkt)
+                        yg = normals(Purpose.BACKWARD, t, m2 * rank_m, n_in, p)
+                        phi = _frame(yg - x @ g_pinv @ x.T @ yg)
+                        g += scale[t] * phi @ (sk[:, None] * wkt) @ r_m
+                d = g * act.dphi(hs[t - 1])
                 stats[t - 1, 5] = np.mean(d**2)
     return stats, first

@@ -1,0 +1,282 @@
+"""Exact sampler for B inputs per net: Gram matrices instead of weight matrices.
+
+Gaussian weights (``W_ij ~ N(0, s^2)``): for the layer input ``X``
+(``n_in x B``) the rows of ``A = W X`` are iid ``N(0, s^2 G)`` with
+``G = X^T X``. With ``G = R^T R`` (from ``eigh``, so rank-deficient Grams,
+dead layers or ``B > n_in``, are fine) ``A = s Z R`` with ``Z``
+(``n_out x B``) standard normal: ``O(n B^2 + B^3)`` per layer instead of
+``O(n^2 B)``.
+
+Haar-orthogonal weights (``W = g V``, PyTorch ``orthogonal_``): ``V X`` has
+the law of ``Psi[:n_out] R_r`` where ``R_r`` keeps the ``r`` nonzero rows of
+``R`` and ``Psi`` is a Haar ``r``-frame of ``R^m``, ``m = max(n_in, n_out)``
+(the sign-corrected QR of an ``m x r`` Gaussian matrix).
+
+Backward, for the same ``W`` (``D`` the gradient at ``A``, ``n_out x B``):
+the part of ``W^T D`` inside ``S = col(X)`` is always ``X G^+ A^T D``. The
+part in ``S^perp``:
+
+- Gaussian: ``P_perp Y`` with ``Y`` rows iid ``N(0, s^2 D^T D)``;
+- orthogonal with ``n_out >= n_in``: ``W`` maps ``S^perp`` into
+  ``T^perp`` (``T = col(A)``) by a Haar isometry, so the part is
+  ``g Phi Sigma W_K^T R_M``: ``R_M`` factors the Gram of ``M = P_{T perp} D``,
+  ``K = U Sigma W_K^T`` is the SVD of the top ``n_in - r`` rows of a Haar
+  frame of ``R^{n_out - r}``, and ``Phi`` is a Haar frame of ``S^perp``.
+
+Orthogonal backward with ``n_out < n_in`` is not implemented here: the
+Python layer routes it to the dense sampler.
+
+Substreams: ``(FORWARD, l)`` for ``Z`` or the forward frame,
+``(BACKWARD, l)`` for the backward draws, as in :mod:`initsim.engine.exact`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from initsim._jit import jit
+from initsim.activations import dphi_scalar
+from initsim.engine.exact import make_input
+from initsim.engine.layerstats import GRAD_SQ, forward_layer, mean_square
+from initsim.rng import Purpose, fill_normals
+
+LAW_GAUSSIAN = 0
+LAW_ORTHOGONAL = 1
+
+#: Eigenvalues below this fraction of the largest count as zero (rank decisions).
+RANK_RTOL = 1e-10
+
+_P_FORWARD = np.uint64(Purpose.FORWARD)
+_P_BIAS = np.uint64(Purpose.BIAS)
+_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
+_P_BACKWARD = np.uint64(Purpose.BACKWARD)
+_ZERO = np.uint64(0)
+
+
+@jit
+def psd_factor(g):
+    """Factor a PSD matrix ``G = R^T R`` keeping only its numerically nonzero part.
+
+    Returns
+    -------
+    (R, pinv, rank)
+        ``R`` (rank x B) with ``R^T R = G`` up to rounding, the
+        pseudo-inverse ``G^+`` and the numerical rank.
+    """
+    b = g.shape[0]
+    lam, vec = np.linalg.eigh(g)
+    canonical_signs(vec.T)
+    top = 0.0
+    for i in range(b):
+        top = max(top, lam[i])
+    tol = RANK_RTOL * top
+    rank = 0
+    for i in range(b):
+        if lam[i] > tol and top > 0.0:
+            rank += 1
+    r = np.zeros((rank, b))
+    pinv = np.zeros((b, b))
+    row = 0
+    for i in range(b):
+        if lam[i] > tol and top > 0.0:
+            sq = math.sqrt(lam[i])
+            for j in range(b):
+                r[row, j] = sq * vec[j, i]
+            for j in range(b):
+                for k in range(b):
+                    pinv[j, k] += vec[j, i] * vec[k, i] / lam[i]
+            row += 1
+    return r, pinv, rank
+
+
+@jit
+def canonical_signs(rows):
+    """Flip rows in place so each row's largest-magnitude entry is positive.
+
+    Eigenvectors and singular vectors are defined up to sign; fixing it makes
+    the sampler independent of the LAPACK build (and lets a numpy twin
+    reproduce it).
+    """
+    for i in range(rows.shape[0]):
+        best = 0.0
+        for j in range(rows.shape[1]):
+            if abs(rows[i, j]) > abs(best):
+                best = rows[i, j]
+        if best < 0.0:
+            for j in range(rows.shape[1]):
+                rows[i, j] = -rows[i, j]
+
+
+@jit
+def haar_frame(z):
+    """Orthonormalise the columns of a Gaussian ``m x r`` matrix into a Haar frame."""
+    q, rr = np.linalg.qr(z)
+    out = np.ascontiguousarray(q)
+    for j in range(out.shape[1]):
+        if rr[j, j] < 0.0:
+            for i in range(out.shape[0]):
+                out[i, j] = -out[i, j]
+    return out
+
+
+@jit
+def _normals_matrix(k0, k1, purpose, layer, start, rows, cols):
+    out = np.empty(rows * cols)
+    fill_normals(k0, k1, purpose, np.uint64(layer), start, out)
+    return out.reshape((rows, cols))
+
+
+@jit(parallel=True)
+def exact_batch(
+    keys,
+    widths,
+    law,
+    scale,
+    bias_std,
+    code,
+    param,
+    input_mode,
+    given,
+    n_inputs,
+    backward,
+    sat_threshold,
+    hedges,
+    aedges,
+    stats,
+    first_nonfinite,
+    hist_h,
+    hist_a,
+):
+    """Propagate ``n_inputs`` inputs per net with the exact Gram sampler.
+
+    Parameters
+    ----------
+    keys : uint64 array (nets, 2)
+        Per-net keys.
+    widths : int64 array (depth + 1,)
+        Layer widths.
+    law : int
+        LAW_GAUSSIAN or LAW_ORTHOGONAL.
+    scale : float64 array (depth,)
+        Gaussian: entry standard deviation ``s``; orthogonal: the gain.
+    bias_std, code, param, input_mode, given, n_inputs, backward, sat_threshold,
+    hedges, aedges, stats, first_nonfinite, hist_h, hist_a
+        As in :func:`initsim.engine.dense.dense_kernel`.
+    """
+    nets = keys.shape[0]
+    depth = widths.shape[0] - 1
+    b = n_inputs
+    nmax = 0
+    for t in range(depth + 1):
+        nmax = max(nmax, widths[t])
+    for net in numba.prange(nets):
+        k0 = keys[net, 0]
+        k1 = keys[net, 1]
+        nkeep = depth + 1 if backward else 2
+        xs = np.empty((nkeep, nmax * b))
+        hs = np.empty((depth if backward else 1, nmax * b))
+        avs = np.empty((depth if backward else 1, nmax * b))
+        bz = np.empty(nmax)
+        make_input(k0, k1, input_mode, given, widths[0], b, xs[0])
+        first_nonfinite[net] = 0
+        for t in range(depth):
+            nin = widths[t]
+            nout = widths[t + 1]
+            cur = t if backward else t % 2
+            nxt = t + 1 if backward else (t + 1) % 2
+            slot = t if backward else 0
+            x = np.ascontiguousarray(xs[cur][: nin * b].reshape((nin, b)))
+            r, _, rank = psd_factor(np.dot(x.T, x))
+            a = np.zeros((nout, b))
+            if rank > 0 and law == LAW_GAUSSIAN:
+                z = _normals_matrix(k0, k1, _P_FORWARD, t, 0, nout, rank)
+                a = scale[t] * np.dot(z, r)
+            elif rank > 0:
+                m = max(nin, nout)
+                psi = haar_frame(_normals_matrix(k0, k1, _P_FORWARD, t, 0, m, rank))
+                a = scale[t] * np.dot(np.ascontiguousarray(psi[:nout]), r)
+            h = hs[slot]
+            av = avs[slot]
+            for i in range(nout):
+                for j in range(b):
+                    av[i * b + j] = a[i, j]
+                    h[i * b + j] = a[i, j]
+            if bias_std > 0.0:
+                fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
+                for i in range(nout):
+                    for j in range(b):
+                        h[i * b + j] += bias_std * bz[i]
+            forward_layer(
+                h,
+                xs[nxt],
+                nout,
+                b,
+                code,
+                param,
+                sat_threshold,
+                stats[net, t],
+                hist_h[net, t],
+                hist_a[net, t],
+                hedges,
+                aedges,
+            )
+            if first_nonfinite[net] == 0 and not math.isfinite(stats[net, t, 0]):
+                first_nonfinite[net] = t + 1
+        if backward:
+            _batch_backward(k0, k1, widths, law, scale, code, param, b, xs, hs, avs, stats[net])
+
+
+@jit
+def _batch_backward(k0, k1, widths, law, scale, code, param, b, xs, hs, avs, stats_net):
+    """Exact backward pass for B inputs (see the module docstring)."""
+    depth = widths.shape[0] - 1
+    nl = widths[depth]
+    u = np.empty(nl * b)
+    fill_normals(k0, k1, _P_OUT, _ZERO, 0, u)
+    d = np.empty((nl, b))
+    for i in range(nl):
+        for j in range(b):
+            d[i, j] = u[i * b + j] * dphi_scalar(code, param, hs[depth - 1, i * b + j])
+    stats_net[depth - 1, GRAD_SQ] = mean_square(d.ravel(), nl * b)
+    for t in range(depth - 1, 0, -1):
+        nin = widths[t]
+        nout = widths[t + 1]
+        x = np.ascontiguousarray(xs[t][: nin * b].reshape((nin, b)))
+        a = np.ascontiguousarray(avs[t][: nout * b].reshape((nout, b)))
+        _, g_pinv, rank = psd_factor(np.dot(x.T, x))
+        # the part inside col(X), the same for every law
+        g = np.dot(x, np.dot(g_pinv, np.dot(a.T, d)))
+        if law == LAW_GAUSSIAN:
+            r_d, _, rank_d = psd_factor(np.dot(d.T, d))
+            if rank_d > 0:
+                zb = _normals_matrix(k0, k1, _P_BACKWARD, t, 0, nin, rank_d)
+                y = scale[t] * np.dot(zb, r_d)
+                g += y - np.dot(x, np.dot(g_pinv, np.dot(x.T, y)))
+        else:
+            _, a_pinv, _ = psd_factor(np.dot(a.T, a))
+            mres = d - np.dot(a, np.dot(a_pinv, np.dot(a.T, d)))
+            r_m, _, rank_m = psd_factor(np.dot(mres.T, mres))
+            kdim = nin - rank
+            m2 = nout - rank
+            p = min(kdim, rank_m)
+            if p > 0:
+                psi2 = haar_frame(_normals_matrix(k0, k1, _P_BACKWARD, t, 0, m2, rank_m))
+                kmat = np.ascontiguousarray(psi2[:kdim])
+                _, sk, wkt = np.linalg.svd(kmat, full_matrices=False)
+                canonical_signs(wkt)
+                yg = _normals_matrix(k0, k1, _P_BACKWARD, t, m2 * rank_m, nin, p)
+                yg = yg - np.dot(x, np.dot(g_pinv, np.dot(x.T, yg)))
+                phi = haar_frame(yg)
+                core = np.empty((p, rank_m))
+                for i in range(p):
+                    for j in range(rank_m):
+                        core[i, j] = sk[i] * wkt[i, j]
+                g += scale[t] * np.dot(phi, np.dot(core, r_m))
+        for i in range(nin):
+            for j in range(b):
+                g[i, j] *= dphi_scalar(code, param, hs[t - 1, i * b + j])
+        d = np.ascontiguousarray(g)
+        stats_net[t - 1, GRAD_SQ] = mean_square(np.ascontiguousarray(d).ravel(), nin * b)
