@@ -18,7 +18,7 @@ from initsim._version import __version__
 if TYPE_CHECKING:  # pragma: no cover
     from initsim import activations, initializers, rng
     from initsim.result import SimulationResult
-    from initsim.simulate import simulate
+    from initsim.simulation import simulate
 
 __all__ = [
     "SimulationResult",
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "simulate": ("initsim.simulate", "simulate"),
+    "simulate": ("initsim.simulation", "simulate"),
     "SimulationResult": ("initsim.result", "SimulationResult"),
     "activations": ("initsim.activations", None),
     "initializers": ("initsim.initializers", None),

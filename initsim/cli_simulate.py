@@ -69,7 +69,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from initsim.simulate import simulate
+    from initsim.simulation import simulate
 
     result = simulate(
         activation=args.activation,

@@ -95,7 +95,8 @@ class SimulationResult:
         numpy.ndarray (depth,)
             The mean over nets (NaN where a net diverged to NaN).
         """
-        return self._field(name).mean(axis=0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._field(name).mean(axis=0)
 
     def layer_interval(self, name: str = "q", level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Student-t confidence interval for the per-layer mean over nets.
@@ -116,13 +117,15 @@ class SimulationResult:
             raise ValueError(f"level must be in (0, 1); got {level}")
         v = self._field(name)
         n = v.shape[0]
-        mean = v.mean(axis=0)
         if n < 2:
-            nan = np.full(mean.shape, np.nan)
+            nan = np.full(v.shape[1], np.nan)
             return nan, nan.copy()
-        se = v.std(axis=0, ddof=1) / np.sqrt(n)
-        half = _st.t.ppf(0.5 + level / 2.0, df=n - 1) * se
-        return mean - half, mean + half
+        # diverged nets make these inf/NaN: that is the answer, not a warning
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean = v.mean(axis=0)
+            se = v.std(axis=0, ddof=1) / np.sqrt(n)
+            half = _st.t.ppf(0.5 + level / 2.0, df=n - 1) * se
+            return mean - half, mean + half
 
     def to_dict(self, per_net: bool = False) -> dict[str, Any]:
         """Return a JSON-ready dictionary (per-layer means and intervals; optionally per-net).

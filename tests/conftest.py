@@ -33,7 +33,7 @@ def warm_kernels() -> None:
 
     Engine test modules request it with ``pytestmark = pytest.mark.usefixtures(...)``.
     """
-    from initsim.simulate import simulate
+    from initsim.simulation import simulate
 
     for method in ("exact", "dense"):
         simulate(

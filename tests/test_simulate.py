@@ -412,6 +412,7 @@ def test_uniform_with_method_exact_names_the_law():
 def test_auto_method_choice():
     assert simulate(init="he_normal", depth=2, width=8, nets=2).provenance["method"] == "exact"
     assert simulate(init="he_uniform", depth=2, width=8, nets=2).provenance["method"] == "dense"
+
     def method(**kw):
         return simulate(depth=2, nets=2, **kw).provenance["method"]
 
