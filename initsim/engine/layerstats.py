@@ -53,17 +53,16 @@ def forward_layer(
         norm); the layer overflowed when ``stats_row[Q]`` is not finite.
     """
     total = n * b
-    if code == RELU:
+    if code == RELU and b == 1:
+        s_h2, s_y, s_y2, dead, sat = _relu_pass_single(h, y, n, sat_threshold)
+    elif code == RELU:
         s_h2, s_y, s_y2, dead, sat = _relu_pass(h, y, n, b, sat_threshold)
     elif code == LINEAR:
         s_h2, s_y, s_y2, dead, sat = _linear_pass(h, y, n, b, sat_threshold)
     else:
         s_h2, s_y, s_y2, dead, sat = _generic_pass(h, y, n, b, code, param, sat_threshold)
     mean_y = s_y / total
-    s_dev = 0.0
-    for k in range(total):
-        d = y[k] - mean_y
-        s_dev += d * d
+    s_dev = _sum_sq_dev(y, total, mean_y)
     stats_row[Q] = s_h2 / total
     stats_row[ACT_MEAN] = mean_y
     stats_row[ACT_VAR] = s_dev / total
@@ -100,6 +99,79 @@ def _generic_pass(h, y, n, b, code, param, sat_threshold):
         if unit_dead:
             dead += 1
     return s_h2, s_y, s_y2, dead, sat
+
+
+@jit
+def _sum_sq_dev(y, total, mean):
+    """Sum of ``(y - mean)^2`` with two accumulators (halves the add-latency chain)."""
+    s0 = 0.0
+    s1 = 0.0
+    k = 0
+    while k + 1 < total:
+        d0 = y[k] - mean
+        d1 = y[k + 1] - mean
+        s0 += d0 * d0
+        s1 += d1 * d1
+        k += 2
+    if k < total:
+        d0 = y[k] - mean
+        s0 += d0 * d0
+    return s0 + s1
+
+
+@jit(inline="always")
+def _relu1(x):
+    """ReLU of one value, NaN propagated, as (value, is positive, is NaN)."""
+    pos = x > 0.0
+    v = x if pos else 0.0
+    isnan = x != x
+    if isnan:  # rare, so well predicted
+        v = x
+    return v, pos, isnan
+
+
+@jit
+def _relu_pass_single(h, y, n, sat_threshold):
+    """ReLU pass for one input per net, two elements per step (independent sums)."""
+    a_h2 = 0.0
+    b_h2 = 0.0
+    a_y = 0.0
+    b_y = 0.0
+    a_y2 = 0.0
+    b_y2 = 0.0
+    live = 0
+    npos = 0
+    nnan = 0
+    k = 0
+    while k + 1 < n:
+        x0 = h[k]
+        x1 = h[k + 1]
+        v0, p0, n0 = _relu1(x0)
+        v1, p1, n1 = _relu1(x1)
+        y[k] = v0
+        y[k + 1] = v1
+        a_h2 += x0 * x0
+        b_h2 += x1 * x1
+        a_y += v0
+        b_y += v1
+        a_y2 += v0 * v0
+        b_y2 += v1 * v1
+        live += (v0 != 0.0) + (v1 != 0.0)
+        npos += p0 + p1
+        nnan += n0 + n1
+        k += 2
+    if k < n:
+        x0 = h[k]
+        v0, p0, n0 = _relu1(x0)
+        y[k] = v0
+        a_h2 += x0 * x0
+        a_y += v0
+        a_y2 += v0 * v0
+        live += v0 != 0.0
+        npos += p0
+        nnan += n0
+    sat = (npos if 1.0 < sat_threshold else 0) + (n - npos - nnan if 0.0 < sat_threshold else 0)
+    return a_h2 + b_h2, a_y + b_y, a_y2 + b_y2, n - live, sat
 
 
 @jit
