@@ -12,6 +12,7 @@ import math
 import platform
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numba
@@ -270,7 +271,12 @@ def simulate(
     if chunk_size is None:
         chunk = max(1, min(nets, 4096 if inputs == 1 else 64))
 
-    specs = [ini.law_spec(int(widths[t]), int(widths[t + 1])) for t in range(depth)]
+    # one evaluation per distinct (fan_in, fan_out): deep nets repeat the same layer
+    fans = [(int(widths[t]), int(widths[t + 1])) for t in range(depth)]
+    spec_of = {f: ini.law_spec(*f) for f in set(fans)}
+    std_of = {f: math.sqrt(ini.variance(*f)) for f in spec_of}
+    specs = [spec_of[f] for f in fans]
+    entry_std = np.array([std_of[f] for f in fans])
     law = specs[0].law
     chosen = _choose_method(method, law, float(specs[0].loc), inputs, bool(backward), widths)
 
@@ -306,9 +312,7 @@ def simulate(
     if chosen == "exact" and law == "gaussian" and inputs == 1:
         from initsim.engine.exact import exact_single_input
 
-        wstd = np.array(
-            [math.sqrt(ini.variance(int(widths[t]), int(widths[t + 1]))) for t in range(depth)]
-        )
+        wstd = entry_std
 
         def kernel(keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
             exact_single_input(
@@ -324,6 +328,7 @@ def simulate(
             )
 
         kernel_name = "exact (single input)"
+        uses_blas = False
     elif chosen == "exact":
         from initsim.engine import exact_batch as _eb
 
@@ -331,9 +336,7 @@ def simulate(
             batch_law, scale = _eb.LAW_ORTHOGONAL, np.array([float(sp.gain) for sp in specs])
         else:
             batch_law = _eb.LAW_GAUSSIAN
-            scale = np.array(
-                [math.sqrt(ini.variance(int(widths[t]), int(widths[t + 1]))) for t in range(depth)]
-            )
+            scale = entry_std
 
         def kernel(keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
             _eb.exact_batch(
@@ -351,11 +354,13 @@ def simulate(
             )
 
         kernel_name = "exact (Gram)"
+        uses_blas = True
     else:
         from initsim.engine import laws as _laws
         from initsim.engine.dense import dense_kernel
 
-        encoded = [_laws.encode(sp) for sp in specs]
+        encoded_of = {f: _laws.encode(spec_of[f]) for f in spec_of}
+        encoded = [encoded_of[f] for f in fans]
         law_code = encoded[0][0]
         law_params = np.ascontiguousarray(np.stack([p for _, p in encoded]))
 
@@ -375,6 +380,7 @@ def simulate(
             )
 
         kernel_name = "dense"
+        uses_blas = True
 
     previous_threads = numba.get_num_threads()
     bar = Progress(total=nets, label=f"simulate ({chosen})", enabled=progress)
@@ -384,7 +390,8 @@ def simulate(
             numba.set_num_threads(threads)
         # The nets are spread over the Numba threads: BLAS/LAPACK calls inside the
         # kernels run on one thread each (no oversubscription, deterministic sums).
-        with threadpool_limits(limits=1, user_api="blas"):
+        blas_guard = threadpool_limits(limits=1, user_api="blas") if uses_blas else nullcontext()
+        with blas_guard:
             for lo in range(0, nets, chunk):
                 hi = min(nets, lo + chunk)
                 hh = np.zeros((hi - lo, depth, nb), dtype=np.int64)

@@ -233,14 +233,25 @@ def test_dead_and_rank_deficient_layers_give_no_nan():
 
 
 # ------------------------------------------------------------- reproducibility
-@pytest.mark.parametrize("method", ["exact", "dense"])
-def test_bitwise_identical_for_threads_and_chunks(method):
+@pytest.mark.parametrize(
+    ("method", "init", "inputs"),
+    [
+        ("exact", "he_normal", 1),
+        ("exact", "he_normal", 3),
+        ("exact", "orthogonal", 2),
+        ("dense", "he_normal", 1),
+        ("dense", "he_uniform", 3),
+    ],
+)
+def test_bitwise_identical_for_threads_and_chunks(method, init, inputs):
     kw = dict(
         activation="relu",
-        init="he_normal",
+        init=init,
         depth=6,
         width=16,
         nets=23,
+        inputs=inputs,
+        input="gaussian",
         seed=11,
         backward=True,
         method=method,

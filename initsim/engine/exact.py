@@ -25,8 +25,8 @@ import numba
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import dphi_scalar
-from initsim.engine.layerstats import GRAD_SQ, forward_layer, mean_square, sum_sq
+from initsim.activations import RELU, dphi_scalar
+from initsim.engine.layerstats import GRAD_SQ, forward_layer, sum_sq
 from initsim.rng import Purpose, fill_normals
 
 _P_INPUT = np.uint64(Purpose.INPUT)
@@ -133,10 +133,12 @@ def exact_single_input(
             hs = np.empty((1, nmax))
             avs = np.empty((1, nmax))
         z = np.empty(nmax)
+        x2s = np.empty(depth + 1)
         bz = np.empty(nmax)
         make_input(k0, k1, input_mode, given, widths[0], 1, xs[0])
         first_nonfinite[net] = 0
         x2 = sum_sq(xs[0], widths[0])
+        x2s[0] = x2
         for t in range(depth):
             nout = widths[t + 1]
             nxt = t + 1 if backward else (t + 1) % 2
@@ -169,45 +171,65 @@ def exact_single_input(
                 hedges,
                 aedges,
             )
+            x2s[t + 1] = x2
             if first_nonfinite[net] == 0 and not math.isfinite(stats[net, t, 0]):
                 first_nonfinite[net] = t + 1
         if backward:
-            _exact_backward(k0, k1, widths, wstd, code, param, xs, hs, avs, z, bz, stats[net])
+            _exact_backward(k0, k1, widths, wstd, code, param, xs, x2s, hs, avs, z, bz, stats[net])
+
+
+@jit(inline="always")
+def _gate(code, param, x):
+    """phi'(x); ReLU without a data-dependent branch (random signs defeat prediction)."""
+    if code == RELU:
+        v = 1.0 if x > 0.0 else 0.0
+        if x != x:
+            v = x
+        return v
+    return dphi_scalar(code, param, x)
 
 
 @jit
-def _exact_backward(k0, k1, widths, wstd, code, param, xs, hs, avs, d, g, stats_net):
-    """Backward pass of one net (see the module docstring); fills GRAD_SQ."""
+def _exact_backward(k0, k1, widths, wstd, code, param, xs, x2s, hs, avs, d, g, stats_net):
+    """Backward pass of one net (see the module docstring); fills GRAD_SQ.
+
+    One fused pass per layer computes ``W^T d``, gates it with ``phi'`` and
+    accumulates ``||d||^2`` and ``a . d`` needed by the next layer down.
+    """
     depth = widths.shape[0] - 1
     nl = widths[depth]
     fill_normals(k0, k1, _P_OUT, _ZERO, 0, d[:nl])
+    dd = 0.0
+    ad = 0.0
+    av = avs[depth - 1]
     for i in range(nl):
-        d[i] *= dphi_scalar(code, param, hs[depth - 1, i])
-    stats_net[depth - 1, GRAD_SQ] = mean_square(d, nl)
+        di = d[i] * _gate(code, param, hs[depth - 1, i])
+        d[i] = di
+        dd += di * di
+        ad += av[i] * di
+    stats_net[depth - 1, GRAD_SQ] = dd / nl
     for t in range(depth - 1, 0, -1):
         nin = widths[t]
-        nout = widths[t + 1]
         x = xs[t]
-        av = avs[t]
-        x2 = sum_sq(x, nin)
-        ad = 0.0
-        dd = 0.0
-        for i in range(nout):
-            ad += av[i] * d[i]
-            dd += d[i] * d[i]
+        x2 = x2s[t]
         fill_normals(k0, k1, _P_BACKWARD, np.uint64(t), 0, g[:nin])
         sz = wstd[t] * math.sqrt(dd)
+        proj = 0.0
+        coef = 0.0
         if x2 > 0.0:
             xz = 0.0
             for i in range(nin):
                 xz += x[i] * g[i]
             proj = xz / x2
             coef = ad / x2
-            for i in range(nin):
-                g[i] = x[i] * coef + sz * (g[i] - x[i] * proj)
-        else:
-            for i in range(nin):
-                g[i] = sz * g[i]
+        hp = hs[t - 1]
+        ap = avs[t - 1]
+        dd = 0.0
+        ad = 0.0
         for i in range(nin):
-            d[i] = g[i] * dphi_scalar(code, param, hs[t - 1, i])
-        stats_net[t - 1, GRAD_SQ] = mean_square(d, nin)
+            gi = x[i] * coef + sz * (g[i] - x[i] * proj)
+            di = gi * _gate(code, param, hp[i])
+            d[i] = di
+            dd += di * di
+            ad += ap[i] * di
+        stats_net[t - 1, GRAD_SQ] = dd / nin
