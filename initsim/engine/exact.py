@@ -124,14 +124,11 @@ def exact_single_input(
     for net in numba.prange(nets):
         k0 = keys[net, 0]
         k1 = keys[net, 1]
-        if backward:
-            xs = np.empty((depth + 1, nmax))
-            hs = np.empty((depth, nmax))
-            avs = np.empty((depth, nmax))
-        else:
-            xs = np.empty((2, nmax))
-            hs = np.empty((1, nmax))
-            avs = np.empty((1, nmax))
+        # a = W x (before the bias) is kept for the backward pass; without a bias it is h
+        keep_a = backward and bias_std > 0.0
+        xs = np.empty((depth + 1 if backward else 2, nmax))
+        hs = np.empty((depth if backward else 1, nmax))
+        avs = np.empty((depth if keep_a else 1, nmax))
         z = np.empty(nmax)
         x2s = np.empty(depth + 1)
         bz = np.empty(nmax)
@@ -144,10 +141,10 @@ def exact_single_input(
             nxt = t + 1 if backward else (t + 1) % 2
             slot = t if backward else 0
             h = hs[slot]
-            av = avs[slot]
+            av = avs[slot if keep_a else 0]
             c = wstd[t] * math.sqrt(x2)
             fill_normals(k0, k1, _P_FORWARD, np.uint64(t), 0, z[:nout])
-            if backward:
+            if keep_a:
                 for i in range(nout):
                     av[i] = c * z[i]
             if bias_std > 0.0:
@@ -175,7 +172,10 @@ def exact_single_input(
             if first_nonfinite[net] == 0 and not math.isfinite(stats[net, t, 0]):
                 first_nonfinite[net] = t + 1
         if backward:
-            _exact_backward(k0, k1, widths, wstd, code, param, xs, x2s, hs, avs, z, bz, stats[net])
+            a_rows = avs if keep_a else hs
+            _exact_backward(
+                k0, k1, widths, wstd, code, param, xs, x2s, hs, a_rows, z, bz, stats[net]
+            )
 
 
 @jit(inline="always")
