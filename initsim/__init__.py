@@ -3,6 +3,8 @@
 Public names (imported lazily, so ``initsim --help`` does not load Numba):
 
 - :func:`simulate` and :class:`SimulationResult`: the Monte Carlo engine,
+- :func:`jacobian_spectrum`: singular values of input-output Jacobians,
+- :func:`check` and :mod:`theory`: statistical verdicts against mean-field theory,
 - :mod:`initializers`: the weight-initializer catalogue,
 - :mod:`activations`: the activation registry,
 - :mod:`rng`: counter-based per-net random streams.
@@ -16,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from initsim._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from initsim import activations, initializers, rng
+    from initsim import activations, initializers, rng, theory
+    from initsim.checks import check
+    from initsim.jacobian import jacobian_spectrum
     from initsim.result import SimulationResult
     from initsim.simulation import simulate
 
@@ -24,9 +28,12 @@ __all__ = [
     "SimulationResult",
     "__version__",
     "activations",
+    "check",
     "initializers",
+    "jacobian_spectrum",
     "rng",
     "simulate",
+    "theory",
 ]
 
 _LAZY = {
@@ -35,6 +42,9 @@ _LAZY = {
     "activations": ("initsim.activations", None),
     "initializers": ("initsim.initializers", None),
     "rng": ("initsim.rng", None),
+    "theory": ("initsim.theory", None),
+    "check": ("initsim.checks", "check"),
+    "jacobian_spectrum": ("initsim.jacobian", "jacobian_spectrum"),
 }
 
 

@@ -85,9 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_init.add_argument("--json", action="store_true", help="print one JSON document")
     p_init.set_defaults(func=_cmd_initializers)
 
-    from initsim.cli_simulate import register as register_simulate
+    from initsim import cli_check, cli_simulate, cli_theory
 
-    register_simulate(sub)
+    cli_simulate.register(sub)
+    cli_theory.register(sub)
+    cli_check.register(sub)
     return parser
 
 

@@ -1,0 +1,403 @@
+"""Statistical verdicts: a :class:`SimulationResult` held against the theory.
+
+Every check is a hypothesis test with a stated false-rejection rate:
+
+- ``E[q^l]`` per layer: a z-test of the mean over nets (Monte Carlo standard
+  error) against the prediction. For linear and ReLU-like activations
+  (positively homogeneous) with zero-mean symmetric weights the prediction
+  ``q_map`` is exact at every width. Otherwise it is the mean-field map plus
+  the first finite-width correction (:mod:`initsim.finite_width`); when the
+  neglected ``O(1/n^2)`` remainder could be as large as half the standard
+  error, the row says "outside the mean-field regime at width n" and is not
+  tested (no false PASS or FAIL).
+- the law of ``q^1`` (Gaussian weights, one fixed-norm input):
+  ``q^1 ~ (q^1_pred / n_1) chi^2_{n_1}`` exactly; a Kolmogorov-Smirnov test.
+- ``E[grad_sq^l]`` per layer (with ``backward=True``): exact for
+  positively homogeneous activations and symmetric weights, mean-field
+  (gradient independence) otherwise, guarded like ``q``.
+- claims, e.g. ``preserves-variance``: ``E[q^L] = E[q^1]``, a paired z-test.
+
+The p-values of all tested rows are combined with Holm's step-down method,
+so the overall verdict FAILs with probability at most ``alpha`` when the
+simulation agrees with the theory (any dependence between rows).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from initsim import activations as _activations
+from initsim import initializers as _initializers
+from initsim.result import SimulationResult
+
+__all__ = ["CLAIMS", "CheckReport", "CheckRow", "check", "holm"]
+
+#: Claims a user can add to a check.
+CLAIMS = ("preserves-variance",)
+
+_SYMMETRIC_LAWS = ("gaussian", "orthogonal", "sparse", "uniform", "truncated_gaussian")
+_REGIME_FRACTION = 0.5  # remainder allowed, as a fraction of the standard error
+_ROUNDING = 1e-10  # relative floor of a standard error: float64 sums over many layers
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One tested (or deliberately untested) quantity.
+
+    Attributes
+    ----------
+    layer : int
+        Hidden layer (1-based); 0 for rows about the whole net.
+    quantity : str
+        What is compared, e.g. ``"E[q]"``.
+    observed, predicted : float
+        Monte Carlo estimate and theory.
+    interval : tuple of float
+        ``1 - alpha`` confidence interval of the observed quantity (NaN for
+        distribution tests).
+    p_value : float
+        Two-sided p-value (NaN when not tested).
+    regime : str
+        "exact", "mean-field", or why the row is not tested.
+    verdict : str
+        "PASS", "FAIL" (after Holm) or "N/A" (not tested).
+    """
+
+    layer: int
+    quantity: str
+    observed: float
+    predicted: float
+    interval: tuple[float, float]
+    p_value: float
+    regime: str
+    verdict: str = "N/A"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """All rows, the family-wise error rate and the overall verdict."""
+
+    rows: list[CheckRow]
+    alpha: float
+    verdict: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the overall verdict is PASS."""
+        return self.verdict == "PASS"
+
+    def table(self) -> str:
+        """Format the rows as a fixed-width text table.
+
+        Returns
+        -------
+        str
+            One header line and one line per row, then the verdict.
+        """
+        head = (
+            f"{'layer':>5}  {'quantity':<22} {'observed':>11} {'predicted':>11}  "
+            f"{'interval':>25}  {'p-value':>9}  {'verdict':<7} regime"
+        )
+        lines = [head]
+        for r in self.rows:
+            lo, hi = r.interval
+            iv = "" if math.isnan(lo) else f"[{lo:11.4g}, {hi:11.4g}]"
+            p = "" if math.isnan(r.p_value) else f"{r.p_value:9.3g}"
+            lines.append(
+                f"{r.layer:>5}  {r.quantity:<22} {r.observed:11.4g} {r.predicted:11.4g}  "
+                f"{iv:>25}  {p:>9}  {r.verdict:<7} {r.regime}"
+            )
+        tested = sum(r.verdict != "N/A" for r in self.rows)
+        failed = sum(r.verdict == "FAIL" for r in self.rows)
+        lines.append(
+            f"overall: {self.verdict} ({tested} tests, {failed} failed, Holm "
+            f"family-wise alpha = {self.alpha:g})"
+        )
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary (NaN written as null)."""
+        return json.loads(json.dumps(asdict(self), default=str).replace("NaN", "null"))
+
+
+def holm(p_values: np.ndarray, alpha: float) -> np.ndarray:
+    """Holm's step-down rejections for a family of p-values.
+
+    Parameters
+    ----------
+    p_values : array_like
+        The family's p-values.
+    alpha : float
+        Family-wise error rate.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Which hypotheses are rejected.
+    """
+    p = np.asarray(p_values, dtype=float)
+    m = p.size
+    order = np.argsort(p)
+    reject = np.zeros(m, dtype=bool)
+    for rank, idx in enumerate(order):
+        if p[idx] <= alpha / (m - rank):
+            reject[idx] = True
+        else:
+            break
+    return reject
+
+
+def _z_row(
+    layer: int, quantity: str, samples: np.ndarray, predicted: float, alpha: float, regime: str
+) -> tuple[CheckRow, float]:
+    n = samples.size
+    mean = float(np.mean(samples))
+    # floor: deterministic quantities (orthogonal linear nets) differ only by rounding
+    se = max(float(np.std(samples, ddof=1) / math.sqrt(n)), _ROUNDING * abs(predicted))
+    zc = stats.norm.isf(alpha / 2)
+    if se == 0.0:
+        p = 1.0 if mean == predicted else 0.0
+    else:
+        p = float(2 * stats.norm.sf(abs(mean - predicted) / se))
+    return CheckRow(
+        layer, quantity, mean, predicted, (mean - zc * se, mean + zc * se), p, regime
+    ), se
+
+
+def _theory_inputs(result: SimulationResult) -> dict[str, Any]:
+    """Recover what the theory needs from a result's provenance."""
+    cfg = result.provenance.get("config")
+    if not cfg:
+        raise ValueError("result has no provenance config: pass a result of initsim.simulate")
+    act = _activations.get(cfg["activation"], **_activation_params(cfg))
+    ini = _initializers.get(cfg["init"], **cfg.get("init_params", {}))
+    widths = [int(w) for w in cfg["widths"]]
+    specs = [ini.law_spec(widths[t], widths[t + 1]) for t in range(len(widths) - 1)]
+    law = specs[0].law
+    symmetric = law in _SYMMETRIC_LAWS and all(
+        s.loc == 0.0 and (s.law not in ("uniform", "truncated_gaussian") or s.low == -s.high)
+        for s in specs
+    )
+    if not symmetric:
+        raise ValueError(
+            f"the theory covers zero-mean symmetric random weights; initializer {ini.name!r} "
+            f"(law {law!r}) is not one"
+        )
+    sigma_w2 = np.array([ini.sigma_w2(widths[t], widths[t + 1]) for t in range(len(specs))])
+    if law == "orthogonal":  # ||W x||^2 = g^2 ||x||^2 when n_out >= n_in
+        sigma_w2 = np.array(
+            [s.gain**2 * widths[t] / max(widths[t], widths[t + 1]) for t, s in enumerate(specs)]
+        )
+    return {
+        "activation": act,
+        "law": law,
+        "widths": widths,
+        "sigma_w2": sigma_w2,
+        "sigma_b2": float(cfg["bias_std"]) ** 2,
+        "inputs": int(cfg["inputs"]),
+        "input": cfg["input"],
+    }
+
+
+def _activation_params(cfg: dict[str, Any]) -> dict[str, float]:
+    name = cfg["activation"]
+    param = float(cfg.get("activation_param", 0.0))
+    if name == "leaky_relu":
+        return {"slope": param}
+    if name == "elu":
+        return {"alpha": param}
+    return {}
+
+
+def check(
+    result: SimulationResult,
+    *,
+    alpha: float = 0.01,
+    sigma_w2: float | None = None,
+    sigma_b2: float | None = None,
+    claims: tuple[str, ...] | list[str] = (),
+) -> CheckReport:
+    """Test a simulation against the theory, with family-wise error rate ``alpha``.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        Output of :func:`initsim.simulate` (``backward=True`` adds gradient rows).
+    alpha : float
+        Family-wise false-rejection rate in (0, 1).
+    sigma_w2, sigma_b2 : float, optional
+        Test against these instead of the values implied by the result's
+        initializer and ``bias_std`` (to test a claim such as "Var(w) = 2/n").
+    claims : sequence of str
+        Extra claims from :data:`CLAIMS`.
+
+    Returns
+    -------
+    CheckReport
+        Rows, notes and the overall PASS/FAIL verdict.
+
+    Raises
+    ------
+    ValueError
+        For an invalid ``alpha``, ``sigma_w2``, ``sigma_b2`` or claim, or a
+        simulation the theory does not cover (deterministic or non-symmetric
+        weights, a user-supplied input array).
+    """
+    from initsim import finite_width, theory
+
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    for c in claims:
+        if c not in CLAIMS:
+            raise ValueError(f"unknown claim {c!r}; valid claims: {', '.join(CLAIMS)}")
+    if result.nets < 10:
+        raise ValueError(f"checks need at least 10 nets; the result has {result.nets}")
+    ti = _theory_inputs(result)
+    if ti["input"] not in ("sphere", "gaussian"):
+        raise ValueError("checks need input='sphere' or 'gaussian' (a known input norm law)")
+    sw = ti["sigma_w2"]
+    if sigma_w2 is not None:
+        if not math.isfinite(sigma_w2) or sigma_w2 <= 0:
+            raise ValueError(f"sigma_w2 must be a finite number > 0; got {sigma_w2}")
+        sw = np.full_like(sw, float(sigma_w2))
+    sb = ti["sigma_b2"] if sigma_b2 is None else float(sigma_b2)
+    if not math.isfinite(sb) or sb < 0:
+        raise ValueError(f"sigma_b2 must be a finite number >= 0; got {sigma_b2}")
+    act = ti["activation"]
+    widths = ti["widths"]
+    n_min = min(widths[1:])
+    depth = len(widths) - 1
+    q0_var = 2.0 / widths[0] if ti["input"] == "gaussian" else 0.0
+    exact = act.positively_homogeneous
+    notes: list[str] = []
+
+    rows: list[CheckRow] = []
+    mean_q, _, mf_q = finite_width.q_moments(act, sw, sb, 1.0, widths, q0_var)
+    for t in range(depth):
+        obs = result.q[:, t]
+        if not np.all(np.isfinite(obs)) or not math.isfinite(mean_q[t]):
+            rows.append(
+                CheckRow(
+                    t + 1,
+                    "E[q]",
+                    float(np.mean(obs)),
+                    float(mean_q[t]),
+                    (math.nan, math.nan),
+                    math.nan,
+                    "overflow: not tested",
+                )
+            )
+            continue
+        pred = float(mf_q[t] if exact else mean_q[t])
+        row, se = _z_row(t + 1, "E[q]", obs, pred, alpha, "exact" if exact else "mean-field")
+        if not exact:
+            correction = abs(mean_q[t] - mf_q[t])
+            remainder = 10.0 * correction * correction / max(abs(mf_q[t]), 1e-300)
+            if remainder > _REGIME_FRACTION * se:
+                row = CheckRow(
+                    row.layer,
+                    row.quantity,
+                    row.observed,
+                    pred,
+                    row.interval,
+                    math.nan,
+                    f"outside the mean-field regime at width {n_min}",
+                )
+        rows.append(row)
+
+    if ti["law"] == "gaussian" and ti["inputs"] == 1 and ti["input"] == "sphere":
+        q1 = float(sw[0] + sb)
+        n1 = widths[1]
+        ks = stats.kstest(result.q[:, 0] * n1 / q1, stats.chi2(n1).cdf)
+        rows.append(
+            CheckRow(
+                1,
+                "law of q^1 (chi^2)",
+                float(np.mean(result.q[:, 0])),
+                q1,
+                (math.nan, math.nan),
+                float(ks.pvalue),
+                "exact",
+            )
+        )
+
+    if result.grad_sq is not None:
+        pred_g = theory.grad_sq_map(act, sw, sb, 1.0, widths)
+        for t in range(depth):
+            obs = result.grad_sq[:, t]
+            if not np.all(np.isfinite(obs)) or not math.isfinite(pred_g[t]):
+                rows.append(
+                    CheckRow(
+                        t + 1,
+                        "E[grad^2]",
+                        float(np.mean(obs)),
+                        float(pred_g[t]),
+                        (math.nan, math.nan),
+                        math.nan,
+                        "overflow: not tested",
+                    )
+                )
+                continue
+            row, se = _z_row(
+                t + 1, "E[grad^2]", obs, float(pred_g[t]), alpha, "exact" if exact else "mean-field"
+            )
+            if not exact:
+                bias_scale = abs(pred_g[t]) * (depth - t) / n_min
+                if bias_scale > _REGIME_FRACTION * se:
+                    row = CheckRow(
+                        row.layer,
+                        row.quantity,
+                        row.observed,
+                        row.predicted,
+                        row.interval,
+                        math.nan,
+                        f"outside the mean-field regime at width {n_min}",
+                    )
+            rows.append(row)
+
+    if "preserves-variance" in claims:
+        diff = result.q[:, -1] - result.q[:, 0]
+        row, _ = _z_row(0, "claim E[q^L] = E[q^1]", diff, 0.0, alpha, "claim")
+        rows.append(
+            CheckRow(
+                0,
+                "claim E[q^L] - E[q^1]",
+                row.observed,
+                0.0,
+                row.interval,
+                row.p_value,
+                "claim (paired z-test)",
+            )
+        )
+
+    tested = [i for i, r in enumerate(rows) if not math.isnan(r.p_value)]
+    reject = holm(np.array([rows[i].p_value for i in tested]), alpha) if tested else []
+    for i, rej in zip(tested, reject, strict=True):
+        r = rows[i]
+        rows[i] = CheckRow(
+            r.layer,
+            r.quantity,
+            r.observed,
+            r.predicted,
+            r.interval,
+            r.p_value,
+            r.regime,
+            "FAIL" if rej else "PASS",
+        )
+    if not tested:
+        notes.append("no row could be tested: run more nets, wider nets, or fewer layers")
+    if any(r.regime.startswith("outside") for r in rows):
+        notes.append(
+            "rows outside the mean-field regime are not tested: the simulation resolves "
+            "effects of order 1/width that the theory leaves out (use wider nets)"
+        )
+    verdict = "FAIL" if any(r.verdict == "FAIL" for r in rows) else "PASS"
+    return CheckReport(rows=rows, alpha=alpha, verdict=verdict, notes=notes)

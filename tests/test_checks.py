@@ -1,0 +1,224 @@
+"""Statistical verdicts: calibration (false-rejection rate), power, regimes, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from initsim import initializers, simulate
+from initsim.checks import check, holm
+from initsim.cli import main
+
+pytestmark = pytest.mark.usefixtures("warm_kernels")
+
+
+def test_holm_step_down():
+    p = np.array([0.001, 0.02, 0.04, 0.5])
+    np.testing.assert_array_equal(holm(p, 0.05), [True, False, False, False])
+    # 0.01 <= 0.05/3 and then 0.02 <= 0.05/2 and 0.04 <= 0.05/1
+    np.testing.assert_array_equal(holm(np.array([0.01, 0.02, 0.04]), 0.05), [True] * 3)
+    assert not holm(np.array([0.3]), 0.05).any()
+
+
+@pytest.mark.parametrize(
+    ("activation", "init", "width"),
+    [
+        ("relu", "he_normal", 64),
+        ("relu", "lecun_normal", 64),
+        ("tanh", "lecun_normal", 256),
+        ("linear", "orthogonal", 32),
+        ("relu", "he_uniform", 64),
+    ],
+)
+def test_correct_simulations_pass(activation, init, width):
+    r = simulate(
+        activation=activation, init=init, depth=10, width=width, nets=400, backward=True, seed=1
+    )
+    report = check(r, alpha=0.01)
+    assert report.passed, report.table()
+    assert sum(row.verdict == "PASS" for row in report.rows) >= 10
+
+
+def test_preserves_variance_claim():
+    he = simulate(
+        activation="relu", init="he_normal", depth=20, width=128, nets=400, seed=2, backward=True
+    )
+    assert check(he, claims=["preserves-variance"]).passed
+    lecun = simulate(
+        activation="relu", init="lecun_normal", depth=20, width=128, nets=400, seed=2, backward=True
+    )
+    report = check(lecun, claims=["preserves-variance"])
+    assert not report.passed
+    claim = next(row for row in report.rows if row.quantity.startswith("claim"))
+    assert claim.verdict == "FAIL"
+    # without the claim the LeCun nets agree with their own theory
+    assert check(lecun).passed
+
+
+# --------------------------------------------------------------------------
+# Calibration: under a correct simulation the checker rejects at rate <= alpha
+# (Holm controls the family-wise rate). Over SEEDS independent runs the count
+# of rejections must lie in the 99% binomial interval around alpha.
+ALPHA = 0.05
+SEEDS = 200
+
+
+def _rejections(seeds, alpha, **sim):
+    return sum(not check(simulate(seed=s, **sim), alpha=alpha).passed for s in seeds)
+
+
+def test_false_rejection_rate_is_calibrated():
+    n_rej = _rejections(
+        range(SEEDS),
+        ALPHA,
+        activation="relu",
+        init="he_normal",
+        depth=4,
+        width=64,
+        nets=200,
+        backward=True,
+    )
+    lo = stats.binom.ppf(0.005, SEEDS, ALPHA)
+    hi = stats.binom.ppf(0.995, SEEDS, ALPHA)
+    # Holm is conservative under positive dependence between layers, so the rate
+    # may fall below alpha; it must never exceed the interval.
+    assert n_rej <= hi, (n_rej, lo, hi)
+
+
+def test_false_rejection_rate_is_calibrated_for_a_single_layer_test():
+    """One row per run (depth 1, forward): the rate must lie inside the interval."""
+    n_rej = _rejections(
+        range(1000, 1000 + 2 * SEEDS),
+        ALPHA,
+        activation="relu",
+        init="he_normal",
+        depth=1,
+        width=64,
+        nets=200,
+        input="gaussian",
+    )
+    lo = stats.binom.ppf(0.005, 2 * SEEDS, ALPHA)
+    hi = stats.binom.ppf(0.995, 2 * SEEDS, ALPHA)
+    assert lo <= n_rej <= hi, (n_rej, lo, hi)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("activation", "init", "width"), [("relu", "he_normal", 64), ("tanh", "lecun_normal", 256)]
+)
+def test_p_values_are_uniform_under_the_null(activation, init, width):
+    """2000 runs of a one-row check: p-values ~ U(0, 1) (KS at 1e-3), rate at 0.05."""
+    p = np.array(
+        [
+            check(
+                simulate(
+                    seed=s,
+                    activation=activation,
+                    init=init,
+                    depth=1,
+                    width=width,
+                    nets=200,
+                    input="gaussian",
+                ),
+                alpha=ALPHA,
+            )
+            .rows[0]
+            .p_value
+            for s in range(20_000, 22_000)
+        ]
+    )
+    assert stats.kstest(p, "uniform").pvalue > 1e-3
+    lo, hi = stats.binom.ppf([0.005, 0.995], p.size, ALPHA)
+    assert lo <= np.sum(p <= ALPHA) <= hi
+
+
+# --------------------------------------------------------------------------
+# Power against planted errors, at the sample sizes stated in each test.
+POWER_SEEDS = 40
+
+
+def _power(sim_init, claimed_sigma_w2, **sim):
+    hits = 0
+    for s in range(POWER_SEEDS):
+        r = simulate(activation="relu", init=sim_init, seed=10_000 + s, **sim)
+        hits += not check(r, alpha=0.01, sigma_w2=claimed_sigma_w2).passed
+    return hits / POWER_SEEDS
+
+
+def test_power_against_lecun_when_he_was_meant():
+    """Var(w) = 1/n simulated, 2/n claimed: 5 layers of width 64, 50 nets."""
+    assert _power("lecun_normal", 2.0, depth=5, width=64, nets=50) >= 0.95
+
+
+def test_power_against_the_seed_typo():
+    """The seed's literal randn / sqrt(1/n) gives Var(w) = n; 1/n was meant."""
+    n = 64
+    typo = initializers.get("normal", std=float(np.sqrt(n)))
+    assert _power(typo, 1.0, depth=5, width=n, nets=50) >= 0.95
+
+
+def test_power_against_sigma_w_off_by_five_percent():
+    """std 1.05 * sqrt(2/n) simulated, He claimed: 5 layers of width 64, 200 nets."""
+    n = 64
+    off = initializers.get("normal", std=1.05 * float(np.sqrt(2.0 / n)))
+    assert _power(off, 2.0, depth=5, width=n, nets=200) >= 0.95
+
+
+# --------------------------------------------------------------------------
+def test_outside_mean_field_regime_is_not_a_verdict():
+    """tanh at width 8 with many nets: the O(1/n^2) remainder is resolvable."""
+    r = simulate(
+        activation="tanh",
+        init="he_normal",
+        bias_std=0.3,
+        depth=6,
+        width=8,
+        nets=20_000,
+        seed=0,
+        backward=True,
+    )
+    report = check(r)
+    outside = [row for row in report.rows if row.regime.startswith("outside")]
+    assert outside, report.table()
+    assert all(row.verdict == "N/A" for row in outside)
+    assert "width 8" in outside[0].regime
+    assert any("mean-field regime" in note for note in report.notes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"claims": ["faster"]}, "claim"),
+        ({"sigma_w2": -1.0}, "sigma_w2"),
+        ({"sigma_b2": -0.1}, "sigma_b2"),
+    ],
+)
+def test_check_bad_arguments(kwargs, match):
+    r = simulate(depth=2, width=8, nets=20, seed=0)
+    with pytest.raises(ValueError, match=match):
+        check(r, **kwargs)
+
+
+def test_check_refuses_what_the_theory_does_not_cover():
+    with pytest.raises(ValueError, match="symmetric"):
+        check(simulate(init="zeros", depth=2, width=8, nets=20))
+    with pytest.raises(ValueError, match="symmetric"):
+        check(simulate(init="uniform", depth=2, width=8, nets=20))
+    with pytest.raises(ValueError, match="nets"):
+        check(simulate(depth=2, width=8, nets=3))
+    with pytest.raises(ValueError, match="input"):
+        check(simulate(depth=2, width=8, nets=20, input=np.ones(8)))
+
+
+def test_cli_check_exit_codes(capsys):
+    base = ["check", "--activation", "relu", "--depth", "20", "--width", "128", "--nets", "400"]
+    assert main([*base, "--init", "he_normal", "--claim", "preserves-variance"]) == 0
+    out = capsys.readouterr().out
+    assert "overall: PASS" in out and "claim" in out
+    assert main([*base, "--init", "lecun_normal", "--claim", "preserves-variance"]) == 3
+    assert "overall: FAIL" in capsys.readouterr().out
+    assert main(["check", "--depth", "0"]) == 2
+    assert "depth" in capsys.readouterr().err
