@@ -14,7 +14,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
@@ -862,7 +862,6 @@ fan = st.integers(min_value=1, max_value=10_000)
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 
-@settings(deadline=None, max_examples=60)
 @given(
     scale=st.floats(min_value=1e-6, max_value=1e6, allow_nan=False),
     mode=st.sampled_from(["fan_in", "fan_out", "fan_avg"]),
@@ -880,7 +879,6 @@ def test_variance_scaling_is_scale_over_fan(scale, mode, distribution, fan_in, f
     )
 
 
-@settings(deadline=None, max_examples=60)
 @given(
     a=st.floats(min_value=-10, max_value=10, allow_nan=False),
     nonlinearity=st.sampled_from(ini.NONLINEARITIES),
@@ -897,7 +895,6 @@ def test_he_variance_is_gain_squared_over_fan(a, nonlinearity, mode, fan_in, fan
     assert gain(nonlinearity, a) == pytest.approx(torch_gain(nonlinearity, a), rel=1e-15)
 
 
-@settings(deadline=None, max_examples=40)
 @given(name=st.sampled_from(names()), fan_in=fan, fan_out=fan)
 def test_sigma_w2_is_fan_in_times_variance(name, fan_in, fan_out):
     init = make(name)
@@ -907,7 +904,6 @@ def test_sigma_w2_is_fan_in_times_variance(name, fan_in, fan_out):
     assert math.isfinite(init.mean(fan_in, fan_out))
 
 
-@settings(deadline=None, max_examples=60)
 @given(out=dims, inp=dims, kernel=st.lists(dims, min_size=0, max_size=3))
 def test_fans_torch_and_keras_layouts_agree(out, inp, kernel):
     torch_shape = (out, inp, *kernel)
@@ -919,7 +915,6 @@ def test_fans_torch_and_keras_layouts_agree(out, inp, kernel):
     assert fans((inp, out, *kernel)) == fans(torch_shape)[::-1]
 
 
-@settings(deadline=None, max_examples=50)
 @given(
     shape=st.lists(st.integers(1, 9), min_size=2, max_size=4).map(tuple),
     g=st.floats(min_value=0.01, max_value=100, allow_nan=False) | st.floats(-100, -0.01),
@@ -938,7 +933,6 @@ def test_orthogonal_rows_or_columns_are_orthonormal(shape, g, seed, layout):
     assert np.allclose(gram, g**2 * np.eye(min(rows, cols)), rtol=0, atol=1e-10 * g**2)
 
 
-@settings(deadline=None, max_examples=40)
 @given(
     name=st.sampled_from(["zeros", "ones", "constant"]),
     value=st.floats(-1e6, 1e6, allow_nan=False),
@@ -954,7 +948,6 @@ def test_constant_schemes_give_identical_rows(name, value, shape, layout):
     assert init.mean(3, 4) == expected
 
 
-@settings(deadline=None, max_examples=40)
 @given(
     name=st.sampled_from(RANDOM_SCHEMES),
     seed=seeds,
@@ -971,7 +964,6 @@ def test_same_seed_same_sample_different_seed_different_sample(name, seed, other
     assert not np.array_equal(a, init.sample(shape, seed=other, layout=layout))
 
 
-@settings(deadline=None, max_examples=80)
 @given(
     mean=st.floats(-1e3, 1e3, allow_nan=False),
     log_std=st.floats(-300, 3),
