@@ -5,6 +5,7 @@ Public names (imported lazily, so ``initsim --help`` does not load Numba):
 - :func:`simulate` and :class:`SimulationResult`: the Monte Carlo engine,
 - :func:`jacobian_spectrum`: singular values of input-output Jacobians,
 - :func:`check` and :mod:`theory`: statistical verdicts against mean-field theory,
+- :mod:`train`: a small compiled MLP trainer; :func:`verify`: checks of a user's initializer,
 - :mod:`initializers`: the weight-initializer catalogue,
 - :mod:`activations`: the activation registry,
 - :mod:`rng`: counter-based per-net random streams.
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 from initsim._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from initsim import activations, initializers, rng, theory
+    from initsim import activations, initializers, rng, theory, train
     from initsim.checks import check
     from initsim.jacobian import jacobian_spectrum
     from initsim.result import SimulationResult
     from initsim.simulation import simulate
+    from initsim.verify import verify
 
 __all__ = [
     "SimulationResult",
@@ -34,6 +36,8 @@ __all__ = [
     "rng",
     "simulate",
     "theory",
+    "train",
+    "verify",
 ]
 
 _LAZY = {
@@ -43,6 +47,8 @@ _LAZY = {
     "initializers": ("initsim.initializers", None),
     "rng": ("initsim.rng", None),
     "theory": ("initsim.theory", None),
+    "train": ("initsim.train", None),
+    "verify": ("initsim.verify", "verify"),
     "check": ("initsim.checks", "check"),
     "jacobian_spectrum": ("initsim.jacobian", "jacobian_spectrum"),
 }
