@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from initsim.cli_simulate import _int_list
+from initsim.cli_simulate import add_net_options
 
 __all__ = ["EXIT_FAIL", "register"]
 
@@ -32,18 +32,7 @@ def register(sub: Any) -> None:
             "PASS, 3 on FAIL, 2 on bad usage."
         ),
     )
-    p.add_argument("--activation", default="relu", help="activation name (default relu)")
-    p.add_argument("--init", default="he_normal", help="initializer name (default he_normal)")
-    p.add_argument("--depth", type=int, default=10, help="hidden layers (default 10)")
-    p.add_argument(
-        "--width",
-        type=_int_list,
-        default=256,
-        help="hidden width or comma-separated widths (default 256)",
-    )
-    p.add_argument("--input-dim", type=int, default=None, help="input dimension (default width)")
-    p.add_argument("--bias-std", type=float, default=0.0, help="bias standard deviation")
-    p.add_argument("--nets", type=int, default=500, help="random nets (default 500)")
+    add_net_options(p, nets=500)
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--threads", type=int, default=None, help="numba threads (default all)")
     p.add_argument(

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["add_net_options", "register"]
 
 
 def _int_list(text: str) -> int | list[int]:
@@ -20,6 +20,30 @@ def _int_list(text: str) -> int | list[int]:
     if not values:
         raise argparse.ArgumentTypeError("expected at least one width")
     return values[0] if len(values) == 1 else values
+
+
+def add_net_options(p: argparse.ArgumentParser, nets: int) -> None:
+    """Add the options that describe the random nets (shared by simulate and check).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    nets : int
+        Default number of nets.
+    """
+    p.add_argument("--activation", default="relu", help="activation name (default relu)")
+    p.add_argument("--init", default="he_normal", help="initializer name (default he_normal)")
+    p.add_argument("--depth", type=int, default=10, help="hidden layers (default 10)")
+    p.add_argument(
+        "--width",
+        type=_int_list,
+        default=256,
+        help="hidden width, or comma-separated per-layer widths (default 256)",
+    )
+    p.add_argument("--input-dim", type=int, default=None, help="input dimension (default width)")
+    p.add_argument("--bias-std", type=float, default=0.0, help="bias standard deviation")
+    p.add_argument("--nets", type=int, default=nets, help=f"number of random nets (default {nets})")
 
 
 def register(sub: Any) -> None:
@@ -39,18 +63,7 @@ def register(sub: Any) -> None:
             "interval, dead and saturated fractions and the gradient second moment."
         ),
     )
-    p.add_argument("--activation", default="relu", help="activation name (default relu)")
-    p.add_argument("--init", default="he_normal", help="initializer name (default he_normal)")
-    p.add_argument("--depth", type=int, default=10, help="hidden layers (default 10)")
-    p.add_argument(
-        "--width",
-        type=_int_list,
-        default=256,
-        help="hidden width, or comma-separated per-layer widths (default 256)",
-    )
-    p.add_argument("--input-dim", type=int, default=None, help="input dimension (default width)")
-    p.add_argument("--bias-std", type=float, default=0.0, help="bias standard deviation")
-    p.add_argument("--nets", type=int, default=100, help="number of random nets (default 100)")
+    add_net_options(p, nets=100)
     p.add_argument("--inputs", type=int, default=1, help="inputs per net (default 1)")
     p.add_argument(
         "--input",
