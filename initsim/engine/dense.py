@@ -16,8 +16,6 @@ one-thread BLAS keeps every matrix product deterministic.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
@@ -25,10 +23,9 @@ from initsim._jit import jit
 from initsim.activations import dphi_scalar
 from initsim.engine.exact import make_input
 from initsim.engine.laws import fill_weights
-from initsim.engine.layerstats import GRAD_SQ, forward_layer, mean_square
+from initsim.engine.layerstats import GRAD_SQ, close_layer, mean_square
 from initsim.rng import Purpose, fill_normals
 
-_P_BIAS = np.uint64(Purpose.BIAS)
 _P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
 _ZERO = np.uint64(0)
 
@@ -112,13 +109,12 @@ def dense_kernel(
             fill_weights(law_code, law_params[t], k0, k1, t, w)
             hmat = h[: nout * b].reshape((nout, b))
             np.dot(w, xs[cur][: nin * b].reshape((nin, b)), hmat)
-            if bias_std > 0.0:
-                fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
-                for i in range(nout):
-                    bi = bias_std * bz[i]
-                    for j in range(b):
-                        h[i * b + j] += bi
-            forward_layer(
+            close_layer(
+                k0,
+                k1,
+                t,
+                bias_std,
+                bz,
                 h,
                 xs[nxt],
                 nout,
@@ -131,9 +127,9 @@ def dense_kernel(
                 hist_a[net, t],
                 hedges,
                 aedges,
+                first_nonfinite,
+                net,
             )
-            if first_nonfinite[net] == 0 and not math.isfinite(stats[net, t, 0]):
-                first_nonfinite[net] = t + 1
         if backward:
             _dense_backward(
                 k0, k1, widths, law_code, law_params, code, param, b, hs, wbuf, stats[net]

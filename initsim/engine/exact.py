@@ -26,12 +26,11 @@ import numpy as np
 
 from initsim._jit import jit
 from initsim.activations import RELU, dphi_scalar
-from initsim.engine.layerstats import GRAD_SQ, forward_layer, sum_sq
+from initsim.engine.layerstats import GRAD_SQ, close_layer, sum_sq
 from initsim.rng import Purpose, fill_normals
 
 _P_INPUT = np.uint64(Purpose.INPUT)
 _P_FORWARD = np.uint64(Purpose.FORWARD)
-_P_BIAS = np.uint64(Purpose.BIAS)
 _P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
 _P_BACKWARD = np.uint64(Purpose.BACKWARD)
 _ZERO = np.uint64(0)
@@ -147,14 +146,14 @@ def exact_single_input(
             if keep_a:
                 for i in range(nout):
                     av[i] = c * z[i]
-            if bias_std > 0.0:
-                fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
-                for i in range(nout):
-                    h[i] = c * z[i] + bias_std * bz[i]
-            else:
-                for i in range(nout):
-                    h[i] = c * z[i]
-            x2 = forward_layer(
+            for i in range(nout):
+                h[i] = c * z[i]
+            x2 = close_layer(
+                k0,
+                k1,
+                t,
+                bias_std,
+                bz,
                 h,
                 xs[nxt],
                 nout,
@@ -167,10 +166,10 @@ def exact_single_input(
                 hist_a[net, t],
                 hedges,
                 aedges,
+                first_nonfinite,
+                net,
             )
             x2s[t + 1] = x2
-            if first_nonfinite[net] == 0 and not math.isfinite(stats[net, t, 0]):
-                first_nonfinite[net] = t + 1
         if backward:
             a_rows = avs if keep_a else hs
             _exact_backward(

@@ -40,7 +40,7 @@ import numpy as np
 from initsim._jit import jit
 from initsim.activations import dphi_scalar
 from initsim.engine.exact import make_input
-from initsim.engine.layerstats import GRAD_SQ, forward_layer, mean_square
+from initsim.engine.layerstats import GRAD_SQ, close_layer, mean_square
 from initsim.rng import Purpose, fill_normals
 
 LAW_GAUSSIAN = 0
@@ -50,7 +50,6 @@ LAW_ORTHOGONAL = 1
 RANK_RTOL = 1e-10
 
 _P_FORWARD = np.uint64(Purpose.FORWARD)
-_P_BIAS = np.uint64(Purpose.BIAS)
 _P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
 _P_BACKWARD = np.uint64(Purpose.BACKWARD)
 _ZERO = np.uint64(0)
@@ -204,12 +203,12 @@ def exact_batch(
                 for j in range(b):
                     av[i * b + j] = a[i, j]
                     h[i * b + j] = a[i, j]
-            if bias_std > 0.0:
-                fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
-                for i in range(nout):
-                    for j in range(b):
-                        h[i * b + j] += bias_std * bz[i]
-            forward_layer(
+            close_layer(
+                k0,
+                k1,
+                t,
+                bias_std,
+                bz,
                 h,
                 xs[nxt],
                 nout,
@@ -222,9 +221,9 @@ def exact_batch(
                 hist_a[net, t],
                 hedges,
                 aedges,
+                first_nonfinite,
+                net,
             )
-            if first_nonfinite[net] == 0 and not math.isfinite(stats[net, t, 0]):
-                first_nonfinite[net] = t + 1
         if backward:
             _batch_backward(k0, k1, widths, law, scale, code, param, b, xs, hs, avs, stats[net])
 

@@ -7,10 +7,15 @@ activation, writes the next layer's input and accumulates the summaries.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from initsim._jit import jit
 from initsim.activations import LINEAR, RELU, dphi_scalar, phi_scalar
+from initsim.rng import Purpose, fill_normals
+
+_P_BIAS = np.uint64(Purpose.BIAS)
 
 # Column indices of the per-net, per-layer summary array ``stats[net, layer, :]``.
 Q = 0
@@ -72,6 +77,55 @@ def forward_layer(
         _histogram(h, total, hedges, hist_h)
         _histogram(y, total, aedges, hist_a)
     return s_y2
+
+
+@jit
+def close_layer(
+    k0,
+    k1,
+    t,
+    bias_std,
+    bz,
+    h,
+    y,
+    nout,
+    b,
+    code,
+    param,
+    sat_threshold,
+    stats_row,
+    hist_h,
+    hist_a,
+    hedges,
+    aedges,
+    first_nonfinite,
+    net,
+):
+    """Finish layer ``t`` of a net, the same way in every kernel.
+
+    Adds the per-unit bias (substream ``(BIAS, t)``, shared by the ``b``
+    inputs) to the pre-activations ``h`` (``W x`` on entry), applies the
+    activation into ``y`` with :func:`forward_layer`, and records the layer in
+    ``first_nonfinite[net]`` (1-based) when its ``q`` is the net's first
+    non-finite one.
+
+    Returns
+    -------
+    float
+        ``||y||^2``, as :func:`forward_layer`.
+    """
+    if bias_std > 0.0:
+        fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
+        for i in range(nout):
+            bi = bias_std * bz[i]
+            for j in range(b):
+                h[i * b + j] += bi
+    y2 = forward_layer(
+        h, y, nout, b, code, param, sat_threshold, stats_row, hist_h, hist_a, hedges, aedges
+    )
+    if first_nonfinite[net] == 0 and not math.isfinite(stats_row[Q]):
+        first_nonfinite[net] = t + 1
+    return y2
 
 
 @jit
