@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -277,6 +277,7 @@ def check(
     depth = len(widths) - 1
     q0_var = 2.0 / widths[0] if ti["input"] == "gaussian" else 0.0
     exact = act.positively_homogeneous
+    outside = f"outside the mean-field regime at width {n_min}"
     notes: list[str] = []
 
     rows: list[CheckRow] = []
@@ -302,15 +303,7 @@ def check(
             correction = abs(mean_q[t] - mf_q[t])
             remainder = 10.0 * correction * correction / max(abs(mf_q[t]), 1e-300)
             if remainder > _REGIME_FRACTION * se:
-                row = CheckRow(
-                    row.layer,
-                    row.quantity,
-                    row.observed,
-                    pred,
-                    row.interval,
-                    math.nan,
-                    f"outside the mean-field regime at width {n_min}",
-                )
+                row = replace(row, p_value=math.nan, regime=outside)
         rows.append(row)
 
     if ti["law"] == "gaussian" and ti["inputs"] == 1 and ti["input"] == "sphere":
@@ -352,46 +345,18 @@ def check(
             if not exact:
                 bias_scale = abs(pred_g[t]) * (depth - t) / n_min
                 if bias_scale > _REGIME_FRACTION * se:
-                    row = CheckRow(
-                        row.layer,
-                        row.quantity,
-                        row.observed,
-                        row.predicted,
-                        row.interval,
-                        math.nan,
-                        f"outside the mean-field regime at width {n_min}",
-                    )
+                    row = replace(row, p_value=math.nan, regime=outside)
             rows.append(row)
 
     if "preserves-variance" in claims:
         diff = result.q[:, -1] - result.q[:, 0]
-        row, _ = _z_row(0, "claim E[q^L] = E[q^1]", diff, 0.0, alpha, "claim")
-        rows.append(
-            CheckRow(
-                0,
-                "claim E[q^L] - E[q^1]",
-                row.observed,
-                0.0,
-                row.interval,
-                row.p_value,
-                "claim (paired z-test)",
-            )
-        )
+        row, _ = _z_row(0, "claim E[q^L] - E[q^1]", diff, 0.0, alpha, "claim (paired z-test)")
+        rows.append(row)
 
     tested = [i for i, r in enumerate(rows) if not math.isnan(r.p_value)]
     reject = holm(np.array([rows[i].p_value for i in tested]), alpha) if tested else []
     for i, rej in zip(tested, reject, strict=True):
-        r = rows[i]
-        rows[i] = CheckRow(
-            r.layer,
-            r.quantity,
-            r.observed,
-            r.predicted,
-            r.interval,
-            r.p_value,
-            r.regime,
-            "FAIL" if rej else "PASS",
-        )
+        rows[i] = replace(rows[i], verdict="FAIL" if rej else "PASS")
     if not tested:
         notes.append("no row could be tested: run more nets, wider nets, or fewer layers")
     if any(r.regime.startswith("outside") for r in rows):
