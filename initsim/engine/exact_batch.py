@@ -179,6 +179,9 @@ def exact_batch(
         hs = np.empty((depth if backward else 1, nmax * b))
         avs = np.empty((depth if backward else 1, nmax * b))
         bz = np.empty(nmax)
+        # the backward pass reuses each layer's G^+ and rank instead of refactoring G
+        pinvs = np.empty((depth if backward else 1, b, b))
+        ranks = np.empty(depth, dtype=np.int64)
         make_input(k0, k1, input_mode, given, widths[0], b, xs[0])
         first_nonfinite[net] = 0
         for t in range(depth):
@@ -188,7 +191,10 @@ def exact_batch(
             nxt = t + 1 if backward else (t + 1) % 2
             slot = t if backward else 0
             x = np.ascontiguousarray(xs[cur][: nin * b].reshape((nin, b)))
-            r, _, rank = psd_factor(np.dot(x.T, x))
+            r, g_pinv, rank = psd_factor(np.dot(x.T, x))
+            ranks[t] = rank
+            if backward:
+                pinvs[t] = g_pinv
             a = np.zeros((nout, b))
             if rank > 0 and law == LAW_GAUSSIAN:
                 z = _normals_matrix(k0, k1, _P_FORWARD, t, 0, nout, rank)
@@ -225,11 +231,15 @@ def exact_batch(
                 net,
             )
         if backward:
-            _batch_backward(k0, k1, widths, law, scale, code, param, b, xs, hs, avs, stats[net])
+            _batch_backward(
+                k0, k1, widths, law, scale, code, param, b, xs, hs, avs, pinvs, ranks, stats[net]
+            )
 
 
 @jit
-def _batch_backward(k0, k1, widths, law, scale, code, param, b, xs, hs, avs, stats_net):
+def _batch_backward(
+    k0, k1, widths, law, scale, code, param, b, xs, hs, avs, pinvs, ranks, stats_net
+):
     """Exact backward pass for B inputs (see the module docstring)."""
     depth = widths.shape[0] - 1
     nl = widths[depth]
@@ -245,7 +255,8 @@ def _batch_backward(k0, k1, widths, law, scale, code, param, b, xs, hs, avs, sta
         nout = widths[t + 1]
         x = np.ascontiguousarray(xs[t][: nin * b].reshape((nin, b)))
         a = np.ascontiguousarray(avs[t][: nout * b].reshape((nout, b)))
-        _, g_pinv, rank = psd_factor(np.dot(x.T, x))
+        g_pinv = pinvs[t]
+        rank = ranks[t]
         # the part inside col(X), the same for every law
         g = np.dot(x, np.dot(g_pinv, np.dot(a.T, d)))
         if law == LAW_GAUSSIAN:
