@@ -8,7 +8,8 @@ Public names (imported lazily, so ``initsim --help`` does not load Numba):
 - :mod:`train`: a small compiled MLP trainer; :func:`verify`: checks of a user's initializer,
 - :mod:`initializers`: the weight-initializer catalogue,
 - :mod:`activations`: the activation registry,
-- :mod:`rng`: counter-based per-net random streams.
+- :mod:`rng`: counter-based per-net random streams,
+- :class:`Study` and :func:`load_results`: TOML studies, resumable, local or on Dask.
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from initsim.jacobian import jacobian_spectrum
     from initsim.result import SimulationResult
     from initsim.simulation import simulate
+    from initsim.study import Study, load_results
     from initsim.verify import verify
 
 __all__ = [
     "SimulationResult",
+    "Study",
     "__version__",
     "activations",
     "check",
     "initializers",
     "jacobian_spectrum",
+    "load_results",
     "rng",
     "simulate",
     "theory",
@@ -51,6 +55,8 @@ _LAZY = {
     "verify": ("initsim.verify", "verify"),
     "check": ("initsim.checks", "check"),
     "jacobian_spectrum": ("initsim.jacobian", "jacobian_spectrum"),
+    "Study": ("initsim.study", "Study"),
+    "load_results": ("initsim.study", "load_results"),
 }
 
 

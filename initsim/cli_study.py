@@ -1,0 +1,149 @@
+"""``initsim study``: validate, run (locally or on Dask) and tabulate TOML studies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``study`` subcommand (with ``run``, ``validate``, ``table``).
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subparsers of the main parser.
+    """
+    p = sub.add_parser(
+        "study",
+        help="run a TOML study (grid of simulations) locally or on Dask; resumable",
+        description=(
+            "Scripted Monte Carlo studies: a TOML spec expands into cells (one simulation "
+            "each), results go to one atomic file per cell, and re-running resumes."
+        ),
+    )
+    ssub = p.add_subparsers(dest="study_command", metavar="ACTION", required=True)
+
+    run = ssub.add_parser(
+        "run",
+        help="run every cell not yet on disk",
+        description=(
+            "Run a study. Valid finished cells in the results directory are kept, corrupt or "
+            "partial ones recomputed; a directory holding another spec's results is refused. "
+            "Exit 0 when every cell is done, 1 if cells failed, 2 on bad input."
+        ),
+    )
+    run.add_argument("spec", help="the study's TOML file")
+    run.add_argument(
+        "--out", default=None, help="results directory (default results/<name>-<spec hash>)"
+    )
+    where = run.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, help="start a Dask LocalCluster with N workers"
+    )
+    where.add_argument("--scheduler", default=None, help="use the Dask cluster at tcp://HOST:PORT")
+    run.add_argument(
+        "--threads", type=int, default=None, help="numba threads per cell (local runs)"
+    )
+    run.add_argument(
+        "--only", action="append", default=None, help="run only this experiment (repeatable)"
+    )
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar over cells on stderr (default: when stderr is a terminal)",
+    )
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(func=_run)
+
+    val = ssub.add_parser("validate", help="check a spec and list its cells; runs nothing")
+    val.add_argument("spec", help="the study's TOML file")
+    val.add_argument("--json", action="store_true", help="print one JSON document")
+    val.set_defaults(func=_validate)
+
+    tab = ssub.add_parser(
+        "table", help="print (or write as CSV) the tidy table of a results directory"
+    )
+    tab.add_argument("results", help="a results directory written by 'initsim study run'")
+    tab.add_argument("--csv", default=None, help="write the table to this CSV file")
+    tab.add_argument("--experiment", default=None, help="only this experiment's rows")
+    tab.set_defaults(func=_table)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from initsim.study import Study
+
+    study = Study.from_toml(args.spec)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1; got {args.threads}")
+    try:
+        summary = study.run(
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            threads=args.threads,
+            progress=args.progress,
+            only=args.only,
+        )
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"name": study.spec.name, **summary.to_dict()}, indent=2))
+    else:
+        for cell_id, message in summary.errors.items():
+            print(f"cell {cell_id} failed: {message}", file=sys.stderr)
+        print(summary.line(study.spec.name))
+    return 1 if summary.failed else 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from initsim.study_spec import read_spec
+
+    spec = read_spec(args.spec)
+    counts = {e: sum(c.experiment == e for c in spec.cells) for e in spec.experiments}
+    if args.json:
+        doc = {
+            "name": spec.name,
+            "seed": spec.seed,
+            "spec_sha256": spec.sha256,
+            "cells": [c.to_dict() for c in spec.cells],
+            "figures": list(spec.figures),
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"study {spec.name}: valid, {len(spec.cells)} cells, spec sha256 {spec.sha256}")
+    for name, n in counts.items():
+        print(f"  {name}: {n} cells")
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    from initsim.study import load_results
+
+    results = load_results(args.results)
+    if args.experiment is not None:
+        results.cells_of(args.experiment)  # raises for an unknown name
+        results.cells = [c for c in results.cells if c.experiment == args.experiment]
+    if args.csv:
+        path = results.write_csv(args.csv)
+        print(f"wrote {len(results.table())} rows to {path}")
+        return 0
+    table = results.table()
+    cols = ["cell", "activation", "init", "width", "layer", "q_mean", "grad_sq_mean", "q_verdict"]
+    print("  ".join(f"{c:>14}" for c in cols))
+    for row in table:
+        print("  ".join(f"{_fmt(row[c]):>14}" for c in cols))
+    if results.missing:
+        print(f"({len(results.missing)} cells missing: run the study again to finish)")
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
