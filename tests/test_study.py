@@ -414,3 +414,17 @@ def test_dask_options_are_validated(tmp_path, capsys):
     assert rc == 2
     assert "cannot connect to the Dask scheduler" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_readme_example_and_shipped_specs_are_valid():
+    readme = (ROOT / "README.md").read_text()
+    marker = "# my-study.toml (copy one of reports/*.toml and change a line)\n"
+    block = readme.split(marker, 1)[1].split("```", 1)[0]
+    import tomllib
+
+    spec = parse_spec(tomllib.loads(block), text=block, source="README")
+    assert [c.id for c in spec.cells][:2] == ["relu-000", "relu-001"] and len(spec.cells) == 10
+    shipped = sorted((ROOT / "reports").glob("*.toml"))
+    assert len(shipped) >= 4
+    for path in shipped:
+        assert read_spec(path).cells
