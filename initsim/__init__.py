@@ -9,7 +9,8 @@ Public names (imported lazily, so ``initsim --help`` does not load Numba):
 - :mod:`initializers`: the weight-initializer catalogue,
 - :mod:`activations`: the activation registry,
 - :mod:`rng`: counter-based per-net random streams,
-- :class:`Study` and :func:`load_results`: TOML studies, resumable, local or on Dask.
+- :class:`Study` and :func:`load_results`: TOML studies, resumable, local or on Dask,
+- :func:`build_report`: the PDF report of a study's results.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from initsim import activations, initializers, rng, theory, train
     from initsim.checks import check
     from initsim.jacobian import jacobian_spectrum
+    from initsim.report import build_report
     from initsim.result import SimulationResult
     from initsim.simulation import simulate
     from initsim.study import Study, load_results
@@ -33,6 +35,7 @@ __all__ = [
     "Study",
     "__version__",
     "activations",
+    "build_report",
     "check",
     "initializers",
     "jacobian_spectrum",
@@ -57,6 +60,7 @@ _LAZY = {
     "jacobian_spectrum": ("initsim.jacobian", "jacobian_spectrum"),
     "Study": ("initsim.study", "Study"),
     "load_results": ("initsim.study", "load_results"),
+    "build_report": ("initsim.report", "build_report"),
 }
 
 

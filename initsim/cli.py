@@ -85,13 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_init.add_argument("--json", action="store_true", help="print one JSON document")
     p_init.set_defaults(func=_cmd_initializers)
 
-    from initsim import cli_check, cli_simulate, cli_study, cli_theory, cli_verify
+    from initsim import cli_check, cli_report, cli_simulate, cli_study, cli_theory, cli_verify
 
     cli_simulate.register(sub)
     cli_theory.register(sub)
     cli_check.register(sub)
     cli_verify.register(sub)
     cli_study.register(sub)
+    cli_report.register(sub)
     return parser
 
 

@@ -638,14 +638,13 @@ def _check_figure(ctx: _Context, fig: Any, experiments: set[str]) -> None:
     if not isinstance(fig, Mapping):
         raise ctx.error(None, "figure must be a table")
     kind = fig.get("kind")
-    try:
-        from initsim.report import FIGURE_KINDS
-    except ImportError:  # pragma: no cover - the report package ships with initsim
-        FIGURE_KINDS = ()
-    if not isinstance(kind, str) or (FIGURE_KINDS and kind not in FIGURE_KINDS):
+    from initsim.report import FIGURE_KINDS, FIGURE_OPTIONS
+
+    if not isinstance(kind, str) or kind not in FIGURE_KINDS:
         raise ctx.error(
             "kind", f"figure kind must be one of {', '.join(map(repr, FIGURE_KINDS))}; got {kind!r}"
         )
+    _check_keys(ctx, fig, [*_FIGURE_KEYS, *FIGURE_OPTIONS[kind]], f"a {kind!r} figure")
     names = fig.get("experiment")
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not names:

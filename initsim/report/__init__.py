@@ -1,0 +1,67 @@
+"""Figures and multi-page PDF reports of a study (matplotlib, Agg backend only).
+
+:func:`build_report` draws every ``[[figure]]`` of a study's spec, adds a
+title page, the table of every check verdict and a provenance page, and
+writes one deterministic PDF (and optionally one PNG per figure).
+:data:`FIGURE_KINDS` lists the figure kinds a spec may ask for. Importing
+this package does not import matplotlib.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FIGURE_KINDS", "FIGURE_OPTIONS", "build_report"]
+
+#: Figure kinds a spec's ``[[figure]]`` may name.
+FIGURE_KINDS = (
+    "histograms",
+    "literal-typo",
+    "training",
+    "depth-profile",
+    "phase-diagram",
+    "finite-width",
+    "jacobian-spectra",
+)
+
+#: Optional keys of a ``[[figure]]`` table, per kind (besides kind, experiment and title).
+FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "histograms": ("layers", "variable"),
+    "literal-typo": (),
+    "training": (),
+    "depth-profile": ("level",),
+    "phase-diagram": ("burn_in", "resolution"),
+    "finite-width": (),
+    "jacobian-spectra": (),
+}
+
+
+def build_report(
+    study: Any,
+    out_path: str | Path,
+    *,
+    figures_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Path:
+    """Draw a study's figures and write its PDF report (:func:`initsim.report.pdf.build_report`).
+
+    Parameters
+    ----------
+    study : StudyResults-like
+        The study's results.
+    out_path : str or Path
+        Where the PDF goes (its directory must exist and be writable).
+    figures_dir : str or Path, optional
+        Also write each figure as ``NN-kind-experiment.png`` there.
+    progress : bool
+        Print one line per page to stderr.
+
+    Returns
+    -------
+    Path
+        The PDF's path.
+    """
+    from initsim.report.pdf import build_report as _build
+
+    return _build(study, out_path, figures_dir=figures_dir, progress=progress)

@@ -1,0 +1,332 @@
+"""Assemble the report: validate the figure list, draw every page, write the PDF atomically.
+
+Determinism: pages are drawn in a fixed order (title, verdicts, figures in
+spec order, provenance), from the study's cells in their given order; the
+PDF carries fixed metadata and no creation date, and fonts are embedded as
+TrueType (``pdf.fonttype = 42``, which also keeps the text extractable).
+The same study gives the same bytes.
+
+Atomicity: the PDF (and each PNG) is written to a temporary file in its
+destination directory and moved into place with :func:`os.replace` only
+when every page has been drawn; on any error the temporary files are
+deleted and nothing partial is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
+from initsim.report import FIGURE_KINDS, FIGURE_OPTIONS
+from initsim.report.depth_profiles import depth_profile_figure
+from initsim.report.finite_width import finite_width_figure
+from initsim.report.histograms import histograms_figure
+from initsim.report.jacobian_spectra import jacobian_spectra_figure
+from initsim.report.literal_typo import literal_typo_figure
+from initsim.report.pages import check_table_lines, provenance_lines, text_pages, title_page
+from initsim.report.phase_diagram import phase_diagram_figure
+from initsim.report.training import training_figure
+
+__all__ = ["FIGURES", "build_report", "plan_figures"]
+
+FigureFn = Callable[[Any, Sequence[Any], dict[str, Any]], tuple[Figure, str]]
+
+#: Figure kind -> (drawing function, the cell kind it needs).
+FIGURES: dict[str, tuple[FigureFn, str]] = {
+    "histograms": (histograms_figure, "simulate"),
+    "literal-typo": (literal_typo_figure, "simulate"),
+    "training": (training_figure, "train"),
+    "depth-profile": (depth_profile_figure, "simulate"),
+    "phase-diagram": (phase_diagram_figure, "simulate"),
+    "finite-width": (finite_width_figure, "simulate"),
+    "jacobian-spectra": (jacobian_spectra_figure, "jacobian"),
+}
+
+#: rcParams of every page (set with rc_context: global state is left alone).
+RC = {
+    "pdf.fonttype": 42,
+    "pdf.compression": 6,
+    "svg.hashsalt": "initsim",
+    "font.family": "DejaVu Sans",
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+}
+PDF_METADATA = {
+    "Creator": "initsim report",
+    "Producer": "initsim",
+    "CreationDate": None,
+}
+PNG_DPI = 110
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"figure 'experiment' must be a name or a list of names; got {value!r}")
+
+
+def plan_figures(study: Any) -> list[tuple[str, list[str], list[Any], dict[str, Any]]]:
+    """Validate the study's ``figures`` and collect each one's cells.
+
+    Parameters
+    ----------
+    study : StudyResults-like
+        Has ``figures`` (list of dicts), ``cells`` and ``cells_of``.
+
+    Returns
+    -------
+    list of (kind, experiment names, cells, options)
+        One entry per figure, in spec order.
+
+    Raises
+    ------
+    ValueError
+        For an unknown figure kind (the valid kinds are listed), an unknown
+        option, an experiment missing from the study (the present ones are
+        listed), or cells of the wrong kind.
+    """
+    present: list[str] = []
+    for c in study.cells:
+        if c.experiment not in present:
+            present.append(c.experiment)
+    plan = []
+    for i, fig in enumerate(study.figures):
+        kind = fig.get("kind")
+        if kind not in FIGURES:
+            raise ValueError(
+                f"figure {i + 1}: unknown figure kind {kind!r}; valid kinds: "
+                f"{', '.join(FIGURE_KINDS)}"
+            )
+        names = _names(fig.get("experiment"))
+        options = {k: v for k, v in fig.items() if k not in ("kind", "experiment")}
+        unknown = sorted(set(options) - {"title", *FIGURE_OPTIONS[kind]})
+        if unknown:
+            valid = ", ".join(("title", *FIGURE_OPTIONS[kind]))
+            raise ValueError(
+                f"figure {i + 1} ({kind}): unknown option(s) {', '.join(unknown)}; valid: {valid}"
+            )
+        cells: list[Any] = []
+        for name in names:
+            if name not in present:
+                raise ValueError(
+                    f"figure {i + 1} ({kind}) refers to experiment {name!r}, which the study "
+                    f"does not have; experiments: {', '.join(present) or 'none'}"
+                )
+            cells.extend(study.cells_of(name))
+        need = FIGURES[kind][1]
+        wrong = [c.id for c in cells if c.kind != need]
+        if wrong:
+            raise ValueError(
+                f"figure {i + 1} ({kind}) needs '{need}' cells; got other kinds: {', '.join(wrong)}"
+            )
+        plan.append((kind, names, cells, options))
+    return plan
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "figure"
+
+
+def _check_destination(out: Path) -> Path:
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise IsADirectoryError(f"report output path {str(out)!r} is a directory; give a file name")
+    if not parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write the report to {str(out)!r}: directory {str(parent)!r} does not exist"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write the report to {str(out)!r}: directory {str(parent)!r} is not writable"
+        )
+    return parent
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temp_in(directory: Path, name: str) -> tuple[int, Path]:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    except OSError as err:
+        raise OSError(f"cannot create a temporary file in {str(directory)!r}: {err}") from err
+    # mkstemp makes the file private (0600); give it the mode a plain open() would
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o666 & ~_umask())
+    return fd, Path(tmp)
+
+
+def _footer(fig: Figure, study_name: str, page: int, total: int) -> None:
+    fig.text(
+        0.97,
+        0.012,
+        f"initsim report {study_name} - page {page} of {total}",
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="0.4",
+    )
+
+
+def build_report(
+    study: Any,
+    out_path: str | Path,
+    *,
+    figures_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Path:
+    """Draw every page of a study's report and write it as one PDF, atomically.
+
+    Parameters
+    ----------
+    study : StudyResults-like
+        ``name``, ``seed``, ``spec``, ``spec_sha256``, ``provenance``,
+        ``figures``, ``cells`` and ``cells_of(name)``.
+    out_path : str or Path
+        The PDF's path; its directory must exist and be writable.
+    figures_dir : str or Path, optional
+        Also write each figure as ``NN-kind-experiment.png`` (``NN`` its
+        position among the figures) into this directory (created if needed).
+    progress : bool
+        Print one line per page drawn to stderr.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+
+    Raises
+    ------
+    ValueError
+        For an invalid figure list (see :func:`plan_figures`).
+    OSError
+        If the destination cannot be written (the message names the path).
+    """
+    out = Path(out_path)
+    plan = plan_figures(study)
+    parent = _check_destination(out)
+    png_dir: Path | None = None
+    if figures_dir is not None:
+        png_dir = Path(figures_dir)
+        try:
+            png_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OSError(f"cannot create the figures directory {str(png_dir)!r}: {err}") from err
+        if not os.access(png_dir, os.W_OK | os.X_OK):
+            raise PermissionError(f"figures directory {str(png_dir)!r} is not writable")
+
+    summary, table = check_table_lines(study)
+    prov = provenance_lines(study)
+    temps: list[Path] = []
+    finals: list[tuple[Path, Path]] = []
+    fd, tmp_pdf = _temp_in(parent, out.name)
+    temps.append(tmp_pdf)
+
+    def say(text: str) -> None:
+        if progress:
+            print(f"report: {text}", file=sys.stderr, flush=True)
+
+    try:
+        with contextlib.ExitStack() as stack:
+            fh = stack.enter_context(os.fdopen(fd, "wb"))
+            stack.enter_context(matplotlib.rc_context(RC))
+            # page count first: the footers say "page i of N"
+            check_intro = (
+                "Every statistical check of the study: per row the cell, the hidden layer (0 "
+                "for rows about the whole net), the quantity, the Monte Carlo estimate, the "
+                "theory's prediction, the two-sided p-value and the verdict after Holm's "
+                "step-down correction within the cell (N/A: not tested, with the reason under "
+                "regime). A cell FAILs with probability at most its alpha when the simulation "
+                "agrees with the theory."
+            )
+            check_figs = (
+                text_pages("Check verdicts", [*summary, "", *table], check_intro)
+                if (table[2:])
+                else []
+            )
+            prov_figs_lines = prov
+            n_prov = len(text_pages("Provenance", prov_figs_lines))
+            total = 1 + len(check_figs) + len(plan) + n_prov
+            contents: list[tuple[int, str]] = []
+            page = 2
+            if check_figs:
+                contents.append((page, "Check verdicts"))
+                page += len(check_figs)
+            titles = []
+            for kind, names, _, options in plan:
+                t = str(options.get("title") or f"{kind}: {', '.join(names)}")
+                titles.append(t)
+                contents.append((page, t))
+                page += 1
+            contents.append((page, "Provenance"))
+
+            pdf = stack.enter_context(
+                PdfPages(fh, metadata={**PDF_METADATA, "Title": f"initsim report: {study.name}"})
+            )
+            number = 1
+
+            def emit(fig: Figure) -> None:
+                nonlocal number
+                _footer(fig, study.name, number, total)
+                pdf.savefig(fig)
+                number += 1
+
+            emit(title_page(study, contents, summary))
+            say("title page")
+            for fig in check_figs:
+                emit(fig)
+            say(f"{len(check_figs)} verdict page(s)")
+            for k, (kind, names, cells, options) in enumerate(plan):
+                fn = FIGURES[kind][0]
+                try:
+                    fig, _ = fn(study, cells, dict(options))
+                except ValueError as err:
+                    raise ValueError(f"figure {k + 1} ({kind}, {', '.join(names)}): {err}") from err
+                if png_dir is not None:
+                    final = png_dir / f"{k + 1:02d}-{kind}-{_safe('+'.join(names))}.png"
+                    pfd, ptmp = _temp_in(png_dir, final.name)
+                    temps.append(ptmp)
+                    with os.fdopen(pfd, "wb") as pf:
+                        FigureCanvasAgg(fig)
+                        fig.savefig(
+                            pf, format="png", dpi=PNG_DPI, metadata={"Software": "initsim report"}
+                        )
+                    finals.append((ptmp, final))
+                emit(fig)
+                say(f"figure {k + 1}/{len(plan)}: {kind} ({', '.join(names)})")
+            for fig in text_pages("Provenance", prov_figs_lines):
+                emit(fig)
+            say("provenance")
+        os.replace(tmp_pdf, out)
+        temps.remove(tmp_pdf)
+        for ptmp, final in finals:
+            os.replace(ptmp, final)
+            temps.remove(ptmp)
+    except BaseException:
+        for t in temps:
+            with contextlib.suppress(OSError):
+                t.unlink()
+        raise
+    say(f"wrote {out}")
+    return out

@@ -1,0 +1,391 @@
+"""The PDF report: pages, captions, verdict table, determinism, atomic writes, clear errors.
+
+The study object is a small stand-in for the studies layer's results (the
+report only relies on the attributes used here), filled from tiny real runs
+of simulate, jacobian_spectrum and train.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pypdf = pytest.importorskip("pypdf")
+
+import initsim  # noqa: E402
+from initsim import train as tr  # noqa: E402
+from initsim.checks import check  # noqa: E402
+from initsim.report import FIGURE_KINDS, build_report  # noqa: E402
+from initsim.report._common import resolve_activation, resolve_init  # noqa: E402
+
+
+@dataclass
+class Cell:
+    id: str
+    experiment: str
+    kind: str
+    params: dict[str, Any]
+    result: Any
+    checks: Any
+    spawn_key: tuple[int, ...]
+
+
+@dataclass
+class TrainOut:
+    loss: np.ndarray
+    unit_distance: np.ndarray
+    grad_norms: np.ndarray
+
+
+@dataclass
+class Study:
+    name: str
+    seed: int
+    spec: dict[str, Any]
+    spec_sha256: str
+    provenance: dict[str, Any]
+    figures: list[dict[str, Any]]
+    cells: list[Cell] = field(default_factory=list)
+
+    def cells_of(self, experiment: str) -> list[Cell]:
+        return [c for c in self.cells if c.experiment == experiment]
+
+
+SEED = 7
+
+EXPERIMENTS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]] = [
+    (
+        "hist",
+        "simulate",
+        {"depth": 3, "width": 20, "inputs": 50, "input": "gaussian", "nets": 4},
+        [
+            {
+                "activation": "sigmoid",
+                "init": {"name": "normal", "std": 1.0},
+                "histograms": {"bins": 10, "act_range": [0.0, 1.0001]},
+            },
+            {
+                "activation": "relu",
+                "init": "he_normal",
+                "histograms": {"bins": 10, "act_range": [0.0, 3.0]},
+            },
+        ],
+        None,
+    ),
+    (
+        "typo",
+        "simulate",
+        {"depth": 4, "width": 25, "nets": 20, "input": "sphere", "activation": "tanh"},
+        [{"init": {"name": "normal", "std": 5.0}}, {"init": {"name": "normal", "std": 0.2}}],
+        None,
+    ),
+    (
+        "sym",
+        "train",
+        {
+            "sizes": [4, 6, 1],
+            "activation": "tanh",
+            "bias": 0.0,
+            "lr": 0.05,
+            "steps": 20,
+            "loss": "mse",
+            "repeats": 2,
+            "data": {"kind": "teacher", "n_samples": 16, "hidden": 4},
+        },
+        [{"init": "zeros"}, {"init": "lecun_normal"}],
+        None,
+    ),
+    (
+        "depth",
+        "simulate",
+        {"depth": 6, "width": 30, "nets": 40, "input": "sphere", "backward": True},
+        [
+            {"activation": "relu", "init": "he_normal"},
+            {"activation": "tanh", "init": "lecun_normal"},
+        ],
+        {"alpha": 0.01},
+    ),
+    (
+        "phase",
+        "simulate",
+        {
+            "activation": "tanh",
+            "depth": 8,
+            "width": 30,
+            "nets": 20,
+            "input": "sphere",
+            "backward": True,
+        },
+        [
+            {"init": {"name": "variance_scaling", "scale": s}, "bias_std": b}
+            for s in (0.8, 2.0)
+            for b in (0.0, 0.3)
+        ],
+        None,
+    ),
+    (
+        "fw",
+        "simulate",
+        {"activation": "relu", "init": "he_normal", "depth": 4, "nets": 300, "input": "sphere"},
+        [{"width": 10}, {"width": 20}],
+        None,
+    ),
+    (
+        "jac",
+        "jacobian",
+        {"depth": 3, "width": 10, "nets": 5, "input": "sphere", "activation": "linear"},
+        [{"init": "lecun_normal"}, {"init": "orthogonal"}],
+        None,
+    ),
+]
+
+FIGURES = [
+    {"kind": "histograms", "experiment": "hist"},
+    {"kind": "literal-typo", "experiment": "typo"},
+    {"kind": "training", "experiment": "sym"},
+    {"kind": "depth-profile", "experiment": "depth", "title": "Depth profiles of the test"},
+    {"kind": "phase-diagram", "experiment": "phase", "resolution": 8},
+    {"kind": "finite-width", "experiment": "fw"},
+    {"kind": "jacobian-spectra", "experiment": ["jac"]},
+]
+
+
+def _run(kind: str, params: dict[str, Any], ss: np.random.SeedSequence) -> Any:
+    if kind == "simulate":
+        kw = {
+            **params,
+            "init": resolve_init(params["init"]),
+            "activation": resolve_activation(params["activation"]),
+        }
+        return initsim.simulate(**kw, seed=ss, threads=1, progress=False)
+    if kind == "jacobian":
+        kw = {
+            **params,
+            "init": resolve_init(params["init"]),
+            "activation": resolve_activation(params["activation"]),
+        }
+        return initsim.jacobian_spectrum(**kw, seed=ss, threads=1)
+    data = {k: v for k, v in params["data"].items() if k not in ("kind", "n_samples")}
+    X, Y = tr.teacher_data(
+        params["data"]["n_samples"], params["sizes"][0], params["sizes"][-1], **data, seed=ss
+    )
+    outs = []
+    for r in range(params["repeats"]):
+        mlp = tr.init_mlp(
+            params["sizes"],
+            resolve_init(params["init"]),
+            params["activation"],
+            bias=params["bias"],
+            seed=np.random.SeedSequence(SEED, spawn_key=(99, r)),
+        )
+        outs.append(tr.train(mlp, X, Y, lr=params["lr"], steps=params["steps"], loss="mse"))
+    return TrainOut(
+        *(np.stack([getattr(o, f) for o in outs]) for f in ("loss", "unit_distance", "grad_norms"))
+    )
+
+
+def _study(figures: list[dict[str, Any]] | None = None) -> Study:
+    cells = []
+    for e, (name, kind, fixed, cases, checks) in enumerate(EXPERIMENTS):
+        for i, case in enumerate(cases):
+            params = {**fixed, **case}
+            ss = np.random.SeedSequence(SEED, spawn_key=(e, i))
+            result = _run(kind, params, ss)
+            report = check(result, **checks) if checks else None
+            cells.append(Cell(f"{name}-{i:03d}", name, kind, params, result, report, (e, i)))
+    return Study(
+        name="test-study",
+        seed=SEED,
+        spec={"name": "test-study", "description": "A tiny study for the report's tests."},
+        spec_sha256="ab" * 32,
+        provenance={
+            "versions": {"initsim": initsim.__version__},
+            "threads": 1,
+            "threading_layer": "workqueue",
+            "seed_entropy": str(SEED),
+        },
+        figures=list(FIGURES if figures is None else figures),
+        cells=cells,
+    )
+
+
+@pytest.fixture(scope="module")
+def study() -> Study:
+    return _study()
+
+
+@pytest.fixture(scope="module")
+def built(study: Study, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("report")
+    out = build_report(study, d / "report.pdf", figures_dir=d / "figs")
+    return out, d / "figs"
+
+
+def _text(pdf: Path) -> list[str]:
+    return [page.extract_text() or "" for page in pypdf.PdfReader(pdf).pages]
+
+
+def test_page_count_and_footers(built: tuple[Path, Path]) -> None:
+    pages = _text(built[0])
+    n = len(pages)
+    # title + at least one verdict page + 7 figures + at least one provenance page
+    assert n >= 1 + 1 + len(FIGURES) + 1
+    for i, text in enumerate(pages, start=1):
+        assert f"page {i} of {n}" in text
+
+
+def test_captions_and_verdict_table_are_text(built: tuple[Path, Path], study: Study) -> None:
+    text = re.sub(r"\s+", " ", " ".join(_text(built[0])))
+    for phrase in [
+        "initsim report: test-study",
+        "ab" * 32,  # spec hash on the title page
+        "Check verdicts",
+        "observed",
+        "predicted",
+        "p-value",
+        "depth-000",
+        "mean-field prediction",  # histograms
+        "Var(W_ij) = n_in",  # literal typo
+        "bitwise identical",  # training
+        "Depth profiles of the test",  # custom title
+        "Student-t confidence intervals",  # depth profile bands
+        "chi1_hat = (G_a / G_L)^(1/(L - a))",  # phase-diagram estimator
+        "E[M_L^2] = prod_(l=1..L) (1 + 5/n_l)",  # finite width
+        "squared singular values",  # Jacobian spectra
+        f"Study seed {SEED}",
+        "Provenance",
+    ]:
+        assert phrase in text, phrase
+    verdicts = [r.verdict for c in study.cells if c.checks for r in c.checks.rows]
+    assert text.count(" PASS ") + text.count(" FAIL ") >= sum(v != "N/A" for v in verdicts)
+
+
+def test_same_study_gives_identical_bytes(
+    built: tuple[Path, Path], study: Study, tmp_path: Path
+) -> None:
+    again = build_report(study, tmp_path / "again.pdf", figures_dir=tmp_path / "figs")
+    assert again.read_bytes() == built[0].read_bytes()
+    first = sorted(p.name for p in built[1].iterdir())
+    assert first == sorted(p.name for p in (tmp_path / "figs").iterdir())
+    for name in first:
+        assert (built[1] / name).read_bytes() == (tmp_path / "figs" / name).read_bytes()
+
+
+def test_every_page_renders_non_blank(built: tuple[Path, Path], tmp_path: Path) -> None:
+    import matplotlib.image as mpimg
+
+    pngs = sorted(built[1].glob("*.png"))
+    assert [p.name[:2] for p in pngs] == [f"{i:02d}" for i in range(1, len(FIGURES) + 1)]
+    assert pngs[0].name == "01-histograms-hist.png"
+    if shutil.which("pdftoppm"):
+        subprocess.run(
+            ["pdftoppm", "-r", "20", "-png", str(built[0]), str(tmp_path / "page")], check=True
+        )
+        pngs = sorted(tmp_path.glob("page*.png"))
+        assert len(pngs) == len(pypdf.PdfReader(built[0]).pages)
+    for p in pngs:
+        img = mpimg.imread(p)
+        assert float(img[..., :3].std()) > 0.01, p.name
+
+
+def _leftovers(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+def test_unknown_figure_kind_is_a_clear_error(study: Study, tmp_path: Path) -> None:
+    bad = Study(**{**study.__dict__, "figures": [{"kind": "violin", "experiment": "hist"}]})
+    with pytest.raises(ValueError, match="violin") as info:
+        build_report(bad, tmp_path / "r.pdf")
+    for kind in FIGURE_KINDS:
+        assert kind in str(info.value)
+    assert _leftovers(tmp_path) == []
+
+
+def test_missing_experiment_and_bad_options_are_clear_errors(study: Study, tmp_path: Path) -> None:
+    missing = Study(**{**study.__dict__, "figures": [{"kind": "histograms", "experiment": "nope"}]})
+    with pytest.raises(ValueError, match=r"'nope'.*experiments: hist, typo"):
+        build_report(missing, tmp_path / "r.pdf")
+    option = Study(
+        **{**study.__dict__, "figures": [{"kind": "histograms", "experiment": "hist", "colour": 1}]}
+    )
+    with pytest.raises(ValueError, match=r"unknown option.*colour"):
+        build_report(option, tmp_path / "r.pdf")
+    wrong = Study(**{**study.__dict__, "figures": [{"kind": "training", "experiment": "hist"}]})
+    with pytest.raises(ValueError, match="needs 'train' cells"):
+        build_report(wrong, tmp_path / "r.pdf")
+    assert _leftovers(tmp_path) == []
+
+
+def test_unwritable_destination_is_a_clear_error(study: Study, tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="does not exist"):
+        build_report(study, tmp_path / "no" / "such" / "r.pdf")
+    with pytest.raises(OSError, match="is a directory"):
+        build_report(study, tmp_path)
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            with pytest.raises(OSError, match="not writable"):
+                build_report(study, locked / "r.pdf")
+        finally:
+            locked.chmod(0o700)
+        assert _leftovers(locked) == []
+
+
+def test_error_while_drawing_leaves_nothing_partial(
+    study: Study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from initsim.report import pdf
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(pdf.FIGURES, "finite-width", (broken, "simulate"))
+    old = tmp_path / "r.pdf"
+    old.write_bytes(b"previous report")
+    with pytest.raises(RuntimeError, match="boom"):
+        build_report(study, old, figures_dir=tmp_path / "figs")
+    assert old.read_bytes() == b"previous report"
+    assert _leftovers(tmp_path) == ["figs", "r.pdf"]
+    assert _leftovers(tmp_path / "figs") == []
+
+
+def test_registry_matches_public_kinds() -> None:
+    from initsim.report import FIGURE_OPTIONS
+    from initsim.report.pdf import FIGURES as registry
+
+    assert tuple(registry) == FIGURE_KINDS
+    assert set(FIGURE_OPTIONS) == set(FIGURE_KINDS)
+
+
+def test_shipped_default_spec_covers_every_figure_kind() -> None:
+    import tomllib
+
+    from initsim.cli_report import default_spec_path
+    from initsim.study_spec import read_spec
+
+    path = default_spec_path()
+    spec = tomllib.loads(path.read_text())
+    assert len(read_spec(path).cells) > 0  # valid for the study runner too
+    assert sorted({f["kind"] for f in spec["figure"]}) == sorted(FIGURE_KINDS)
+    names = {e["name"] for e in spec["experiment"]}
+    for f in spec["figure"]:
+        assert f["experiment"] in names
+
+
+def test_study_without_checks_or_figures(study: Study, tmp_path: Path) -> None:
+    cells = [Cell(**{**c.__dict__, "checks": None}) for c in study.cells if c.experiment == "jac"]
+    bare = Study(**{**study.__dict__, "figures": [], "cells": cells})
+    pages = _text(build_report(bare, tmp_path / "bare.pdf"))
+    assert len(pages) == 2  # title and provenance
+    assert "Check verdicts" not in " ".join(pages)
+    assert "jac-001" in pages[1]
