@@ -75,6 +75,12 @@ def register(sub: Any) -> None:
     p.add_argument("--backward", action="store_true", help="also propagate gradients")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--threads", type=int, default=None, help="numba threads (default all)")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="where to run: cpu (default) or cuda (needs initsim[cuda] and an NVIDIA GPU)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--per-net", action="store_true", help="with --json: include per-net arrays")
     p.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
@@ -84,22 +90,28 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from initsim.simulation import simulate
 
-    result = simulate(
-        activation=args.activation,
-        init=args.init,
-        depth=args.depth,
-        width=args.width,
-        input_dim=args.input_dim,
-        bias_std=args.bias_std,
-        nets=args.nets,
-        inputs=args.inputs,
-        input=args.input,
-        method=args.method,
-        backward=args.backward,
-        seed=args.seed,
-        threads=args.threads,
-        progress=False if args.no_progress else None,
-    )
+    try:
+        result = simulate(
+            activation=args.activation,
+            init=args.init,
+            depth=args.depth,
+            width=args.width,
+            input_dim=args.input_dim,
+            bias_std=args.bias_std,
+            nets=args.nets,
+            inputs=args.inputs,
+            input=args.input,
+            method=args.method,
+            backward=args.backward,
+            seed=args.seed,
+            threads=args.threads,
+            progress=False if args.no_progress else None,
+            device=args.device,
+        )
+    except RuntimeError as exc:
+        if args.device != "cuda":
+            raise
+        raise ValueError(str(exc)) from None  # no GPU: a usage error, reported as such
     if args.json:
         print(json.dumps(result.to_dict(per_net=args.per_net), indent=1))
         return 0
@@ -108,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
         f"initsim simulate: {cfg['activation']} / {cfg['init']}, widths {cfg['widths'][0]} -> "
         f"{cfg['widths'][1:] if len(set(cfg['widths'][1:])) > 1 else cfg['widths'][1]} x "
         f"{result.depth} layers, {result.nets} nets x {cfg['inputs']} inputs, "
-        f"method {cfg['method']}, seed {args.seed}"
+        f"method {cfg['method']}, seed {args.seed}, device {args.device}"
     )
     mean = result.layer_mean("q")
     lo, hi = result.layer_interval("q")

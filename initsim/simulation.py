@@ -35,6 +35,7 @@ __all__ = ["DEFAULT_SATURATION_THRESHOLD", "simulate"]
 DEFAULT_SATURATION_THRESHOLD = 1e-2
 
 _METHODS = ("auto", "exact", "dense")
+_DEVICES = ("cpu", "cuda")
 _INPUT_MODES = {"gaussian": _exact.INPUT_GAUSSIAN, "sphere": _exact.INPUT_SPHERE}
 #: Laws the exact sampler handles (Gaussian with mean 0).
 _EXACT_LAWS = ("gaussian",)
@@ -176,6 +177,7 @@ def simulate(
     saturation_threshold: float = DEFAULT_SATURATION_THRESHOLD,
     chunk_size: int | None = None,
     progress: bool | None = None,
+    device: str = "cpu",
 ) -> SimulationResult:
     """Propagate inputs (and optionally gradients) through many random deep nets.
 
@@ -229,6 +231,13 @@ def simulate(
     progress : bool, optional
         Show a progress bar on stderr; default: when stderr is a terminal and
         the run takes more than two seconds.
+    device : {"cpu", "cuda"}
+        Where the kernels run. "cuda" needs the ``cuda`` extra (numba-cuda)
+        and an NVIDIA GPU; it draws the same random numbers, so results equal
+        the CPU's to float64 rounding (summation order, libm ulps). It runs
+        the exact sampler for one input per net and the dense sampler for
+        Gaussian, uniform, constant and identity weights; ``threads`` does not
+        apply.
 
     Returns
     -------
@@ -239,6 +248,8 @@ def simulate(
     ------
     ValueError
         For any invalid parameter; the message names it and the valid range.
+    RuntimeError
+        For ``device="cuda"`` when numba-cuda or a GPU is unavailable.
 
     Examples
     --------
@@ -248,6 +259,8 @@ def simulate(
     >>> r.layer_mean("q").shape
     (20,)
     """
+    if device not in _DEVICES:
+        raise ValueError(f"device must be one of {', '.join(_DEVICES)}; got {device!r}")
     depth = _check_int("depth", depth)
     nets = _check_int("nets", nets)
     inputs = _check_int("inputs", inputs)
@@ -270,6 +283,8 @@ def simulate(
     chunk = nets if chunk_size is None else _check_int("chunk_size", chunk_size)
     if chunk_size is None:
         chunk = max(1, min(nets, 4096 if inputs == 1 else 64))
+        if device == "cuda":
+            chunk = min(nets, 1 << 17)  # a GPU wants many nets per launch
 
     # one evaluation per distinct (fan_in, fan_out): deep nets repeat the same layer
     fans = [(int(widths[t]), int(widths[t + 1])) for t in range(depth)]
@@ -279,6 +294,12 @@ def simulate(
     entry_std = np.array([std_of[f] for f in fans])
     law = specs[0].law
     chosen = _choose_method(method, law, float(specs[0].loc), inputs, bool(backward), widths)
+    if device == "cuda" and method == "auto" and (inputs > 1 or law != "gaussian"):
+        chosen = "dense"  # the GPU exact kernel is Gaussian, single-input only
+    if chosen == "dense" or device == "cuda":
+        from initsim.engine import laws as _laws
+
+        encoded_of = {f: _laws.encode(spec_of[f]) for f in spec_of}
 
     ss = as_seed_sequence(seed)
     root = root_key(ss)
@@ -309,7 +330,30 @@ def simulate(
     hist_a_total = np.zeros((depth, nb), dtype=np.int64)
 
     common = (float(bias_std), act.code, act.param, input_mode, given)
-    if chosen == "exact" and law == "gaussian" and inputs == 1:
+    if device == "cuda":
+        from initsim.gpu import driver as _gpu
+
+        encoded = [encoded_of[f] for f in fans]
+        kernel, kernel_name = _gpu.make_kernel(
+            method=chosen,
+            law=law,
+            widths=widths,
+            entry_std=entry_std,
+            law_code=encoded[0][0],
+            law_params=np.ascontiguousarray(np.stack([p for _, p in encoded])),
+            bias_std=float(bias_std),
+            code=act.code,
+            param=act.param,
+            input_mode=input_mode,
+            given=given,
+            inputs=inputs,
+            backward=bool(backward),
+            saturation_threshold=float(saturation_threshold),
+            hedges=hedges,
+            aedges=aedges,
+        )
+        uses_blas = False
+    elif chosen == "exact" and law == "gaussian" and inputs == 1:
         from initsim.engine.exact import exact_single_input
 
         wstd = entry_std
@@ -356,10 +400,8 @@ def simulate(
         kernel_name = "exact (Gram)"
         uses_blas = True
     else:
-        from initsim.engine import laws as _laws
         from initsim.engine.dense import dense_kernel
 
-        encoded_of = {f: _laws.encode(spec_of[f]) for f in spec_of}
         encoded = [encoded_of[f] for f in fans]
         law_code = encoded[0][0]
         law_params = np.ascontiguousarray(np.stack([p for _, p in encoded]))
@@ -413,6 +455,7 @@ def simulate(
         "config": config,
         "config_sha256": _config_hash(config),
         "method": chosen,
+        "device": device,
         "kernel": kernel_name,
         "threads": threads if threads is not None else previous_threads,
         "threading_layer": _threading_layer(),

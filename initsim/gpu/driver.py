@@ -1,0 +1,405 @@
+"""Host side of the GPU backend: availability, validation, launches.
+
+:func:`make_kernel` is what :func:`initsim.simulate` calls for
+``device="cuda"``: it checks that this run can go to the GPU (raising a
+``ValueError`` that names the parameter or law when it cannot, and a
+``RuntimeError`` when there is no usable GPU), compiles the kernel once per
+process and returns a callable with the CPU kernels' interface: it takes a
+chunk of net keys and fills that chunk's ``stats``, ``first_nonfinite`` and
+histogram arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from initsim.gpu import CUDA_HELP
+
+__all__ = [
+    "DENSE_LAWS",
+    "GpuKernel",
+    "cuda_available",
+    "device_name",
+    "make_kernel",
+    "require_cuda",
+]
+
+#: Weight laws the GPU dense sampler generates (element-wise counter-addressed).
+DENSE_LAWS = ("gaussian", "uniform", "constant", "identity")
+#: Shared memory a block may use without an opt-in (bytes).
+_SHARED_LIMIT = 48 * 1024
+#: Bound on the dense kernel's global scratch (stored pre-activations) per launch.
+_SCRATCH_BYTES = 1 << 30
+
+
+def cuda_available() -> bool:
+    """Return whether numba-cuda is importable and sees a GPU (or the simulator).
+
+    Returns
+    -------
+    bool
+        True when ``device="cuda"`` can run here.
+    """
+    try:
+        from numba import cuda
+    except Exception:  # numba without a CUDA target, broken toolkit
+        return False
+    try:
+        return bool(cuda.is_available())
+    except Exception:
+        return False
+
+
+def require_cuda() -> None:
+    """Raise ``RuntimeError`` (naming ``device``) unless a GPU can be used.
+
+    Raises
+    ------
+    RuntimeError
+        When numba-cuda or a GPU is missing.
+    """
+    if not cuda_available():
+        raise RuntimeError(CUDA_HELP)
+
+
+def device_name() -> str:
+    """Return the name of the current CUDA device ("simulator" under CUDASIM).
+
+    Returns
+    -------
+    str
+        The device name.
+    """
+    from numba import config, cuda
+
+    if config.ENABLE_CUDASIM:
+        return "CUDA simulator"
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def _min_block() -> int:
+    """Smallest default block: a warp on a GPU; 4 threads in the simulator.
+
+    The simulator runs each thread as a Python thread, so small blocks keep
+    it fast (and make threads own several units, which tests that path).
+    """
+    from numba import config
+
+    return 4 if config.ENABLE_CUDASIM else 32
+
+
+def _pow2_block(units: int, lo: int, hi: int) -> int:
+    b = 1 << max(0, math.ceil(math.log2(max(1, units))))
+    return int(min(hi, max(lo, b)))
+
+
+def _tables() -> tuple[Any, Any, Any]:
+    from numba import cuda
+
+    from initsim.gpu.streams import tables
+
+    return tuple(cuda.to_device(a) for a in tables())  # type: ignore[return-value]
+
+
+def make_kernel(
+    *,
+    method: str,
+    law: str,
+    widths: np.ndarray,
+    entry_std: np.ndarray,
+    law_code: int,
+    law_params: np.ndarray | None,
+    bias_std: float,
+    code: int,
+    param: float,
+    input_mode: int,
+    given: np.ndarray,
+    inputs: int,
+    backward: bool,
+    saturation_threshold: float,
+    hedges: np.ndarray,
+    aedges: np.ndarray,
+    block: int | None = None,
+    shuffle: bool | None = None,
+    max_registers: int | None = None,
+) -> tuple[GpuKernel, str]:
+    """Validate a GPU run and return ``(kernel(keys, out), kernel name)``.
+
+    Parameters
+    ----------
+    method : {"exact", "dense"}
+        The sampler :func:`initsim.simulate` chose.
+    law : str
+        The weight law's name.
+    widths, entry_std : numpy.ndarray
+        ``n_0 .. n_depth`` and the weight standard deviation per layer.
+    law_code, law_params : int, numpy.ndarray or None
+        The dense sampler's encoded law (:func:`initsim.engine.laws.encode`).
+    bias_std, code, param, input_mode, given : see :func:`initsim.simulate`
+        As passed to the CPU kernels (``given`` unit-major).
+    inputs : int
+        Inputs per net.
+    backward : bool
+        Propagate gradients too.
+    saturation_threshold : float
+        Threshold on ``|phi'|``.
+    hedges, aedges : numpy.ndarray
+        Histogram ranges ``(lo, hi, nbins + 2)``.
+    block : int, optional
+        Threads per block (a power of two); default from the widths.
+    shuffle : bool, optional
+        Warp-shuffle reductions; default: on a real GPU, not in the simulator.
+    max_registers : int, optional
+        Register cap per thread (tuning; default none).
+
+    Returns
+    -------
+    kernel : callable
+        ``kernel(keys, (stats, first_nonfinite, hist_h, hist_a))`` fills the
+        chunk's arrays (histograms summed over the chunk into row 0).
+    name : str
+        Kernel name for the provenance.
+
+    Raises
+    ------
+    ValueError
+        When this configuration has no GPU kernel (the message names the
+        parameter or the law and suggests ``device='cpu'``).
+    RuntimeError
+        When numba-cuda or a GPU is unavailable.
+    """
+    depth = int(widths.shape[0] - 1)
+    nmax = int(widths.max())
+    if block is not None and (block < 1 or block & (block - 1) or block > 1024):
+        raise ValueError(f"block must be a power of two in [1, 1024]; got {block}")
+    if method == "exact":
+        if inputs != 1:
+            raise ValueError(
+                f"inputs={inputs}: device='cuda' runs the exact sampler with one input per "
+                "net only; use inputs=1, method='dense', or device='cpu'"
+            )
+        if law != "gaussian":
+            raise ValueError(
+                f"law {law!r}: device='cuda' runs the exact sampler for Gaussian weights "
+                "only; use method='dense' (Gaussian, uniform, constant, identity) or device='cpu'"
+            )
+        from initsim.gpu.exact_kernels import shared_bytes
+
+        # about eight unit pairs per thread: fewer warps share each block's reductions
+        # (H100, width 512: block 32 ran 1.2x faster than 64, 1.6x faster than 128)
+        blk = block or _pow2_block((nmax + 1) // 16, _min_block(), 128)
+        dyn = shared_bytes(nmax, depth, backward)
+        static = 256 * 16 + 5 * 8 * blk
+        if dyn + static > _SHARED_LIMIT:
+            raise ValueError(
+                f"width {nmax}: device='cuda' exact sampler keeps a layer in shared memory and "
+                "supports widths up to "
+                f"{(_SHARED_LIMIT - static - 8 * (depth + 1)) // (8 * (4 if backward else 1))}"
+                f"{' with backward=True' if backward else ''} (depth {depth}); use device='cpu'"
+            )
+        require_cuda()
+        shfl = _shuffle(shuffle, blk)
+        kern = _compile("exact", blk, code, backward, shfl, max_registers)
+        d_widths, d_wstd, d_given, d_he, d_ae = _device_arrays(
+            widths.astype(np.int64),
+            entry_std.astype(np.float64),
+            _nonempty(given),
+            hedges,
+            aedges,
+        )
+        head = (
+            d_widths,
+            d_wstd,
+            float(bias_std),
+            float(param),
+            int(input_mode),
+            d_given,
+            float(saturation_threshold),
+            d_he,
+            d_ae,
+        )
+        name = f"cuda exact (single input, block {blk}{', shuffle' if shfl else ''})"
+        return GpuKernel(kern, head, blk, dyn, None), name
+    if law not in DENSE_LAWS:
+        raise ValueError(
+            f"law {law!r}: device='cuda' has no dense kernel for it (it needs a matrix "
+            f"factorisation or sequential draws); GPU laws are {', '.join(DENSE_LAWS)}. "
+            "Use device='cpu'"
+        )
+    from initsim.gpu.dense_kernels import shared_bytes as dense_shared
+
+    blk = block or _pow2_block(nmax, _min_block(), 256)
+    dyn = dense_shared(nmax, inputs)
+    static = 256 * 16 + 5 * 8 * blk
+    if dyn + static > _SHARED_LIMIT:
+        raise ValueError(
+            f"width {nmax} x inputs {inputs}: device='cuda' dense sampler keeps two layers "
+            f"in shared memory and supports width * inputs up to "
+            f"{(_SHARED_LIMIT - static) // 16}; use fewer inputs or device='cpu'"
+        )
+    require_cuda()
+    assert law_params is not None
+    shfl = _shuffle(shuffle, blk)
+    kern = _compile("dense", blk, code, backward, shfl, max_registers, inputs)
+    d_widths, d_params, d_given, d_he, d_ae = _device_arrays(
+        widths.astype(np.int64),
+        np.asarray(law_params, dtype=np.float64),
+        _nonempty(given),
+        hedges,
+        aedges,
+    )
+    head = (
+        d_widths,
+        int(law_code),
+        d_params,
+        float(bias_std),
+        float(param),
+        int(input_mode),
+        d_given,
+        float(saturation_threshold),
+        d_he,
+        d_ae,
+    )
+    scratch = depth * nmax * inputs if backward else 0
+    name = f"cuda dense (block {blk}{', shuffle' if shfl else ''})"
+    return GpuKernel(kern, head, blk, dyn, scratch), name
+
+
+def _shuffle(shuffle: bool | None, blk: int) -> bool:
+    from numba import config
+
+    if shuffle is None:
+        shuffle = not config.ENABLE_CUDASIM
+    if shuffle and config.ENABLE_CUDASIM:
+        raise ValueError("shuffle=True: the CUDA simulator has no warp shuffles")
+    if shuffle and blk % 32:
+        raise ValueError(f"shuffle=True needs a block of at least 32 threads; got block={blk}")
+    return bool(shuffle)
+
+
+def _compile(
+    kind: str,
+    blk: int,
+    code: int,
+    backward: bool,
+    shfl: bool,
+    max_registers: int | None,
+    inputs: int = 1,
+) -> Any:
+    if kind == "exact":
+        from initsim.gpu.exact_kernels import exact_kernel
+
+        return exact_kernel(blk, int(code), bool(backward), shfl, max_registers)
+    from initsim.gpu.dense_kernels import dense_kernel
+
+    return dense_kernel(int(inputs), blk, int(code), bool(backward), shfl, max_registers)
+
+
+class GpuKernel:
+    """A compiled GPU kernel bound to one run's constants, with the CPU kernels' interface.
+
+    Parameters
+    ----------
+    kern : numba.cuda dispatcher
+        From :func:`initsim.gpu.exact_kernels.exact_kernel` or
+        :func:`initsim.gpu.dense_kernels.dense_kernel`.
+    head : tuple
+        The kernel's leading arguments after the keys (host scalars and
+        device arrays), ending with the histogram edges.
+    block, shared : int
+        Threads per block and dynamic shared memory (bytes).
+    scratch : int or None
+        Floats of global scratch per net that the kernel takes as its last
+        argument (dense: stored pre-activations for the backward pass, 0
+        when there is none), or None for a kernel without that argument.
+    """
+
+    def __init__(
+        self, kern: Any, head: tuple[Any, ...], block: int, shared: int, scratch: int | None
+    ):
+        self.kern = kern
+        self.head = head
+        self.block = block
+        self.shared = shared
+        self.scratch = scratch
+        self.tables = _tables()
+        self.batch = max(1, _SCRATCH_BYTES // (8 * scratch)) if scratch else 1 << 30
+
+    def launch(self, d_keys: Any, d_stats: Any, d_first: Any, d_hh: Any, d_ha: Any) -> None:
+        """Run on device arrays (no transfers; asynchronous; at most ``self.batch`` nets).
+
+        Parameters
+        ----------
+        d_keys : device array of uint64 (nets, 2)
+            Net keys.
+        d_stats : device array of float64 (nets, depth, N_STATS)
+            Zero-filled; receives the summaries.
+        d_first : device array of int64 (nets,)
+            Receives the first non-finite layer.
+        d_hh, d_ha : device arrays of int64 (depth, nbins + 2)
+            Histogram counts, added to (any shape when there are none).
+        """
+        from numba import cuda
+
+        nets = d_keys.shape[0]
+        extra: tuple[Any, ...] = ()
+        if self.scratch:
+            depth = d_stats.shape[1]
+            extra = (cuda.device_array((nets, depth, self.scratch // depth)),)
+        elif self.scratch is not None:
+            extra = (cuda.device_array((1, 1, 1)),)
+        with warnings.catch_warnings():
+            # a small number of nets is a legitimate (if wasteful) launch
+            warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely")
+            self.kern[nets, self.block, 0, self.shared](
+                d_keys, *self.head, *self.tables, d_stats, d_first, d_hh, d_ha, *extra
+            )
+
+    def __call__(self, keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
+        """Fill a chunk's ``(stats, first_nonfinite, hist_h, hist_a)`` from its keys.
+
+        Parameters
+        ----------
+        keys : numpy.ndarray of uint64 (nets, 2)
+            The chunk's net keys.
+        out : tuple of numpy.ndarray
+            ``stats`` (nets, depth, N_STATS), ``first`` (nets,), and histogram
+            arrays (nets, depth, nbins + 2); the histograms summed over the
+            chunk are added to row 0.
+        """
+        from numba import cuda
+
+        stats, first, hh, ha = out
+        nets = keys.shape[0]
+        depth, nb = stats.shape[1], hh.shape[2]
+        # one unused column when there are no histograms: no zero-size device arrays
+        d_hh = cuda.to_device(np.zeros((depth, max(nb, 1)), dtype=np.int64))
+        d_ha = cuda.to_device(np.zeros((depth, max(nb, 1)), dtype=np.int64))
+        for lo in range(0, nets, self.batch):
+            hi = min(nets, lo + self.batch)
+            d_keys = cuda.to_device(np.ascontiguousarray(keys[lo:hi], dtype=np.uint64))
+            d_stats = cuda.to_device(np.zeros((hi - lo, depth, stats.shape[2])))
+            d_first = cuda.to_device(np.zeros(hi - lo, dtype=np.int64))
+            self.launch(d_keys, d_stats, d_first, d_hh, d_ha)
+            stats[lo:hi] = d_stats.copy_to_host()
+            first[lo:hi] = d_first.copy_to_host()
+        if nb:
+            hh[0] += d_hh.copy_to_host()
+            ha[0] += d_ha.copy_to_host()
+
+
+def _nonempty(a: np.ndarray) -> np.ndarray:
+    """Return ``a`` flat, float64, with at least one element (no zero-size device arrays)."""
+    flat = np.asarray(a, dtype=np.float64).reshape(-1)
+    return flat if flat.size else np.zeros(1)
+
+
+def _device_arrays(*arrays: np.ndarray) -> tuple[Any, ...]:
+    from numba import cuda
+
+    return tuple(cuda.to_device(np.ascontiguousarray(a)) for a in arrays)
