@@ -186,6 +186,34 @@ def _z_row(
     ), se
 
 
+def _overflow_row(layer: int, quantity: str, obs: np.ndarray, predicted: float) -> CheckRow:
+    """Return a row left untested because the simulation or the theory overflowed."""
+    nan2 = (math.nan, math.nan)
+    return CheckRow(
+        layer,
+        quantity,
+        float(np.mean(obs)),
+        float(predicted),
+        nan2,
+        math.nan,
+        "overflow: not tested",
+    )
+
+
+def _skew_regime(row: CheckRow, rel_var: float, nets: int) -> CheckRow:
+    """Leave ``row`` untested if its Monte Carlo mean is too skewed for a z-test."""
+    skew = _mean_skewness(float(rel_var), nets) if math.isfinite(rel_var) else math.inf
+    if skew <= _MAX_MEAN_SKEW or math.isnan(row.p_value):
+        return row
+    need = math.ceil(nets * (skew / _MAX_MEAN_SKEW) ** 2) if math.isfinite(skew) else 0
+    more = f"; about {need} nets would do" if need else ""
+    return replace(
+        row,
+        p_value=math.nan,
+        regime=f"mean too skewed for a z-test at {nets} nets (skewness {skew:.2g}){more}",
+    )
+
+
 def _theory_inputs(result: SimulationResult) -> dict[str, Any]:
     """Recover what the theory needs from a result's provenance."""
     cfg = result.provenance.get("config")
@@ -303,32 +331,10 @@ def check(
     rel2_before = np.concatenate(([1.0 + q0_var], rel2[:-1]))
     grad_rel_var = np.cumprod((rel2 / rel2_before)[::-1])[::-1] - 1.0
 
-    def skewed(row: CheckRow, rel_var: float) -> CheckRow:
-        skew = _mean_skewness(float(rel_var), nets) if math.isfinite(rel_var) else math.inf
-        if skew <= _MAX_MEAN_SKEW or math.isnan(row.p_value):
-            return row
-        need = math.ceil(nets * (skew / _MAX_MEAN_SKEW) ** 2) if math.isfinite(skew) else 0
-        more = f"; about {need} nets would do" if need else ""
-        return replace(
-            row,
-            p_value=math.nan,
-            regime=f"mean too skewed for a z-test at {nets} nets (skewness {skew:.2g}){more}",
-        )
-
     for t in range(depth):
         obs = result.q[:, t]
         if not np.all(np.isfinite(obs)) or not math.isfinite(mean_q[t]):
-            rows.append(
-                CheckRow(
-                    t + 1,
-                    "E[q]",
-                    float(np.mean(obs)),
-                    float(mean_q[t]),
-                    (math.nan, math.nan),
-                    math.nan,
-                    "overflow: not tested",
-                )
-            )
+            rows.append(_overflow_row(t + 1, "E[q]", obs, mean_q[t]))
             continue
         pred = float(mf_q[t] if exact else mean_q[t])
         row, se = _z_row(t + 1, "E[q]", obs, pred, alpha, "exact" if exact else "mean-field")
@@ -337,7 +343,7 @@ def check(
             remainder = 10.0 * correction * correction / max(abs(mf_q[t]), 1e-300)
             if remainder > _REGIME_FRACTION * se:
                 row = replace(row, p_value=math.nan, regime=outside)
-        rows.append(skewed(row, rel2[t] - 1.0))
+        rows.append(_skew_regime(row, rel2[t] - 1.0, nets))
 
     if ti["law"] == "gaussian" and ti["inputs"] == 1 and ti["input"] == "sphere":
         q1 = float(sw[0] + sb)
@@ -360,17 +366,7 @@ def check(
         for t in range(depth):
             obs = result.grad_sq[:, t]
             if not np.all(np.isfinite(obs)) or not math.isfinite(pred_g[t]):
-                rows.append(
-                    CheckRow(
-                        t + 1,
-                        "E[grad^2]",
-                        float(np.mean(obs)),
-                        float(pred_g[t]),
-                        (math.nan, math.nan),
-                        math.nan,
-                        "overflow: not tested",
-                    )
-                )
+                rows.append(_overflow_row(t + 1, "E[grad^2]", obs, pred_g[t]))
                 continue
             row, se = _z_row(
                 t + 1, "E[grad^2]", obs, float(pred_g[t]), alpha, "exact" if exact else "mean-field"
@@ -379,7 +375,7 @@ def check(
                 bias_scale = abs(pred_g[t]) * (depth - t) / n_min
                 if bias_scale > _REGIME_FRACTION * se:
                     row = replace(row, p_value=math.nan, regime=outside)
-            rows.append(skewed(row, grad_rel_var[t]))
+            rows.append(_skew_regime(row, grad_rel_var[t], nets))
 
     if "preserves-variance" in claims:
         diff = result.q[:, -1] - result.q[:, 0]

@@ -21,13 +21,14 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from initsim._files import TMP_PREFIX, atomic_write, temp_file_in
 
 __all__ = [
     "CorruptCellError",
@@ -39,10 +40,7 @@ __all__ = [
 MANIFEST = "manifest.json"
 SPEC_COPY = "spec.toml"
 CELLS = "cells"
-_TMP_PREFIX = ".initsim-tmp-"
 _META = "__meta__"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class StoreError(ValueError):
@@ -74,25 +72,8 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-@contextlib.contextmanager
-def _atomic(path: Path, mode: str = "wb") -> Iterator[Any]:
-    """Open a temporary file next to ``path``; move it into place only on success."""
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _write_json(path: Path, data: Any) -> None:
-    with _atomic(path, "w") as fh:
+    with atomic_write(path, "w") as fh:
         # key order kept: grid axes expand in file order
         json.dump(data, fh, indent=1)
         fh.write("\n")
@@ -180,9 +161,9 @@ class ResultsDir:
         """
         try:
             (self.path / CELLS).mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.path / CELLS)
+            fd, probe = temp_file_in(self.path / CELLS, "probe")
             os.close(fd)
-            os.unlink(probe)
+            probe.unlink()
         except OSError as exc:
             raise StoreError(
                 f"cannot write results to {str(self.path)!r}: {exc.strerror or exc}; "
@@ -200,14 +181,14 @@ class ResultsDir:
         else:
             _write_json(self.manifest_path, dict(manifest))
             if spec_text is not None:
-                with _atomic(self.path / SPEC_COPY, "w") as fh:
+                with atomic_write(self.path / SPEC_COPY, "w") as fh:
                     fh.write(spec_text)
         self.remove_temporaries()
 
     def remove_temporaries(self) -> None:
         """Delete temporary files left by an interrupted writer."""
         for folder in (self.path, self.path / CELLS):
-            for tmp in folder.glob(f"{_TMP_PREFIX}*"):
+            for tmp in folder.glob(f"{TMP_PREFIX}*"):
                 with contextlib.suppress(OSError):
                     tmp.unlink()
 
@@ -230,7 +211,7 @@ class ResultsDir:
         record = {**meta, "cell": cell_id, "sha256": arrays_sha256(arrays)}
         payload = {name: np.asarray(a) for name, a in arrays.items()}
         payload[_META] = np.array(json.dumps(record, sort_keys=True))
-        with _atomic(self.cell_path(cell_id)) as fh:
+        with atomic_write(self.cell_path(cell_id)) as fh:
             np.savez(fh, allow_pickle=False, **payload)
 
     def read_cell(self, cell_id: str, spec_sha256: str) -> tuple[dict[str, np.ndarray], dict]:

@@ -331,7 +331,7 @@ class StudyResults:
         import csv
         import io
 
-        from initsim.store import _atomic
+        from initsim._files import atomic_write
 
         table = self.table()
         buf = io.StringIO()
@@ -340,7 +340,7 @@ class StudyResults:
         for row in table.tolist():
             writer.writerow([f"{v:.17g}" if isinstance(v, float) else v for v in row])
         path = Path(path)
-        with _atomic(path, "w") as fh:
+        with atomic_write(path, "w") as fh:
             fh.write(buf.getvalue())
         return path
 
@@ -417,6 +417,12 @@ def _load(
         path=store.path,
         description=spec.description,
     )
+
+
+def _check_failed(meta: Mapping[str, Any]) -> bool:
+    """Whether a cell's stored checks have an overall FAIL verdict."""
+    checks = meta.get("checks")
+    return bool(checks and checks["verdict"] == "FAIL")
 
 
 @dataclass(frozen=True)
@@ -614,16 +620,18 @@ class Study:
         try:
             store.prepare(self.manifest(executor.describe()), self.spec.text)
             todo: list[CellSpec] = []
-            corrupt = 0
-            for cs in cells:
-                state = store.cell_state(cs.id, self.spec.sha256)
-                if state != "done":
+            corrupt = failed_checks = 0
+            for cs in cells:  # one verified read per finished cell
+                try:
+                    _, meta = store.read_cell(cs.id, self.spec.sha256)
+                except (FileNotFoundError, CorruptCellError) as exc:
                     todo.append(cs)
-                    corrupt += state == "corrupt"
+                    corrupt += isinstance(exc, CorruptCellError)
+                    continue
+                failed_checks += _check_failed(meta)
             bar = Progress(len(cells), label=f"study {self.spec.name}", enabled=progress)
             bar.update(len(cells) - len(todo))
             errors: dict[str, str] = {}
-            failed_checks = 0
             for cell_id, outcome in executor.run([c.to_dict() for c in todo], self.spec.seed):
                 if isinstance(outcome, BaseException):
                     errors[cell_id] = f"{type(outcome).__name__}: {outcome}"
@@ -631,20 +639,15 @@ class Study:
                     arrays, meta = outcome
                     meta = {**meta, "spec_sha256": self.spec.sha256}
                     store.write_cell(cell_id, arrays, meta)
-                    checks = meta.get("checks")
-                    failed_checks += bool(checks and checks["verdict"] == "FAIL")
+                    failed_checks += _check_failed(meta)
                 bar.update(1)
             bar.close()
         finally:
             if own:
                 executor.close()
-        reused = len(cells) - len(todo)
-        failed_checks += sum(
-            1 for cs in cells if cs not in todo and cs.checks and self._cell_failed(store, cs.id)
-        )
         return RunSummary(
             cells=len(cells),
-            reused=reused,
+            reused=len(cells) - len(todo),
             computed=len(todo) - len(errors),
             failed=len(errors),
             recomputed_corrupt=corrupt,
@@ -652,11 +655,6 @@ class Study:
             errors=errors,
             path=store.path,
         )
-
-    def _cell_failed(self, store: ResultsDir, cell_id: str) -> bool:
-        _, meta = store.read_cell(cell_id, self.spec.sha256)
-        checks = meta.get("checks")
-        return bool(checks and checks["verdict"] == "FAIL")
 
     def results(self, out: str | Path | None = None, *, allow_missing: bool = True) -> StudyResults:
         """Load this study's results (no computation).

@@ -51,23 +51,24 @@ def _named(module: Any, value: Any) -> Any:
     return module.get(value)
 
 
-def _simulate(params: dict[str, Any], ss: np.random.SeedSequence, threads: int | None):
+def _resolved(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments with ``init``/``activation`` names or tables turned into objects."""
     from initsim import activations, initializers
-    from initsim.simulation import simulate
 
     kwargs = dict(params)
     if "init" in kwargs:
         kwargs["init"] = _named(initializers, kwargs["init"])
     if "activation" in kwargs:
         kwargs["activation"] = _named(activations, kwargs["activation"])
-    return simulate(**kwargs, seed=ss, threads=threads, progress=False)
+    return kwargs
 
 
 def _simulate_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads: int | None):
     from initsim.checks import check
     from initsim.result import SUMMARY_FIELDS
+    from initsim.simulation import simulate
 
-    result = _simulate(cell["params"], ss, threads)
+    result = simulate(**_resolved(cell["params"]), seed=ss, threads=threads, progress=False)
     arrays: dict[str, np.ndarray] = {
         name: getattr(result, name) for name in SUMMARY_FIELDS if getattr(result, name) is not None
     }
@@ -83,15 +84,9 @@ def _simulate_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads:
 
 
 def _jacobian_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads: int | None):
-    from initsim import activations, initializers
     from initsim.jacobian import jacobian_spectrum
 
-    kwargs = dict(cell["params"])
-    if "init" in kwargs:
-        kwargs["init"] = _named(initializers, kwargs["init"])
-    if "activation" in kwargs:
-        kwargs["activation"] = _named(activations, kwargs["activation"])
-    spec = jacobian_spectrum(**kwargs, seed=ss, threads=threads)
+    spec = jacobian_spectrum(**_resolved(cell["params"]), seed=ss, threads=threads)
     meta = {"provenance": spec.provenance, "checks": None}
     return {"singular_values": spec.singular_values}, meta
 

@@ -18,7 +18,6 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from initsim._files import temp_file_in
 from initsim.report import FIGURE_KINDS, FIGURE_OPTIONS
 from initsim.report.depth_profiles import depth_profile_figure
 from initsim.report.finite_width import finite_width_figure
@@ -160,23 +160,6 @@ def _check_destination(out: Path) -> Path:
     return parent
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _temp_in(directory: Path, name: str) -> tuple[int, Path]:
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    except OSError as err:
-        raise OSError(f"cannot create a temporary file in {str(directory)!r}: {err}") from err
-    # mkstemp makes the file private (0600); give it the mode a plain open() would
-    with contextlib.suppress(OSError):
-        os.fchmod(fd, 0o666 & ~_umask())
-    return fd, Path(tmp)
-
-
 def _footer(fig: Figure, study_name: str, page: int, total: int) -> None:
     fig.text(
         0.97,
@@ -240,7 +223,7 @@ def build_report(
     prov = provenance_lines(study)
     temps: list[Path] = []
     finals: list[tuple[Path, Path]] = []
-    fd, tmp_pdf = _temp_in(parent, out.name)
+    fd, tmp_pdf = temp_file_in(parent, out.name)
     temps.append(tmp_pdf)
 
     def say(text: str) -> None:
@@ -305,7 +288,7 @@ def build_report(
                     raise ValueError(f"figure {k + 1} ({kind}, {', '.join(names)}): {err}") from err
                 if png_dir is not None:
                     final = png_dir / f"{k + 1:02d}-{kind}-{_safe('+'.join(names))}.png"
-                    pfd, ptmp = _temp_in(png_dir, final.name)
+                    pfd, ptmp = temp_file_in(png_dir, final.name)
                     temps.append(ptmp)
                     with os.fdopen(pfd, "wb") as pf:
                         FigureCanvasAgg(fig)
