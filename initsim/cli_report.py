@@ -97,29 +97,24 @@ def _run(args: argparse.Namespace) -> int:
     from initsim.study import Study, load_results
 
     source = Path(args.source) if args.source is not None else None
-    if source is not None and source.is_dir():
-        study_results = None
-        name = None
-    else:
-        spec_path = source if source is not None else default_spec_path()
+    draw_only = source is not None and source.is_dir()
+    study = None
+    if not draw_only:
         if source is not None and not source.exists():
             raise ValueError(f"no such study spec or results directory: {str(source)!r}")
-        study = Study.from_toml(spec_path)
-        name = study.spec.name
+        study = Study.from_toml(source if source is not None else default_spec_path())
     if args.output is not None:
         output = Path(args.output)
-    elif source is None:
-        output = DEFAULT_PDF
-        output.parent.mkdir(parents=True, exist_ok=True)
     else:
-        output = Path("reports") / f"{name or source.name}.pdf"
+        name = study.spec.name if study is not None else source.name
+        output = DEFAULT_PDF if source is None else Path("reports") / f"{name}.pdf"
         output.parent.mkdir(parents=True, exist_ok=True)
-    _check_output(output)
+    _check_output(output)  # before any computation
     figures_dir = None
     if args.format == "png" or args.figures_dir is not None:
         figures_dir = Path(args.figures_dir or output.with_name(f"{output.stem}-figures"))
 
-    if source is not None and source.is_dir():
+    if study is None:
         study_results = load_results(source, allow_missing=False)
     else:
         try:

@@ -48,6 +48,7 @@ _TOP_KEYS = ("name", "description", "seed", "defaults", "experiment", "figure")
 _EXPERIMENT_KEYS = ("name", "kind", "cases", "grid", "checks")
 _CHECK_KEYS = ("alpha", "claims")
 _FIGURE_KEYS = ("kind", "experiment", "title")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # study and experiment names
 
 # Parameter schemas per cell kind: key -> validator name (see _check_param).
 _PARAMS: dict[str, dict[str, str]] = {
@@ -431,9 +432,15 @@ def _check_keys(ctx: _Context, table: Mapping[str, Any], valid: Sequence[str], w
             raise ctx.error(key, f"unknown key {key!r} in {what}{_suggest(key, valid)}")
 
 
-def _validate_params(ctx: _Context, kind: str, params: Mapping[str, Any], what: str) -> None:
+def _validate_params(
+    ctx: _Context,
+    kind: str,
+    params: Mapping[str, Any],
+    what: str,
+    also_valid: Sequence[str] = (),
+) -> None:
     schema = _PARAMS[kind]
-    _check_keys(ctx, params, list(schema), what)
+    _check_keys(ctx, params, [*also_valid, *schema], what)
     for key, value in params.items():
         try:
             _check_param(key, schema[key], value)
@@ -465,7 +472,7 @@ def _expand_experiment(
     defaults: Mapping[str, Any],
 ) -> list[CellSpec]:
     name = exp.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ctx.error(
             "name",
             f"each experiment needs a name of letters, digits, '-', '_' or '.'; got {name!r}",
@@ -478,8 +485,7 @@ def _expand_experiment(
         )
     schema = _PARAMS[kind]
     fixed = {k: v for k, v in exp.items() if k not in _EXPERIMENT_KEYS}
-    _check_keys(ctx, fixed, [*_EXPERIMENT_KEYS, *schema], "[[experiment]]")
-    _validate_params(ctx, kind, fixed, "[[experiment]]")
+    _validate_params(ctx, kind, fixed, "[[experiment]]", also_valid=_EXPERIMENT_KEYS)
 
     cases = exp.get("cases", [{}])
     if not isinstance(cases, list) or not cases or not all(isinstance(c, Mapping) for c in cases):
@@ -580,7 +586,7 @@ def parse_spec(
     top = _Context(loc, None, 0, "")
     _check_keys(top, data, _TOP_KEYS, "the top level")
     name = data.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise top.error("name", f"name must be letters, digits, '-', '_' or '.'; got {name!r}")
     seed = data.get("seed")
     if not _is_int(seed) or seed < 0:
