@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +25,8 @@ from initsim import train as tr  # noqa: E402
 from initsim.checks import check  # noqa: E402
 from initsim.report import FIGURE_KINDS, build_report  # noqa: E402
 from initsim.report._common import resolve_activation, resolve_init  # noqa: E402
-
-
-@dataclass
-class Cell:
-    id: str
-    experiment: str
-    kind: str
-    params: dict[str, Any]
-    result: Any
-    checks: Any
-    spawn_key: tuple[int, ...]
-
-
-@dataclass
-class TrainOut:
-    loss: np.ndarray
-    unit_distance: np.ndarray
-    grad_norms: np.ndarray
-
-
-@dataclass
-class Study:
-    name: str
-    seed: int
-    spec: dict[str, Any]
-    spec_sha256: str
-    provenance: dict[str, Any]
-    figures: list[dict[str, Any]]
-    cells: list[Cell] = field(default_factory=list)
-
-    def cells_of(self, experiment: str) -> list[Cell]:
-        return [c for c in self.cells if c.experiment == experiment]
-
+from initsim.study import Cell, TrainCellResult  # noqa: E402
+from initsim.study import StudyResults as Study  # noqa: E402
 
 SEED = 7
 
@@ -187,7 +156,7 @@ def _run(kind: str, params: dict[str, Any], ss: np.random.SeedSequence) -> Any:
             seed=np.random.SeedSequence(SEED, spawn_key=(99, r)),
         )
         outs.append(tr.train(mlp, X, Y, lr=params["lr"], steps=params["steps"], loss="mse"))
-    return TrainOut(
+    return TrainCellResult(
         *(np.stack([getattr(o, f) for o in outs]) for f in ("loss", "unit_distance", "grad_norms"))
     )
 
@@ -200,11 +169,16 @@ def _study(figures: list[dict[str, Any]] | None = None) -> Study:
             ss = np.random.SeedSequence(SEED, spawn_key=(e, i))
             result = _run(kind, params, ss)
             report = check(result, **checks) if checks else None
-            cells.append(Cell(f"{name}-{i:03d}", name, kind, params, result, report, (e, i)))
+            cid = f"{name}-{i:03d}"
+            cells.append(Cell(cid, name, kind, params, result, report, (e, i), arrays={}))
     return Study(
         name="test-study",
         seed=SEED,
-        spec={"name": "test-study", "description": "A tiny study for the report's tests."},
+        spec={
+            "name": "test-study",
+            "description": "A tiny study for the report's tests.",
+            "experiment": [{"name": name} for name, *_ in EXPERIMENTS],
+        },
         spec_sha256="ab" * 32,
         provenance={
             "versions": {"initsim": initsim.__version__},
@@ -214,6 +188,8 @@ def _study(figures: list[dict[str, Any]] | None = None) -> Study:
         },
         figures=list(FIGURES if figures is None else figures),
         cells=cells,
+        missing=[],
+        path=Path("."),
     )
 
 
@@ -301,7 +277,7 @@ def _leftovers(d: Path) -> list[str]:
 
 
 def test_unknown_figure_kind_is_a_clear_error(study: Study, tmp_path: Path) -> None:
-    bad = Study(**{**study.__dict__, "figures": [{"kind": "violin", "experiment": "hist"}]})
+    bad = replace(study, figures=[{"kind": "violin", "experiment": "hist"}])
     with pytest.raises(ValueError, match="violin") as info:
         build_report(bad, tmp_path / "r.pdf")
     for kind in FIGURE_KINDS:
@@ -310,15 +286,13 @@ def test_unknown_figure_kind_is_a_clear_error(study: Study, tmp_path: Path) -> N
 
 
 def test_missing_experiment_and_bad_options_are_clear_errors(study: Study, tmp_path: Path) -> None:
-    missing = Study(**{**study.__dict__, "figures": [{"kind": "histograms", "experiment": "nope"}]})
+    missing = replace(study, figures=[{"kind": "histograms", "experiment": "nope"}])
     with pytest.raises(ValueError, match=r"'nope'.*experiments: hist, typo"):
         build_report(missing, tmp_path / "r.pdf")
-    option = Study(
-        **{**study.__dict__, "figures": [{"kind": "histograms", "experiment": "hist", "colour": 1}]}
-    )
+    option = replace(study, figures=[{"kind": "histograms", "experiment": "hist", "colour": 1}])
     with pytest.raises(ValueError, match=r"unknown option.*colour"):
         build_report(option, tmp_path / "r.pdf")
-    wrong = Study(**{**study.__dict__, "figures": [{"kind": "training", "experiment": "hist"}]})
+    wrong = replace(study, figures=[{"kind": "training", "experiment": "hist"}])
     with pytest.raises(ValueError, match="needs 'train' cells"):
         build_report(wrong, tmp_path / "r.pdf")
     assert _leftovers(tmp_path) == []
@@ -383,8 +357,8 @@ def test_shipped_default_spec_covers_every_figure_kind() -> None:
 
 
 def test_study_without_checks_or_figures(study: Study, tmp_path: Path) -> None:
-    cells = [Cell(**{**c.__dict__, "checks": None}) for c in study.cells if c.experiment == "jac"]
-    bare = Study(**{**study.__dict__, "figures": [], "cells": cells})
+    cells = [replace(c, checks=None) for c in study.cells if c.experiment == "jac"]
+    bare = replace(study, figures=[], cells=cells)
     pages = _text(build_report(bare, tmp_path / "bare.pdf"))
     assert len(pages) == 2  # title and provenance
     assert "Check verdicts" not in " ".join(pages)
