@@ -9,7 +9,7 @@ from scipy import stats
 
 from initsim import activations, initializers, simulate
 from initsim.engine import laws
-from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
+from initsim.engine.exact import INPUT_GAUSSIAN, INPUT_GIVEN, INPUT_SPHERE
 from initsim.engine.exact_batch import psd_factor
 from initsim.engine.reference import dense_reference, exact_batch_reference, exact_reference
 from initsim.rng import net_keys, root_key
@@ -199,6 +199,55 @@ def test_psd_factor_handles_rank_deficiency():
     np.testing.assert_allclose(g @ pinv @ g, g, atol=1e-9)
     r0, p0, rank0 = psd_factor(np.zeros((3, 3)))
     assert rank0 == 0 and r0.shape == (0, 3) and not np.any(p0)
+
+
+@pytest.mark.parametrize("init", ["gaussian", "orthogonal"])
+def test_gram_kernel_overflowing_nets_turn_nan_instead_of_raising(init):
+    """A Gram matrix that overflows used to raise from inside LAPACK (eigh of inf).
+
+    Linear units: an overflowed layer stays non-finite (ReLU could zero it again).
+    """
+    ini = (
+        initializers.VarianceScaling(scale=1e40)
+        if init == "gaussian"
+        else initializers.Orthogonal(gain=1e20)
+    )
+    r = simulate(
+        activation="linear",
+        init=ini,
+        depth=30,
+        width=5,
+        nets=4,
+        inputs=3,
+        input="gaussian",
+        backward=True,
+        method="exact",
+        seed=4,
+    )
+    assert r.provenance["kernel"] == "exact (Gram)"
+    first = r.first_nonfinite_layer
+    assert np.all((first > 1) & (first < 30))
+    for k in range(4):
+        assert np.all(np.isfinite(r.q[k, : first[k] - 1]))
+        assert not np.any(np.isfinite(r.q[k, first[k] - 1 :]))
+    # the overflowed layers' Gram factors are NaN, so are the gradients through them
+    assert not np.any(np.isfinite(r.grad_sq[:, 0]))
+    scale = np.full(30, ini.law_spec(5, 5).gain if init == "orthogonal" else ini.variance(5, 5) ** 0.5)
+    ref, ref_first = exact_batch_reference(
+        net_keys(root_key(4), 0, 1)[0],
+        np.full(31, 5),
+        init == "orthogonal",
+        scale,
+        0.0,
+        activations.get("linear"),
+        INPUT_GAUSSIAN,
+        np.zeros(0),
+        3,
+        True,
+        1e-2,
+    )
+    assert ref_first == first[0]
+    np.testing.assert_allclose(_stack(r)[0], ref, rtol=1e-8)
 
 
 def test_dead_and_rank_deficient_layers_give_no_nan():

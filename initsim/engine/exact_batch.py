@@ -63,9 +63,16 @@ def psd_factor(g):
     -------
     (R, pinv, rank)
         ``R`` (rank x B) with ``R^T R = G`` up to rounding, the
-        pseudo-inverse ``G^+`` and the numerical rank.
+        pseudo-inverse ``G^+`` and the numerical rank. A ``G`` with an
+        infinite or NaN entry (an overflowed net) gives rank -1 and a
+        ``B x B`` ``R`` and ``pinv`` full of NaN, which the callers
+        propagate: every later value of that net is NaN.
     """
     b = g.shape[0]
+    for i in range(b):
+        for j in range(b):
+            if not math.isfinite(g[i, j]):
+                return np.full((b, b), np.nan), np.full((b, b), np.nan), -1
     lam, vec = np.linalg.eigh(g)
     canonical_signs(vec.T)
     top = 0.0
@@ -196,7 +203,9 @@ def exact_batch(
             if backward:
                 pinvs[t] = g_pinv
             a = np.zeros((nout, b))
-            if rank > 0 and law == LAW_GAUSSIAN:
+            if rank < 0:
+                a[:, :] = np.nan
+            elif rank > 0 and law == LAW_GAUSSIAN:
                 z = _normals_matrix(k0, k1, _P_FORWARD, t, 0, nout, rank)
                 a = scale[t] * np.dot(z, r)
             elif rank > 0:
@@ -261,7 +270,9 @@ def _batch_backward(
         g = np.dot(x, np.dot(g_pinv, np.dot(a.T, d)))
         if law == LAW_GAUSSIAN:
             r_d, _, rank_d = psd_factor(np.dot(d.T, d))
-            if rank_d > 0:
+            if rank_d < 0:
+                g[:, :] = np.nan
+            elif rank_d > 0:
                 zb = _normals_matrix(k0, k1, _P_BACKWARD, t, 0, nin, rank_d)
                 y = scale[t] * np.dot(zb, r_d)
                 g += y - np.dot(x, np.dot(g_pinv, np.dot(x.T, y)))
@@ -269,6 +280,8 @@ def _batch_backward(
             _, a_pinv, _ = psd_factor(np.dot(a.T, a))
             mres = d - np.dot(a, np.dot(a_pinv, np.dot(a.T, d)))
             r_m, _, rank_m = psd_factor(np.dot(mres.T, mres))
+            if rank_m < 0:
+                g[:, :] = np.nan
             kdim = nin - rank
             m2 = nout - rank
             p = min(kdim, rank_m)

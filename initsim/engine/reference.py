@@ -165,6 +165,9 @@ def _canonical(rows: np.ndarray) -> np.ndarray:
 
 
 def _psd(g: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray, int]:
+    if not np.all(np.isfinite(g)):  # an overflowed net: NaN from here on
+        nan = np.full(g.shape, np.nan)
+        return nan, nan, -1
     lam, vec = np.linalg.eigh(g)
     vt = _canonical(vec.T)
     top = lam.max(initial=0.0)
@@ -218,7 +221,9 @@ def exact_batch_reference(
             n_in, n_out = int(widths[t]), int(widths[t + 1])
             r, _, rank = _psd(x.T @ x, RANK_RTOL)
             a = np.zeros((n_out, b))
-            if rank and not orthogonal:
+            if rank < 0:
+                a[:] = np.nan
+            elif rank and not orthogonal:
                 a = scale[t] * normals(Purpose.FORWARD, t, 0, n_out, rank) @ r
             elif rank:
                 psi = _frame(normals(Purpose.FORWARD, t, 0, max(n_in, n_out), rank))
@@ -244,13 +249,17 @@ def exact_batch_reference(
                 g = x @ g_pinv @ a.T @ d
                 if not orthogonal:
                     r_d, _, rank_d = _psd(d.T @ d, RANK_RTOL)
-                    if rank_d:
+                    if rank_d < 0:
+                        g[:] = np.nan
+                    elif rank_d:
                         y = scale[t] * normals(Purpose.BACKWARD, t, 0, n_in, rank_d) @ r_d
                         g += y - x @ g_pinv @ x.T @ y
                 else:
                     _, a_pinv, _ = _psd(a.T @ a, RANK_RTOL)
                     m = d - a @ a_pinv @ a.T @ d
                     r_m, _, rank_m = _psd(m.T @ m, RANK_RTOL)
+                    if rank_m < 0:
+                        g[:] = np.nan
                     k, m2 = n_in - rank, n_out - rank
                     p = min(k, rank_m)
                     if p > 0:
