@@ -232,11 +232,12 @@ def test_gram_kernel_overflowing_nets_turn_nan_instead_of_raising(init):
         assert not np.any(np.isfinite(r.q[k, first[k] - 1 :]))
     # the overflowed layers' Gram factors are NaN, so are the gradients through them
     assert not np.any(np.isfinite(r.grad_sq[:, 0]))
-    scale = np.full(30, ini.law_spec(5, 5).gain if init == "orthogonal" else ini.variance(5, 5) ** 0.5)
+    orth = init == "orthogonal"
+    scale = np.full(30, ini.law_spec(5, 5).gain if orth else ini.variance(5, 5) ** 0.5)
     ref, ref_first = exact_batch_reference(
         net_keys(root_key(4), 0, 1)[0],
         np.full(31, 5),
-        init == "orthogonal",
+        orth,
         scale,
         0.0,
         activations.get("linear"),
