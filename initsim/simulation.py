@@ -235,9 +235,9 @@ def simulate(
         Where the kernels run. "cuda" needs the ``cuda`` extra (numba-cuda)
         and an NVIDIA GPU; it draws the same random numbers, so results equal
         the CPU's to float64 rounding (summation order, libm ulps). It runs
-        the exact sampler for one input per net and the dense sampler for
-        Gaussian, uniform, constant and identity weights; ``threads`` does not
-        apply.
+        the exact sampler for Gaussian weights (up to 16 inputs per net) and
+        the dense sampler for Gaussian, uniform, constant and identity
+        weights; ``threads`` does not apply.
 
     Returns
     -------
@@ -294,8 +294,11 @@ def simulate(
     entry_std = np.array([std_of[f] for f in fans])
     law = specs[0].law
     chosen = _choose_method(method, law, float(specs[0].loc), inputs, bool(backward), widths)
-    if device == "cuda" and method == "auto" and (inputs > 1 or law != "gaussian"):
-        chosen = "dense"  # the GPU exact kernel is Gaussian, single-input only
+    if device == "cuda" and method == "auto":
+        from initsim.gpu import EXACT_MAX_INPUTS
+
+        if inputs > EXACT_MAX_INPUTS or law != "gaussian":
+            chosen = "dense"  # the GPU exact kernels take Gaussian weights and a few inputs
     if chosen == "dense" or device == "cuda":
         from initsim.engine import laws as _laws
 

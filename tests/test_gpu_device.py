@@ -331,6 +331,101 @@ def test_cli_device_cuda_matches_cpu(capsys):
         np.testing.assert_allclose(gpu[name], cpu[name], rtol=RTOL)
 
 
+# ---------------------------------------------------------------- exact sampler, B inputs
+def _psd_cases() -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((9, 5))
+    low = rng.standard_normal((5, 2))  # rank 2 of 5
+    spread = np.diag([1e-9, 1e-3, 1.0, 1e3, 1e6])  # far apart in scale, not in relative gap
+    q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    nan = x.T @ x
+    nan[1, 3] = nan[3, 1] = np.inf
+    return [x.T @ x, low @ low.T, q @ spread @ q.T, np.zeros((5, 5)), 3.0 * np.eye(5), nan]
+
+
+def test_device_psd_factor_matches_cpu():
+    """The in-kernel Jacobi factor: same rank, R (up to rounding), G^+ and NaN handling."""
+    from numba import cuda
+
+    from initsim.engine.exact_batch import psd_factor as cpu_factor
+    from initsim.gpu.gram_kernels import psd_factor_kernel
+
+    gs = np.stack(_psd_cases())
+    k, b = gs.shape[0], gs.shape[1]
+    rs, pinvs = np.zeros_like(gs), np.zeros_like(gs)
+    ranks = np.zeros(k, dtype=np.int64)
+    out = [cuda.to_device(a) for a in (rs, pinvs, ranks)]
+    work = [cuda.to_device(np.zeros_like(gs)), cuda.to_device(np.zeros_like(gs))]
+    psd_factor_kernel[1, k](cuda.to_device(gs), *out, *work, cuda.to_device(np.zeros((k, b))))
+    rs, pinvs, ranks = (a.copy_to_host() for a in out)
+    for c in range(k):
+        r, pinv, rank = cpu_factor(gs[c])
+        assert ranks[c] == rank, c
+        if rank < 0:
+            assert np.all(np.isnan(rs[c])) and np.all(np.isnan(pinvs[c]))
+            continue
+        # both factors are backward stable: G^+ is within eps ||G|| ||G^+||^2 of the truth
+        top = float(np.abs(gs[c]).max())
+        norm_pinv = float(np.abs(pinv).max())
+        np.testing.assert_allclose(pinvs[c], pinv, rtol=0, atol=1e-12 * top * norm_pinv**2 + 1e-300)
+        np.testing.assert_allclose(rs[c][:rank].T @ rs[c][:rank], gs[c], atol=1e-12 * top)
+        if c in (0, 1):  # well-separated eigenvalues: the same eigenvectors, the same signs
+            np.testing.assert_allclose(rs[c][:rank], r, rtol=0, atol=1e-12 * top**0.5)
+
+
+GRAM_CASES = [
+    pytest.param(dict(activation="relu", inputs=3), id="relu-B3-forward"),
+    pytest.param(
+        dict(
+            activation="tanh",
+            inputs=2,
+            backward=True,
+            bias_std=0.2,
+            input="gaussian",
+            histograms=7,
+            width=WIDTHS,
+            input_dim=NIN,
+        ),
+        id="tanh-B2-backward-bias-hist-widths",
+    ),
+    # more inputs than units: rank-deficient Grams in every layer
+    pytest.param(
+        dict(activation="relu", inputs=11, backward=True, width=7, input_dim=5),
+        id="relu-B11-rank-deficient",
+    ),
+]
+
+
+@pytest.mark.parametrize("kw", GRAM_CASES)
+def test_exact_several_inputs_matches_cpu(kw):
+    args = dict(depth=DEPTH, width=WIDTH, nets=NETS, method="exact", seed=13)
+    args.update(kw)
+    if isinstance(args["width"], list):
+        args["depth"] = len(args["width"])
+    gpu, cpu = both(**args)
+    assert gpu.provenance["kernel"].startswith(f"cuda exact (Gram, {args['inputs']} inputs")
+    assert cpu.provenance["kernel"] == "exact (Gram)"
+    assert_same(gpu, cpu)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning" if SIM else "error::RuntimeWarning")
+def test_exact_several_inputs_dead_and_overflowing_nets_like_cpu():
+    """A zero input (rank-0 Grams, zero gradients) and exploding nets (NaN factors)."""
+    zero = np.zeros((3, NIN))
+    gpu, cpu = both(
+        activation="relu", depth=3, width=WIDTH, input_dim=NIN, input=zero, inputs=3,
+        nets=NETS, method="exact", backward=True, seed=2,
+    )  # fmt: skip
+    assert np.all(cpu.q == 0.0)
+    assert_same(gpu, cpu)
+    gpu, cpu = both(
+        activation="linear", init=_big_normal(), depth=4, width=WIDTH, inputs=2,
+        nets=NETS, method="exact", backward=True, seed=1,
+    )  # fmt: skip
+    assert (cpu.first_nonfinite_layer > 0).all()
+    assert_same(gpu, cpu)
+
+
 # ---------------------------------------------------------------- dense sampler
 DENSE_CASES = [
     pytest.param(dict(activation="relu", init="he_normal", backward=True), id="gauss-relu"),
@@ -382,7 +477,7 @@ def test_dense_constant_law_matches_cpu():
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        (dict(method="exact", inputs=2), "inputs=2"),
+        (dict(method="exact", inputs=17), "inputs=17"),
         (dict(init="orthogonal", method="dense"), "orthogonal"),
         (dict(init="orthogonal"), "orthogonal"),
         (dict(init="truncated_normal", method="dense"), "truncated_gaussian"),
@@ -396,8 +491,11 @@ def test_unsupported_on_gpu_names_the_parameter(kw, match):
     assert "device='cpu'" in str(info.value)
 
 
-def test_auto_on_gpu_uses_dense_for_several_inputs():
+def test_auto_on_gpu_runs_the_exact_sampler_up_to_16_inputs():
     from initsim.simulation import simulate
 
-    r = simulate(device="cuda", depth=2, width=4, nets=1, inputs=2)
-    assert r.provenance["method"] == "dense"
+    for inputs, method in ((2, "exact"), (17, "dense")):
+        kw = dict(depth=2, width=8, nets=1, inputs=inputs, input="gaussian")
+        if inputs <= 16:
+            assert simulate(**kw).provenance["method"] == method  # the CPU's choice
+        assert simulate(device="cuda", **kw).provenance["method"] == method

@@ -15,6 +15,9 @@ reduce
 exact_kernels
     The exact Gaussian-conditioning sampler, one input per net, forward and
     exact conditional backward; one thread block per net.
+gram_kernels
+    The exact sampler for ``B`` inputs per net (Gram matrices, an in-kernel
+    Jacobi eigensolver), forward and exact conditional backward.
 dense_kernels
     The dense sampler: weights regenerated from their counters inside the
     matrix-vector products, never stored.
@@ -26,13 +29,17 @@ from __future__ import annotations
 
 import numpy as _np
 
-__all__ = ["CUDA_HELP"]
+__all__ = ["CUDA_HELP", "EXACT_MAX_INPUTS"]
 
 # numba-cuda 0.30 registers an overload of np.row_stack when it first compiles a
 # kernel; numpy 2.5 removed row_stack (an alias of vstack), so that import fails.
 # Restore the alias, for numba-cuda's sake only, before any kernel compiles.
 if "row_stack" not in vars(_np):
     _np.row_stack = _np.vstack  # noqa: NPY201 - the alias numba-cuda needs
+
+#: Largest number of inputs per net the GPU exact (Gram) kernel compiles for: its
+#: ``B x B`` work arrays are per-thread local memory (about ``10 B^2`` floats).
+EXACT_MAX_INPUTS = 16
 
 #: The message of every "no GPU" error.
 CUDA_HELP = (

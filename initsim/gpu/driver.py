@@ -32,7 +32,8 @@ __all__ = [
 DENSE_LAWS = ("gaussian", "uniform", "constant", "identity")
 #: Shared memory a block may use without an opt-in (bytes).
 _SHARED_LIMIT = 48 * 1024
-#: Bound on the dense kernel's global scratch (stored pre-activations) per launch.
+#: Bound on a launch's global scratch (the dense kernel's stored pre-activations,
+#: the Gram kernel's per-layer factors), which caps the nets per launch.
 _SCRATCH_BYTES = 1 << 30
 
 
@@ -178,16 +179,16 @@ def make_kernel(
     if block is not None and (block < 1 or block & (block - 1) or block > 1024):
         raise ValueError(f"block must be a power of two in [1, 1024]; got {block}")
     if method == "exact":
-        if inputs != 1:
-            raise ValueError(
-                f"inputs={inputs}: device='cuda' runs the exact sampler with one input per "
-                "net only; use inputs=1, method='dense', or device='cpu'"
-            )
         if law != "gaussian":
             raise ValueError(
                 f"law {law!r}: device='cuda' runs the exact sampler for Gaussian weights "
                 "only; use method='dense' (Gaussian, uniform, constant, identity) or device='cpu'"
             )
+        if inputs > 1:
+            return _gram_kernel(
+                widths, entry_std, bias_std, code, param, input_mode, given, inputs, backward,
+                saturation_threshold, hedges, aedges, block, shuffle, max_registers,
+            )  # fmt: skip
         from initsim.gpu.exact_kernels import shared_bytes
 
         # about eight unit pairs per thread: fewer warps share each block's reductions
@@ -205,24 +206,10 @@ def make_kernel(
         require_cuda()
         shfl = _shuffle(shuffle, blk)
         kern = _compile("exact", blk, code, backward, shfl, max_registers)
-        d_widths, d_wstd, d_given, d_he, d_ae = _device_arrays(
-            widths.astype(np.int64),
-            entry_std.astype(np.float64),
-            _nonempty(given),
-            hedges,
-            aedges,
-        )
-        head = (
-            d_widths,
-            d_wstd,
-            float(bias_std),
-            float(param),
-            int(input_mode),
-            d_given,
-            float(saturation_threshold),
-            d_he,
-            d_ae,
-        )
+        head = _exact_head(
+            widths, entry_std, bias_std, param, input_mode, given, saturation_threshold,
+            hedges, aedges,
+        )  # fmt: skip
         name = f"cuda exact (single input, block {blk}{', shuffle' if shfl else ''})"
         return GpuKernel(kern, head, blk, dyn, None), name
     if law not in DENSE_LAWS:
@@ -270,6 +257,85 @@ def make_kernel(
     return GpuKernel(kern, head, blk, dyn, scratch), name
 
 
+def _exact_head(
+    widths: np.ndarray,
+    entry_std: np.ndarray,
+    bias_std: float,
+    param: float,
+    input_mode: int,
+    given: np.ndarray,
+    saturation_threshold: float,
+    hedges: np.ndarray,
+    aedges: np.ndarray,
+) -> tuple[Any, ...]:
+    """The exact kernels' leading arguments after the keys (device arrays and scalars)."""
+    d_widths, d_wstd, d_given, d_he, d_ae = _device_arrays(
+        widths.astype(np.int64),
+        entry_std.astype(np.float64),
+        _nonempty(given),
+        hedges,
+        aedges,
+    )
+    return (
+        d_widths,
+        d_wstd,
+        float(bias_std),
+        float(param),
+        int(input_mode),
+        d_given,
+        float(saturation_threshold),
+        d_he,
+        d_ae,
+    )
+
+
+def _gram_kernel(
+    widths: np.ndarray,
+    entry_std: np.ndarray,
+    bias_std: float,
+    code: int,
+    param: float,
+    input_mode: int,
+    given: np.ndarray,
+    inputs: int,
+    backward: bool,
+    saturation_threshold: float,
+    hedges: np.ndarray,
+    aedges: np.ndarray,
+    block: int | None,
+    shuffle: bool | None,
+    max_registers: int | None,
+) -> tuple[GpuKernel, str]:
+    """Validate and bind the exact Gram kernel (Gaussian weights, ``inputs > 1``)."""
+    from initsim.gpu.gram_kernels import MAX_INPUTS, scratch_floats, shared_bytes
+
+    depth = int(widths.shape[0] - 1)
+    nmax = int(widths.max())
+    if inputs > MAX_INPUTS:
+        raise ValueError(
+            f"inputs={inputs}: device='cuda' runs the exact sampler with at most {MAX_INPUTS} "
+            "inputs per net; use method='dense' or device='cpu'"
+        )
+    blk = block or _pow2_block((nmax + 1) // 8, _min_block(), 128)
+    dyn = shared_bytes(nmax, inputs)
+    static = 256 * 16 + 5 * 8 * blk
+    if dyn + static > _SHARED_LIMIT:
+        raise ValueError(
+            f"width {nmax} x inputs {inputs}: device='cuda' exact sampler keeps a layer in "
+            f"shared memory and supports width * inputs up to {(_SHARED_LIMIT - static) // 8}; "
+            "use fewer inputs or device='cpu'"
+        )
+    require_cuda()
+    shfl = _shuffle(shuffle, blk)
+    kern = _compile("gram", blk, code, backward, shfl, max_registers, inputs)
+    head = _exact_head(
+        widths, entry_std, bias_std, param, input_mode, given, saturation_threshold, hedges, aedges
+    )
+    scratch = scratch_floats(depth, inputs) if backward else 0
+    name = f"cuda exact (Gram, {inputs} inputs, block {blk}{', shuffle' if shfl else ''})"
+    return GpuKernel(kern, head, blk, dyn, scratch), name
+
+
 def _shuffle(shuffle: bool | None, blk: int) -> bool:
     from numba import config
 
@@ -295,6 +361,10 @@ def _compile(
         from initsim.gpu.exact_kernels import exact_kernel
 
         return exact_kernel(blk, int(code), bool(backward), shfl, max_registers)
+    if kind == "gram":
+        from initsim.gpu.gram_kernels import exact_batch_kernel
+
+        return exact_batch_kernel(int(inputs), blk, int(code), bool(backward), shfl, max_registers)
     from initsim.gpu.dense_kernels import dense_kernel
 
     return dense_kernel(int(inputs), blk, int(code), bool(backward), shfl, max_registers)
@@ -315,8 +385,9 @@ class GpuKernel:
         Threads per block and dynamic shared memory (bytes).
     scratch : int or None
         Floats of global scratch per net that the kernel takes as its last
-        argument (dense: stored pre-activations for the backward pass, 0
-        when there is none), or None for a kernel without that argument.
+        argument (dense: stored pre-activations, Gram: each layer's factors,
+        for the backward pass; 0 when there is none), or None for a kernel
+        without that argument.
     """
 
     def __init__(

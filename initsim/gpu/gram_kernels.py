@@ -1,0 +1,600 @@
+"""Exact Gram sampler on the GPU: ``B`` inputs per net, forward and exact backward.
+
+The law and the draws are those of :mod:`initsim.engine.exact_batch` for
+Gaussian weights: with ``G = X^T X = R^T R`` (``R`` from the eigen-
+decomposition, ascending eigenvalues, canonical eigenvector signs, the
+numerically zero part dropped), ``A = W X = s Z R`` where row ``i`` of ``Z``
+is normals ``i * rank .. i * rank + rank - 1`` of substream ``(FORWARD, t)``.
+Backward, for the gradient ``D`` at ``A``:
+``W^T D = X G^+ A^T D + Y - X G^+ X^T Y`` with ``Y = s Z_b R_D``,
+``D^T D = R_D^T R_D`` and ``Z_b`` the normals of ``(BACKWARD, t)``.
+
+Layout: one thread block per net; units spread over the threads. The only
+per-unit storage is one layer's activations in shared memory (for the
+two-pass variance). Everything else the passes need is a ``B x B`` summary:
+the forward pass keeps each layer's ``R``, ``G^+`` and rank in a global
+scratch array (``2 B^2 + 1`` floats per layer and net), and the backward
+pass regenerates ``A``, ``H`` and ``X`` of a layer from the counters and
+``R``, so ``D`` enters the next layer only through the reductions
+``A^T D`` and ``D^T D``. Every thread factors the ``B x B`` matrices itself
+(cyclic Jacobi in registers and local memory, the same instructions on
+the same data in every thread, so every thread gets the same bits), which
+costs a warp no more than one thread would and needs no barrier.
+
+Agreement with the CPU is to rounding, as for the other kernels: the sums
+run in another order and Jacobi's eigenvectors differ from LAPACK's in the
+last bits (by ``eps ||G|| / gap`` for an eigenvalue gap ``gap``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+from numba import cuda, float64, uint64
+
+from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
+from initsim.engine.exact_batch import RANK_RTOL
+from initsim.engine.layerstats import GRAD_SQ
+from initsim.gpu import EXACT_MAX_INPUTS
+from initsim.gpu.exact_kernels import dphi, phi
+from initsim.gpu.reduce import hist_add, reducers
+from initsim.gpu.streams import normal_at, normal_pair
+from initsim.rng import Purpose
+
+__all__ = [
+    "MAX_INPUTS",
+    "exact_batch_kernel",
+    "psd_factor",
+    "psd_factor_kernel",
+    "scratch_floats",
+    "shared_bytes",
+]
+
+#: Largest ``B`` the GPU Gram kernel compiles for.
+MAX_INPUTS = EXACT_MAX_INPUTS
+#: Jacobi sweeps before giving up (quadratic convergence needs about 6-10).
+_MAX_SWEEPS = 60
+
+_P_INPUT = np.uint64(Purpose.INPUT)
+_P_FORWARD = np.uint64(Purpose.FORWARD)
+_P_BIAS = np.uint64(Purpose.BIAS)
+_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
+_P_BACKWARD = np.uint64(Purpose.BACKWARD)
+_ZERO = np.uint64(0)
+
+
+def shared_bytes(nmax: int, inputs: int) -> int:
+    """Dynamic shared memory of one block of :func:`exact_batch_kernel` (bytes).
+
+    Parameters
+    ----------
+    nmax : int
+        Largest layer width (input included).
+    inputs : int
+        Inputs per net ``B``.
+
+    Returns
+    -------
+    int
+        Bytes: one layer's activations, ``8 nmax B``.
+    """
+    return 8 * nmax * inputs
+
+
+def scratch_floats(depth: int, inputs: int) -> int:
+    """Floats of global scratch per net for the backward pass (``R``, ``G^+``, rank).
+
+    Parameters
+    ----------
+    depth : int
+        Hidden layers.
+    inputs : int
+        Inputs per net ``B``.
+
+    Returns
+    -------
+    int
+        ``depth * (2 B^2 + 1)``.
+    """
+    return depth * (2 * inputs * inputs + 1)
+
+
+@cuda.jit(device=True)
+def _jacobi(a, v, nb):
+    """Diagonalise the symmetric ``a`` in place (cyclic Jacobi); ``v`` gets the eigenvectors.
+
+    On return the diagonal of ``a`` holds the eigenvalues and column ``i`` of
+    ``v`` the eigenvector of ``a[i, i]``.
+    """
+    for i in range(nb):
+        for j in range(nb):
+            v[i, j] = 1.0 if i == j else 0.0
+    for _ in range(_MAX_SWEEPS):
+        rotated = False
+        for p in range(nb - 1):
+            for q in range(p + 1, nb):
+                apq = a[p, q]
+                app = abs(a[p, p])
+                aqq = abs(a[q, q])
+                # below the last bit of both diagonal entries (or exactly zero): drop it
+                if app + 100.0 * abs(apq) == app and aqq + 100.0 * abs(apq) == aqq:
+                    a[p, q] = 0.0
+                    a[q, p] = 0.0
+                    continue
+                rotated = True
+                theta = (a[q, q] - a[p, p]) / (2.0 * apq)
+                if abs(theta) > 1e150:
+                    t = 0.5 / theta
+                else:
+                    t = 1.0 / (abs(theta) + math.sqrt(theta * theta + 1.0))
+                    if theta < 0.0:
+                        t = -t
+                c = 1.0 / math.sqrt(t * t + 1.0)
+                s = t * c
+                for k in range(nb):
+                    akp = a[k, p]
+                    akq = a[k, q]
+                    a[k, p] = c * akp - s * akq
+                    a[k, q] = s * akp + c * akq
+                for k in range(nb):
+                    apk = a[p, k]
+                    aqk = a[q, k]
+                    a[p, k] = c * apk - s * aqk
+                    a[q, k] = s * apk + c * aqk
+                a[p, q] = 0.0
+                a[q, p] = 0.0
+                for k in range(nb):
+                    vkp = v[k, p]
+                    vkq = v[k, q]
+                    v[k, p] = c * vkp - s * vkq
+                    v[k, q] = s * vkp + c * vkq
+        if not rotated:
+            return
+
+
+@cuda.jit(device=True)
+def psd_factor(g, nb, r, pinv, work, vec, lam):
+    """Device twin of :func:`initsim.engine.exact_batch.psd_factor`.
+
+    Parameters
+    ----------
+    g : array (nb, nb)
+        The PSD matrix (read only).
+    nb : int
+        Its size.
+    r, pinv : arrays (nb, nb)
+        Receive ``R`` (its first ``rank`` rows) and ``G^+``.
+    work, vec : arrays (nb, nb); lam : array (nb,)
+        Work space.
+
+    Returns
+    -------
+    int
+        The numerical rank, or -1 (and NaN in ``r`` and ``pinv``) when ``g``
+        has a non-finite entry.
+    """
+    finite = True
+    for i in range(nb):
+        for j in range(nb):
+            work[i, j] = g[i, j]
+            if not math.isfinite(g[i, j]):
+                finite = False
+    if not finite:
+        for i in range(nb):
+            for j in range(nb):
+                r[i, j] = math.nan
+                pinv[i, j] = math.nan
+        return -1
+    _jacobi(work, vec, nb)
+    for i in range(nb):
+        lam[i] = work[i, i]
+    # ascending eigenvalues (selection sort, moving the eigenvectors along)
+    for i in range(nb - 1):
+        m = i
+        for j in range(i + 1, nb):
+            if lam[j] < lam[m]:
+                m = j
+        if m != i:
+            tmp = lam[i]
+            lam[i] = lam[m]
+            lam[m] = tmp
+            for k in range(nb):
+                tmp = vec[k, i]
+                vec[k, i] = vec[k, m]
+                vec[k, m] = tmp
+    # canonical signs: each eigenvector's first largest-magnitude entry positive
+    for i in range(nb):
+        best = 0.0
+        for j in range(nb):
+            if abs(vec[j, i]) > abs(best):
+                best = vec[j, i]
+        if best < 0.0:
+            for j in range(nb):
+                vec[j, i] = -vec[j, i]
+    top = 0.0
+    for i in range(nb):
+        top = max(top, lam[i])
+    tol = RANK_RTOL * top
+    for j in range(nb):
+        for k in range(nb):
+            pinv[j, k] = 0.0
+            r[j, k] = 0.0
+    rank = 0
+    for i in range(nb):
+        if lam[i] > tol and top > 0.0:
+            sq = math.sqrt(lam[i])
+            for j in range(nb):
+                r[rank, j] = sq * vec[j, i]
+            for j in range(nb):
+                for k in range(nb):
+                    pinv[j, k] += vec[j, i] * vec[k, i] / lam[i]
+            rank += 1
+    return rank
+
+
+@cuda.jit(device=True)
+def _row_times(k0, k1, c2, c3, base, rank, r, nb, out, ki, wi, fi):
+    """``out[j] = sum_k z_k r[k, j]`` with ``z_k`` normal ``base + k`` of ``(c2, c3)``.
+
+    Consecutive normals share a Philox block, so aligned pairs are drawn together.
+    """
+    for j in range(nb):
+        out[j] = 0.0
+    k = 0
+    idx = base
+    if (idx & 1) == 1 and rank > 0:
+        z = normal_at(k0, k1, c2, c3, idx, ki, wi, fi)
+        for j in range(nb):
+            out[j] += z * r[0, j]
+        k = 1
+        idx += 1
+    while k + 1 < rank:
+        z0, z1 = normal_pair(k0, k1, c2, c3, idx >> 1, ki, wi, fi)
+        for j in range(nb):
+            out[j] += z0 * r[k, j]
+        for j in range(nb):
+            out[j] += z1 * r[k + 1, j]
+        k += 2
+        idx += 2
+    if k < rank:
+        z = normal_at(k0, k1, c2, c3, idx, ki, wi, fi)
+        for j in range(nb):
+            out[j] += z * r[k, j]
+
+
+@cuda.jit(device=True)
+def _pre_activation(k0, k1, t, i, scale, r, rank, nb, has_bias, bias_std, a, h, ki, wi, fi):
+    """Row ``i`` of layer ``t``: ``a = s z R`` (NaN for an overflowed Gram) and ``h = a + b``."""
+    tt = np.uint64(t)
+    _row_times(k0, k1, _P_FORWARD, tt, i * max(rank, 0), rank, r, nb, a, ki, wi, fi)
+    bi = 0.0
+    if has_bias:
+        bi = bias_std * normal_at(k0, k1, _P_BIAS, tt, i, ki, wi, fi)
+    for j in range(nb):
+        a[j] = math.nan if rank < 0 else scale * a[j]
+        h[j] = a[j] + bi if has_bias else a[j]
+
+
+@functools.cache
+def exact_batch_kernel(
+    nb: int,
+    block: int,
+    code: int,
+    backward: bool,
+    shuffle: bool = False,
+    max_registers: int | None = None,
+) -> Any:
+    """Compile (once per ``B``, block size and activation) the Gram kernel.
+
+    Parameters
+    ----------
+    nb : int
+        Inputs per net ``B`` (compile-time: the ``B x B`` work arrays live
+        in registers and local memory), at most :data:`MAX_INPUTS`.
+    block : int
+        Threads per block, a power of two.
+    code : int
+        Activation code, compiled in as a constant.
+    backward : bool
+        Compile the backward pass in.
+    shuffle : bool
+        Warp-shuffle reductions (real GPUs, ``block >= 32``) or the tree.
+    max_registers : int, optional
+        Register cap per thread.
+
+    Returns
+    -------
+    numba.cuda dispatcher
+        ``kernel[nets, block, stream, shared_bytes](...)`` with the
+        arguments of the single-input kernel
+        (:func:`initsim.gpu.exact_kernels.exact_kernel`) plus a scratch
+        array ``(nets, depth, 2 B^2 + 1)`` for the backward pass (any
+        shape when ``backward`` is false).
+    """
+    nred = block
+    act = code
+    bwd = backward
+    nsym = nb * (nb + 1) // 2
+    nsq = nb * nb
+    nvals = 5 * ((nsq + nsym + 4) // 5)  # the largest reduction, padded to sum5's width
+    sum1, _, sum5, finish_layer = reducers(shuffle)
+    opts = {} if max_registers is None else {"max_registers": max_registers}
+
+    @cuda.jit(device=True)
+    def reduce_vals(red, vals, n):
+        """Sum ``vals[:n]`` over the block in place (every thread gets the totals)."""
+        for g in range(0, n, 5):
+            s0, s1, s2, s3, s4 = sum5(
+                red, vals[g], vals[g + 1], vals[g + 2], vals[g + 3], vals[g + 4]
+            )
+            vals[g] = s0
+            vals[g + 1] = s1
+            vals[g + 2] = s2
+            vals[g + 3] = s3
+            vals[g + 4] = s4
+
+    @cuda.jit(device=True)
+    def unpack_sym(vals, off, m):
+        """Fill the symmetric ``m`` from its packed upper triangle at ``vals[off:]``."""
+        idx = off
+        for j in range(nb):
+            for k in range(j, nb):
+                m[j, k] = vals[idx]
+                m[k, j] = vals[idx]
+                idx += 1
+
+    @cuda.jit(device=True)
+    def add_sym(vals, off, u):
+        """Accumulate the packed upper triangle of ``u u^T`` into ``vals[off:]``."""
+        idx = off
+        for j in range(nb):
+            for k in range(j, nb):
+                vals[idx] += u[j] * u[k]
+                idx += 1
+
+    @cuda.jit(**opts)
+    def kernel(
+        keys,
+        widths,
+        wstd,
+        bias_std,
+        param,
+        input_mode,
+        given,
+        sat_threshold,
+        hedges,
+        aedges,
+        ki_g,
+        wi_g,
+        fi,
+        stats,
+        first,
+        hist_h,
+        hist_a,
+        fac,
+    ):
+        ki = cuda.shared.array(256, uint64)
+        wi = cuda.shared.array(256, float64)
+        red = cuda.shared.array((5, nred), float64)
+        ybuf = cuda.shared.array(0, float64)
+        r = cuda.local.array((nb, nb), float64)
+        pinv = cuda.local.array((nb, nb), float64)
+        gmat = cuda.local.array((nb, nb), float64)
+        work = cuda.local.array((nb, nb), float64)
+        vec = cuda.local.array((nb, nb), float64)
+        lam = cuda.local.array(nb, float64)
+        cmat = cuda.local.array((nb, nb), float64)
+        mmat = cuda.local.array((nb, nb), float64)
+        fmat = cuda.local.array((nb, nb), float64)
+        rd = cuda.local.array((nb, nb), float64)
+        vals = cuda.local.array(nvals, float64)
+        arow = cuda.local.array(nb, float64)
+        hrow = cuda.local.array(nb, float64)
+        yrow = cuda.local.array(nb, float64)
+        drow = cuda.local.array(nb, float64)
+        xrow = cuda.local.array(nb, float64)
+        tid = cuda.threadIdx.x
+        bd = cuda.blockDim.x
+        for k in range(tid, 256, bd):
+            ki[k] = ki_g[k]
+            wi[k] = wi_g[k]
+        cuda.syncthreads()
+        nets = keys.shape[0]
+        depth = widths.shape[0] - 1
+        hist = hedges[2] > 0.0  # (lo, hi, nbins + 2), or nbins + 2 = 0 for none
+        has_bias = bias_std > 0.0
+        for net in range(cuda.blockIdx.x, nets, cuda.gridDim.x):
+            k0 = keys[net, 0]
+            k1 = keys[net, 1]
+            # ---- input (unit-major n0 x B), as initsim.engine.exact.make_input
+            n0 = widths[0]
+            if input_mode == INPUT_GIVEN:
+                for k in range(tid, n0 * nb, bd):
+                    ybuf[k] = given[k]
+            else:
+                for k in range(tid, n0 * nb, bd):
+                    ybuf[k] = normal_at(k0, k1, _P_INPUT, _ZERO, k, ki, wi, fi)
+                if input_mode == INPUT_SPHERE:
+                    cuda.syncthreads()
+                    for j in range(nb):
+                        p = 0.0
+                        for i in range(tid, n0, bd):
+                            p += ybuf[i * nb + j] * ybuf[i * nb + j]
+                        s = sum1(red, p)
+                        scale = math.sqrt(n0 / s) if s > 0.0 else 0.0
+                        for i in range(tid, n0, bd):
+                            ybuf[i * nb + j] *= scale
+            if tid == 0:
+                first[net] = 0
+            cuda.syncthreads()
+            # ---- G_0 = X_0^T X_0 and its factor
+            for k in range(nvals):
+                vals[k] = 0.0
+            for i in range(tid, n0, bd):
+                for j in range(nb):
+                    yrow[j] = ybuf[i * nb + j]
+                add_sym(vals, 0, yrow)
+            reduce_vals(red, vals, nsym)
+            unpack_sym(vals, 0, gmat)
+            rank = psd_factor(gmat, nb, r, pinv, work, vec, lam)
+            # ---- forward
+            for t in range(depth):
+                nout = widths[t + 1]
+                if bwd and tid == 0:
+                    for j in range(nb):
+                        for k in range(nb):
+                            fac[net, t, j * nb + k] = r[j, k]
+                            fac[net, t, nsq + j * nb + k] = pinv[j, k]
+                    fac[net, t, 2 * nsq] = rank
+                for k in range(nvals):
+                    vals[k] = 0.0
+                p_h2 = 0.0
+                p_y = 0.0
+                p_y2 = 0.0
+                p_dead = 0.0
+                p_sat = 0.0
+                for i in range(tid, nout, bd):
+                    _pre_activation(
+                        k0, k1, t, i, wstd[t], r, rank, nb, has_bias, bias_std, arow, hrow,
+                        ki, wi, fi,
+                    )  # fmt: skip
+                    live = 0.0
+                    for j in range(nb):
+                        h = hrow[j]
+                        y = phi(act, param, h)
+                        yrow[j] = y
+                        ybuf[i * nb + j] = y
+                        p_h2 += h * h
+                        p_y += y
+                        p_y2 += y * y
+                        if y != 0.0:
+                            live = 1.0
+                        if abs(dphi(act, param, h)) < sat_threshold:
+                            p_sat += 1.0
+                        if hist:
+                            hist_add(hist_h, t, hedges, h)
+                            hist_add(hist_a, t, aedges, y)
+                    p_dead += 1.0 - live
+                    add_sym(vals, 0, yrow)
+                finish_layer(
+                    red, ybuf, nout, nb, p_h2, p_y, p_y2, p_dead, p_sat, stats, net, t, first
+                )
+                if t + 1 < depth:
+                    reduce_vals(red, vals, nsym)
+                    unpack_sym(vals, 0, gmat)
+                    rank = psd_factor(gmat, nb, r, pinv, work, vec, lam)
+            if not bwd:
+                continue
+            # ---- backward, top layer: D = U * phi'(H); C = A^T D and D^T D
+            tl = depth - 1
+            nl = widths[depth]
+            rank = int(fac[net, tl, 2 * nsq])
+            for j in range(nb):
+                for k in range(nb):
+                    r[j, k] = fac[net, tl, j * nb + k]
+            for k in range(nvals):
+                vals[k] = 0.0
+            for i in range(tid, nl, bd):
+                _pre_activation(
+                    k0, k1, tl, i, wstd[tl], r, rank, nb, has_bias, bias_std, arow, hrow,
+                    ki, wi, fi,
+                )  # fmt: skip
+                for j in range(nb):
+                    u = normal_at(k0, k1, _P_OUT, _ZERO, i * nb + j, ki, wi, fi)
+                    drow[j] = u * dphi(act, param, hrow[j])
+                for j in range(nb):
+                    for k in range(nb):
+                        vals[j * nb + k] += arow[j] * drow[k]
+                add_sym(vals, nsq, drow)
+            reduce_vals(red, vals, nsq + nsym)
+            # ---- backward, layers t = depth-1 .. 1: D <- phi'(H_{t-1}) * (W_t^T D)
+            for t in range(depth - 1, -1, -1):
+                for j in range(nb):
+                    for k in range(nb):
+                        cmat[j, k] = vals[j * nb + k]
+                unpack_sym(vals, nsq, gmat)
+                dd = 0.0
+                for j in range(nb):
+                    dd += gmat[j, j]
+                if tid == 0:
+                    stats[net, t, GRAD_SQ] = dd / (widths[t + 1] * nb)
+                if t == 0:
+                    break
+                nin = widths[t]
+                st = wstd[t]
+                # M = G_t^+ (A^T D); R_D from D^T D; then R, rank of layer t-1
+                for j in range(nb):
+                    for k in range(nb):
+                        m = 0.0
+                        for q in range(nb):
+                            m += fac[net, t, nsq + j * nb + q] * cmat[q, k]
+                        mmat[j, k] = m
+                rank_d = psd_factor(gmat, nb, rd, pinv, work, vec, lam)
+                rank = int(fac[net, t - 1, 2 * nsq])
+                for j in range(nb):
+                    for k in range(nb):
+                        r[j, k] = fac[net, t - 1, j * nb + k]
+                bnan = rank_d < 0
+                rb = max(rank_d, 0)
+                tb = np.uint64(t)
+                # pass 1: X^T Y
+                for k in range(nvals):
+                    vals[k] = 0.0
+                for i in range(tid, nin, bd):
+                    _pre_activation(
+                        k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
+                        arow, hrow, ki, wi, fi,
+                    )  # fmt: skip
+                    _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
+                    for j in range(nb):
+                        xrow[j] = phi(act, param, hrow[j])
+                    for j in range(nb):
+                        for k in range(nb):
+                            vals[j * nb + k] += xrow[j] * (st * yrow[k])
+                reduce_vals(red, vals, nsq)
+                # F = G_t^+ (X^T Y)
+                for j in range(nb):
+                    for k in range(nb):
+                        m = 0.0
+                        for q in range(nb):
+                            m += fac[net, t, nsq + j * nb + q] * vals[q * nb + k]
+                        fmat[j, k] = m
+                # pass 2: G = X M + (Y - X F), D = G phi'(H); sums of A^T D and D^T D
+                for k in range(nvals):
+                    vals[k] = 0.0
+                for i in range(tid, nin, bd):
+                    _pre_activation(
+                        k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
+                        arow, hrow, ki, wi, fi,
+                    )  # fmt: skip
+                    _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
+                    for j in range(nb):
+                        xrow[j] = phi(act, param, hrow[j])
+                    for j in range(nb):
+                        xm = 0.0
+                        xf = 0.0
+                        for q in range(nb):
+                            xm += xrow[q] * mmat[q, j]
+                            xf += xrow[q] * fmat[q, j]
+                        g = xm + (st * yrow[j] - xf)
+                        if bnan:
+                            g = math.nan
+                        drow[j] = g * dphi(act, param, hrow[j])
+                    for j in range(nb):
+                        for k in range(nb):
+                            vals[j * nb + k] += arow[j] * drow[k]
+                    add_sym(vals, nsq, drow)
+                reduce_vals(red, vals, nsq + nsym)
+
+    return kernel
+
+
+@cuda.jit
+def psd_factor_kernel(gs, rs, pinvs, ranks, work, vec, lam):
+    """Factor ``gs[k]`` into ``rs[k]``, ``pinvs[k]``, ``ranks[k]`` (one thread each; for tests)."""
+    k = cuda.grid(1)
+    if k < gs.shape[0]:
+        ranks[k] = psd_factor(gs[k], gs.shape[1], rs[k], pinvs[k], work[k], vec[k], lam[k])
