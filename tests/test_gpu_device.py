@@ -454,6 +454,80 @@ def test_dense_matches_cpu(kw):
     assert_same(gpu, cpu)
 
 
+def _stored_law_specs():
+    from initsim.initializers import LawSpec
+
+    return [
+        # the truncated sampler's four methods: wide and narrow intervals about the
+        # mean, an interval in the tail (close and far), and one below the mean
+        LawSpec("truncated_gaussian", loc=0.1, scale=0.5, low=-1.0, high=1.2),
+        LawSpec("truncated_gaussian", loc=0.0, scale=1.0, low=-0.5, high=0.7),
+        LawSpec("truncated_gaussian", loc=0.0, scale=1.0, low=2.0, high=2.3),
+        LawSpec("truncated_gaussian", loc=0.0, scale=1.0, low=1.5, high=9.0),
+        LawSpec("truncated_gaussian", loc=1.0, scale=2.0, low=-9.0, high=-2.0),
+        LawSpec("sparse", scale=0.7, sparsity=0.4),
+        LawSpec("sparse", scale=0.7, sparsity=1.0),
+        LawSpec("orthogonal", gain=1.5),
+    ]
+
+
+@pytest.mark.parametrize("spec_index", range(8))
+def test_stored_weight_matrices_match_cpu(spec_index):
+    """fill_kernel's matrices against the CPU's fill_weights, tall, square and wide."""
+    from numba import cuda
+
+    from initsim.engine import laws
+    from initsim.gpu.streams import tables
+    from initsim.gpu.weight_fill import fill_kernel, work_floats
+
+    spec = _stored_law_specs()[spec_index]
+    code, params = laws.encode(spec)
+    widths = np.array([5, 9, 9, 4, 6] if SIM else [40, 97, 97, 33, 64])
+    depth, nmax = len(widths) - 1, int(widths.max())
+    keys = net_keys(root_key(17), 0, 2)
+    wts = cuda.device_array((2, depth, nmax * nmax))
+    work = cuda.device_array((2, depth, work_floats(code, nmax)))
+    fill_kernel[1, 2 * depth](
+        cuda.to_device(keys),
+        cuda.to_device(widths),
+        code,
+        cuda.to_device(np.tile(params, (depth, 1))),
+        *(cuda.to_device(a) for a in tables()),
+        wts,
+        work,
+    )
+    got = wts.copy_to_host()
+    for net in range(2):
+        for t in range(depth):
+            shape = (int(widths[t + 1]), int(widths[t]))
+            want = laws.sample_weights((code, params), keys[net], t, shape)
+            w = got[net, t, : shape[0] * shape[1]].reshape(shape)
+            if spec.law == "orthogonal":  # Householder here, LAPACK there: rounding apart
+                np.testing.assert_allclose(w, want, rtol=0, atol=1e-13 * spec.gain)
+            else:  # the same draws; only a fused multiply-add may move the last bit
+                np.testing.assert_allclose(w, want, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize(
+    "init",
+    [
+        pytest.param(("orthogonal", {}), id="orthogonal"),
+        pytest.param(("truncated_normal", {}), id="truncated"),
+        pytest.param(("sparse", {"sparsity": 0.3}), id="sparse"),
+    ],
+)
+def test_dense_stored_laws_match_cpu(init):
+    from initsim import initializers
+
+    ini = initializers.get(init[0], **init[1])
+    gpu, cpu = both(
+        activation="tanh", init=ini, depth=len(WIDTHS), width=WIDTHS, input_dim=NIN,
+        inputs=2, input="gaussian", nets=NETS, method="dense", backward=True, seed=8,
+    )  # fmt: skip
+    assert gpu.provenance["kernel"].startswith("cuda dense (stored weights")
+    assert_same(gpu, cpu)
+
+
 def test_dense_constant_law_matches_cpu():
     from initsim import initializers
 
@@ -478,16 +552,18 @@ def test_dense_constant_law_matches_cpu():
     ("kw", "match"),
     [
         (dict(method="exact", inputs=17), "inputs=17"),
-        (dict(init="orthogonal", method="dense"), "orthogonal"),
-        (dict(init="orthogonal"), "orthogonal"),
-        (dict(init="truncated_normal", method="dense"), "truncated_gaussian"),
+        (dict(init="orthogonal", method="exact"), "orthogonal"),
+        (dict(method="exact", inputs=4, width=2000), "width 2000 x inputs 4"),
+        (dict(method="exact", width=6000), "width 6000"),
     ],
 )
 def test_unsupported_on_gpu_names_the_parameter(kw, match):
     from initsim.simulation import simulate
 
+    args = dict(depth=2, width=4, nets=1)
+    args.update(kw)
     with pytest.raises(ValueError, match=match) as info:
-        simulate(device="cuda", depth=2, width=4, nets=1, **kw)
+        simulate(device="cuda", **args)
     assert "device='cpu'" in str(info.value)
 
 
@@ -499,3 +575,5 @@ def test_auto_on_gpu_runs_the_exact_sampler_up_to_16_inputs():
         if inputs <= 16:
             assert simulate(**kw).provenance["method"] == method  # the CPU's choice
         assert simulate(device="cuda", **kw).provenance["method"] == method
+    orth = simulate(device="cuda", init="orthogonal", depth=2, width=8, nets=1)
+    assert orth.provenance["method"] == "dense"  # the CPU would run its exact sampler

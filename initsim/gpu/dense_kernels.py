@@ -1,4 +1,4 @@
-"""Dense sampler on the GPU: weights regenerated from their counters, never stored.
+"""Dense sampler on the GPU: weights regenerated from their counters (or read back).
 
 Entry ``(i, j)`` of layer ``t``'s ``W`` (``n_out x n_in``) is draw number
 ``i * n_in + j`` of substream ``(WEIGHTS, t)``, exactly as in
@@ -6,9 +6,11 @@ Entry ``(i, j)`` of layer ``t``'s ``W`` (``n_out x n_in``) is draw number
 product needs it, so ``W`` never touches global memory. Forward, thread ``r``
 owns output rows and walks along them (consecutive entries share a Philox
 block); backward (``W^T d``) it owns pairs of columns, regenerating the same
-entries. Laws: Gaussian (``loc + scale z``), uniform (``low + (high - low)
-u``), constant and identity. Orthogonal, truncated-Gaussian and sparse
-matrices need a factorisation or sequential draws and stay on the CPU.
+entries. Laws computed in place: Gaussian (``loc + scale z``), uniform
+(``low + (high - low) u``), constant and identity. Orthogonal,
+truncated-Gaussian and sparse matrices need a factorisation or sequential
+draws: :mod:`initsim.gpu.weight_fill` materialises them first and the
+products read them from global memory.
 
 One thread block per net; the ``B`` inputs of a layer live in shared memory
 (two ping-pong buffers, unit-major). The pre-activations of every layer are
@@ -29,12 +31,15 @@ from initsim.engine.laws import (
     CONSTANT,
     GAUSSIAN,
     IDENTITY,
+    ORTHOGONAL,
     P_GAIN,
     P_HIGH,
     P_LOC,
     P_LOW,
     P_SCALE,
     P_VALUE,
+    SPARSE,
+    TRUNCATED_GAUSSIAN,
     UNIFORM,
 )
 from initsim.engine.layerstats import GRAD_SQ
@@ -74,8 +79,15 @@ def shared_bytes(nmax: int, inputs: int) -> int:
 
 
 @cuda.jit(device=True)
-def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi):
-    """Entries ``2 blk`` and ``2 blk + 1`` of a weight matrix: ``(i, j)`` and ``(i, j + 1)``."""
+def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi, stored):
+    """Entries ``2 blk`` and ``2 blk + 1`` of a weight matrix: ``(i, j)`` and ``(i, j + 1)``.
+
+    Laws in :data:`~initsim.gpu.weight_fill.STORED_LAWS` read them from
+    ``stored`` (the layer's row-major matrix); the others compute them.
+    """
+    if law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL:
+        k = 2 * blk
+        return stored[k], stored[k + 1]
     if law == GAUSSIAN:
         u0, u1 = word_pair(k0, k1, _P_WEIGHTS, c3, blk)
         z0 = normal_from_word(u0, k0, k1, _P_WEIGHTS, c3, blk, _ZERO, ki, wi, fi)
@@ -97,8 +109,10 @@ def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi):
 
 
 @cuda.jit(device=True)
-def weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi):
+def weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi, stored):
     """Entry ``(i, j)`` of a weight matrix, draw number ``k = i * n_in + j``."""
+    if law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL:
+        return stored[k]
     if law == GAUSSIAN:
         return params[P_LOC] + params[P_SCALE] * normal_at(k0, k1, _P_WEIGHTS, c3, k, ki, wi, fi)
     if law == UNIFORM:
@@ -145,8 +159,11 @@ def dense_kernel(
         :func:`initsim.engine.dense.dense_kernel` (without ``code`` and ``backward`` and
         ``n_inputs``), plus
         the ziggurat tables, histograms summed over nets ``(depth, nbins +
-        2)`` and a scratch array ``(nets, depth, nmax * B)`` for the backward
-        pass (any shape when ``backward`` is false).
+        2)``, a scratch array ``(nets, depth, nmax * B)`` for the backward
+        pass (any shape when ``backward`` is false) and the stored weights
+        ``(nets, depth, n_out * n_in)`` from
+        :func:`initsim.gpu.weight_fill.fill_kernel` for the laws in
+        :data:`~initsim.gpu.weight_fill.STORED_LAWS` (any shape otherwise).
     """
     nred = block
     act = code
@@ -175,6 +192,7 @@ def dense_kernel(
         hist_h,
         hist_a,
         hs,
+        wts,
     ):
         ki = cuda.shared.array(256, uint64)
         wi = cuda.shared.array(256, float64)
@@ -194,6 +212,7 @@ def dense_kernel(
         xa = buf[0 : nmax * nb]
         xb = buf[nmax * nb : 2 * nmax * nb]
         hist = hedges[2] > 0.0  # (lo, hi, nbins + 2), or nbins + 2 = 0 for none
+        stored = law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL
         has_bias = bias_std > 0.0
         acc = cuda.local.array(nb, float64)
         acc2 = cuda.local.array(nb, float64)
@@ -227,6 +246,7 @@ def dense_kernel(
                 nout = widths[t + 1]
                 c3 = np.uint64(t)
                 params = law_params[t]
+                wrow = wts[net, t] if stored else wts[0, 0]
                 cur = xa if t % 2 == 0 else xb
                 nxt = xb if t % 2 == 0 else xa
                 p_h2 = 0.0
@@ -241,21 +261,21 @@ def dense_kernel(
                     end = k + nin
                     j = 0
                     if k & 1:
-                        w = weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi)
+                        w = weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi, wrow)
                         for b in range(nb):
                             acc[b] += w * cur[j * nb + b]
                         k += 1
                         j += 1
                     while k + 1 < end:
                         w0, w1 = weight_pair(
-                            law, params, k0, k1, c3, np.uint64(k >> 1), i, j, ki, wi, fi
+                            law, params, k0, k1, c3, np.uint64(k >> 1), i, j, ki, wi, fi, wrow
                         )
                         for b in range(nb):
                             acc[b] += w0 * cur[j * nb + b] + w1 * cur[(j + 1) * nb + b]
                         k += 2
                         j += 2
                     if k < end:
-                        w = weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi)
+                        w = weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi, wrow)
                         for b in range(nb):
                             acc[b] += w * cur[j * nb + b]
                     bi = 0.0
@@ -304,6 +324,7 @@ def dense_kernel(
                 nout = widths[t + 1]
                 c3 = np.uint64(t)
                 params = law_params[t]
+                wrow = wts[net, t] if stored else wts[0, 0]
                 p = 0.0
                 for jp in range(tid, (nin + 1) >> 1, bd):
                     j0 = 2 * jp
@@ -316,14 +337,15 @@ def dense_kernel(
                         k = i * nin + j0
                         if two and (k & 1) == 0:
                             w0, w1 = weight_pair(
-                                law, params, k0, k1, c3, np.uint64(k >> 1), i, j0, ki, wi, fi
-                            )
+                                law, params, k0, k1, c3, np.uint64(k >> 1), i, j0, ki, wi, fi,
+                                wrow,
+                            )  # fmt: skip
                         else:
-                            w0 = weight_at(law, params, k0, k1, c3, k, i, j0, ki, wi, fi)
+                            w0 = weight_at(law, params, k0, k1, c3, k, i, j0, ki, wi, fi, wrow)
                             w1 = 0.0
                             if two:
                                 w1 = weight_at(
-                                    law, params, k0, k1, c3, k + 1, i, j0 + 1, ki, wi, fi
+                                    law, params, k0, k1, c3, k + 1, i, j0 + 1, ki, wi, fi, wrow
                                 )
                         for b in range(nb):
                             db = d[i * nb + b]

@@ -22,19 +22,33 @@ from initsim.gpu import CUDA_HELP
 __all__ = [
     "DENSE_LAWS",
     "GpuKernel",
+    "WeightFill",
     "cuda_available",
     "device_name",
     "make_kernel",
     "require_cuda",
 ]
 
-#: Weight laws the GPU dense sampler generates (element-wise counter-addressed).
-DENSE_LAWS = ("gaussian", "uniform", "constant", "identity")
+#: Weight laws the GPU dense sampler generates: entry by entry from the counters
+#: (the first four) or materialised first by :mod:`initsim.gpu.weight_fill`.
+DENSE_LAWS = (
+    "gaussian",
+    "uniform",
+    "constant",
+    "identity",
+    "truncated_gaussian",
+    "sparse",
+    "orthogonal",
+)
+#: Laws whose matrices are materialised in global memory before the products.
+_STORED = ("truncated_gaussian", "sparse", "orthogonal")
 #: Shared memory a block may use without an opt-in (bytes).
 _SHARED_LIMIT = 48 * 1024
 #: Bound on a launch's global scratch (the dense kernel's stored pre-activations,
 #: the Gram kernel's per-layer factors), which caps the nets per launch.
 _SCRATCH_BYTES = 1 << 30
+#: The same bound when the launch also holds materialised weight matrices.
+_WEIGHTS_BYTES = 8 << 30
 
 
 def cuda_available() -> bool:
@@ -214,9 +228,8 @@ def make_kernel(
         return GpuKernel(kern, head, blk, dyn, None), name
     if law not in DENSE_LAWS:
         raise ValueError(
-            f"law {law!r}: device='cuda' has no dense kernel for it (it needs a matrix "
-            f"factorisation or sequential draws); GPU laws are {', '.join(DENSE_LAWS)}. "
-            "Use device='cpu'"
+            f"law {law!r}: device='cuda' has no dense kernel for it; GPU laws are "
+            f"{', '.join(DENSE_LAWS)}. Use device='cpu'"
         )
     from initsim.gpu.dense_kernels import shared_bytes as dense_shared
 
@@ -253,8 +266,14 @@ def make_kernel(
         d_ae,
     )
     scratch = depth * nmax * inputs if backward else 0
-    name = f"cuda dense (block {blk}{', shuffle' if shfl else ''})"
-    return GpuKernel(kern, head, blk, dyn, scratch), name
+    fill = None
+    if law in _STORED:
+        from initsim.gpu.weight_fill import work_floats
+
+        fill = WeightFill(int(law_code), d_widths, d_params, nmax, work_floats(law_code, nmax))
+    how = "stored weights, " if fill else ""
+    name = f"cuda dense ({how}block {blk}{', shuffle' if shfl else ''})"
+    return GpuKernel(kern, head, blk, dyn, scratch, fill, weights_arg=True), name
 
 
 def _exact_head(
@@ -268,7 +287,7 @@ def _exact_head(
     hedges: np.ndarray,
     aedges: np.ndarray,
 ) -> tuple[Any, ...]:
-    """The exact kernels' leading arguments after the keys (device arrays and scalars)."""
+    """Return the exact kernels' leading arguments after the keys (device arrays, scalars)."""
     d_widths, d_wstd, d_given, d_he, d_ae = _device_arrays(
         widths.astype(np.int64),
         entry_std.astype(np.float64),
@@ -370,13 +389,60 @@ def _compile(
     return dense_kernel(int(inputs), blk, int(code), bool(backward), shfl, max_registers)
 
 
+class WeightFill:
+    """Materialise one launch's weight matrices (laws in :data:`_STORED`) on the device.
+
+    Parameters
+    ----------
+    law_code : int
+        The encoded law (:func:`initsim.engine.laws.encode`).
+    d_widths, d_params : device arrays
+        Layer widths and per-layer law parameters.
+    nmax : int
+        Largest width: matrices are stored ``nmax * nmax`` apart.
+    work : int
+        Floats of work space per matrix
+        (:func:`initsim.gpu.weight_fill.work_floats`).
+    """
+
+    def __init__(self, law_code: int, d_widths: Any, d_params: Any, nmax: int, work: int):
+        self.law_code = law_code
+        self.d_widths = d_widths
+        self.d_params = d_params
+        self.nmax = nmax
+        self.work = work
+
+    def floats_per_net(self, depth: int) -> int:
+        """Device floats one net's matrices and work space take (for batching)."""
+        return depth * (self.nmax * self.nmax + self.work)
+
+    def run(self, d_keys: Any, depth: int, tables: tuple[Any, ...]) -> Any:
+        """Fill and return the ``(nets, depth, nmax * nmax)`` weights of these nets."""
+        from numba import cuda
+
+        from initsim.gpu.weight_fill import fill_kernel
+
+        nets = d_keys.shape[0]
+        wts = cuda.device_array((nets, depth, self.nmax * self.nmax))
+        work = cuda.device_array((nets, depth, self.work))
+        threads = _min_block() * 2
+        grid = (nets * depth + threads - 1) // threads
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely")
+            fill_kernel[grid, threads](
+                d_keys, self.d_widths, self.law_code, self.d_params, *tables, wts, work
+            )
+        return wts
+
+
 class GpuKernel:
     """A compiled GPU kernel bound to one run's constants, with the CPU kernels' interface.
 
     Parameters
     ----------
     kern : numba.cuda dispatcher
-        From :func:`initsim.gpu.exact_kernels.exact_kernel` or
+        From :func:`initsim.gpu.exact_kernels.exact_kernel`,
+        :func:`initsim.gpu.gram_kernels.exact_batch_kernel` or
         :func:`initsim.gpu.dense_kernels.dense_kernel`.
     head : tuple
         The kernel's leading arguments after the keys (host scalars and
@@ -384,22 +450,40 @@ class GpuKernel:
     block, shared : int
         Threads per block and dynamic shared memory (bytes).
     scratch : int or None
-        Floats of global scratch per net that the kernel takes as its last
-        argument (dense: stored pre-activations, Gram: each layer's factors,
-        for the backward pass; 0 when there is none), or None for a kernel
-        without that argument.
+        Floats of global scratch per net that the kernel takes after the
+        histograms (dense: stored pre-activations, Gram: each layer's
+        factors, for the backward pass; 0 when there is none), or None for a
+        kernel without that argument.
+    fill : WeightFill or None
+        How to materialise the weights before each launch, or None.
+    weights_arg : bool
+        The kernel takes the materialised weights as its last argument (the
+        dense kernel; a placeholder when ``fill`` is None).
     """
 
     def __init__(
-        self, kern: Any, head: tuple[Any, ...], block: int, shared: int, scratch: int | None
+        self,
+        kern: Any,
+        head: tuple[Any, ...],
+        block: int,
+        shared: int,
+        scratch: int | None,
+        fill: WeightFill | None = None,
+        weights_arg: bool = False,
     ):
         self.kern = kern
         self.head = head
         self.block = block
         self.shared = shared
         self.scratch = scratch
+        self.fill = fill
+        self.weights_arg = weights_arg
         self.tables = _tables()
         self.batch = max(1, _SCRATCH_BYTES // (8 * scratch)) if scratch else 1 << 30
+        if fill is not None:
+            depth = int(head[0].shape[0]) - 1
+            per_net = 8 * ((scratch or 0) + fill.floats_per_net(depth))
+            self.batch = max(1, _WEIGHTS_BYTES // per_net)
 
     def launch(self, d_keys: Any, d_stats: Any, d_first: Any, d_hh: Any, d_ha: Any) -> None:
         """Run on device arrays (no transfers; asynchronous; at most ``self.batch`` nets).
@@ -418,12 +502,16 @@ class GpuKernel:
         from numba import cuda
 
         nets = d_keys.shape[0]
+        depth = d_stats.shape[1]
         extra: tuple[Any, ...] = ()
         if self.scratch:
-            depth = d_stats.shape[1]
             extra = (cuda.device_array((nets, depth, self.scratch // depth)),)
         elif self.scratch is not None:
             extra = (cuda.device_array((1, 1, 1)),)
+        if self.fill is not None:
+            extra = (*extra, self.fill.run(d_keys, depth, self.tables))
+        elif self.weights_arg:
+            extra = (*extra, cuda.device_array((1, 1, 1)))
         with warnings.catch_warnings():
             # a small number of nets is a legitimate (if wasteful) launch
             warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely")
