@@ -133,6 +133,7 @@ def dense_kernel(
     backward: bool,
     shuffle: bool = False,
     max_registers: int | None = None,
+    spill: bool = False,
 ) -> Any:
     """Compile (once per number of inputs and block size) the dense kernel.
 
@@ -151,6 +152,11 @@ def dense_kernel(
         Warp-shuffle reductions (real GPUs, ``block >= 32``) or the tree.
     max_registers : int, optional
         Register cap per thread.
+    spill : bool
+        Keep the per-unit buffers in a global array, the kernel's last
+        argument ``(grid, floats)``, instead of dynamic shared memory: for
+        layers too wide for a block's shared memory (slower). The kernel
+        takes that argument either way (any shape when ``spill`` is false).
 
     Returns
     -------
@@ -170,6 +176,7 @@ def dense_kernel(
     bwd = backward
     sum1, _, _, finish_layer = reducers(shuffle)
     opts = {} if max_registers is None else {"max_registers": max_registers}
+    use_global = spill
 
     @cuda.jit(**opts)
     def kernel(
@@ -193,11 +200,15 @@ def dense_kernel(
         hist_a,
         hs,
         wts,
+        big,
     ):
         ki = cuda.shared.array(256, uint64)
         wi = cuda.shared.array(256, float64)
         red = cuda.shared.array((5, nred), float64)
-        buf = cuda.shared.array(0, float64)
+        if use_global:
+            buf = big[cuda.blockIdx.x]
+        else:
+            buf = cuda.shared.array(0, float64)
         tid = cuda.threadIdx.x
         bd = cuda.blockDim.x
         for k in range(tid, 256, bd):

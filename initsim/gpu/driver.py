@@ -208,24 +208,16 @@ def make_kernel(
         # about eight unit pairs per thread: fewer warps share each block's reductions
         # (H100, width 512: block 32 ran 1.2x faster than 64, 1.6x faster than 128)
         blk = block or _pow2_block((nmax + 1) // 16, _min_block(), 128)
-        dyn = shared_bytes(nmax, depth, backward)
-        static = 256 * 16 + 5 * 8 * blk
-        if dyn + static > _SHARED_LIMIT:
-            raise ValueError(
-                f"width {nmax}: device='cuda' exact sampler keeps a layer in shared memory and "
-                "supports widths up to "
-                f"{(_SHARED_LIMIT - static - 8 * (depth + 1)) // (8 * (4 if backward else 1))}"
-                f"{' with backward=True' if backward else ''} (depth {depth}); use device='cpu'"
-            )
+        dyn, spill = _placement(shared_bytes(nmax, depth, backward), blk)
         require_cuda()
         shfl = _shuffle(shuffle, blk)
-        kern = _compile("exact", blk, code, backward, shfl, max_registers)
+        kern = _compile("exact", blk, code, backward, shfl, max_registers, 1, spill > 0)
         head = _exact_head(
             widths, entry_std, bias_std, param, input_mode, given, saturation_threshold,
             hedges, aedges,
         )  # fmt: skip
-        name = f"cuda exact (single input, block {blk}{', shuffle' if shfl else ''})"
-        return GpuKernel(kern, head, blk, dyn, None), name
+        name = f"cuda exact (single input, block {blk}{_tags(shfl, spill)})"
+        return GpuKernel(kern, head, blk, dyn, None, spill=spill), name
     if law not in DENSE_LAWS:
         raise ValueError(
             f"law {law!r}: device='cuda' has no dense kernel for it; GPU laws are "
@@ -234,18 +226,11 @@ def make_kernel(
     from initsim.gpu.dense_kernels import shared_bytes as dense_shared
 
     blk = block or _pow2_block(nmax, _min_block(), 256)
-    dyn = dense_shared(nmax, inputs)
-    static = 256 * 16 + 5 * 8 * blk
-    if dyn + static > _SHARED_LIMIT:
-        raise ValueError(
-            f"width {nmax} x inputs {inputs}: device='cuda' dense sampler keeps two layers "
-            f"in shared memory and supports width * inputs up to "
-            f"{(_SHARED_LIMIT - static) // 16}; use fewer inputs or device='cpu'"
-        )
+    dyn, spill = _placement(dense_shared(nmax, inputs), blk)
     require_cuda()
     assert law_params is not None
     shfl = _shuffle(shuffle, blk)
-    kern = _compile("dense", blk, code, backward, shfl, max_registers, inputs)
+    kern = _compile("dense", blk, code, backward, shfl, max_registers, inputs, spill > 0)
     d_widths, d_params, d_given, d_he, d_ae = _device_arrays(
         widths.astype(np.int64),
         np.asarray(law_params, dtype=np.float64),
@@ -272,8 +257,8 @@ def make_kernel(
 
         fill = WeightFill(int(law_code), d_widths, d_params, nmax, work_floats(law_code, nmax))
     how = "stored weights, " if fill else ""
-    name = f"cuda dense ({how}block {blk}{', shuffle' if shfl else ''})"
-    return GpuKernel(kern, head, blk, dyn, scratch, fill, weights_arg=True), name
+    name = f"cuda dense ({how}block {blk}{_tags(shfl, spill)})"
+    return GpuKernel(kern, head, blk, dyn, scratch, fill, weights_arg=True, spill=spill), name
 
 
 def _exact_head(
@@ -336,23 +321,34 @@ def _gram_kernel(
             "inputs per net; use method='dense' or device='cpu'"
         )
     blk = block or _pow2_block((nmax + 1) // 8, _min_block(), 128)
-    dyn = shared_bytes(nmax, inputs)
-    static = 256 * 16 + 5 * 8 * blk
-    if dyn + static > _SHARED_LIMIT:
-        raise ValueError(
-            f"width {nmax} x inputs {inputs}: device='cuda' exact sampler keeps a layer in "
-            f"shared memory and supports width * inputs up to {(_SHARED_LIMIT - static) // 8}; "
-            "use fewer inputs or device='cpu'"
-        )
+    dyn, spill = _placement(shared_bytes(nmax, inputs), blk)
     require_cuda()
     shfl = _shuffle(shuffle, blk)
-    kern = _compile("gram", blk, code, backward, shfl, max_registers, inputs)
+    kern = _compile("gram", blk, code, backward, shfl, max_registers, inputs, spill > 0)
     head = _exact_head(
         widths, entry_std, bias_std, param, input_mode, given, saturation_threshold, hedges, aedges
     )
     scratch = scratch_floats(depth, inputs) if backward else 0
-    name = f"cuda exact (Gram, {inputs} inputs, block {blk}{', shuffle' if shfl else ''})"
-    return GpuKernel(kern, head, blk, dyn, scratch), name
+    name = f"cuda exact (Gram, {inputs} inputs, block {blk}{_tags(shfl, spill)})"
+    return GpuKernel(kern, head, blk, dyn, scratch, spill=spill), name
+
+
+def _placement(nbytes: int, blk: int) -> tuple[int, int]:
+    """Place a block's per-unit buffers: ``(shared bytes, 0)`` if they fit, else ``(0, floats)``.
+
+    The static shared memory (ziggurat tables, reduction rows) always stays;
+    buffers that would push a block past the 48 KiB a launch gets without an
+    opt-in go to a global array instead (the kernel's ``spill`` variant).
+    """
+    static = 256 * 16 + 5 * 8 * blk
+    if nbytes + static <= _SHARED_LIMIT:
+        return nbytes, 0
+    return 0, (nbytes + 7) // 8
+
+
+def _tags(shfl: bool, spill: int) -> str:
+    """Kernel-name suffix: the reduction kind and where the buffers live."""
+    return (", shuffle" if shfl else "") + (", global buffers" if spill else "")
 
 
 def _shuffle(shuffle: bool | None, blk: int) -> bool:
@@ -375,18 +371,20 @@ def _compile(
     shfl: bool,
     max_registers: int | None,
     inputs: int = 1,
+    spill: bool = False,
 ) -> Any:
+    args = (int(code), bool(backward), shfl, max_registers, bool(spill))
     if kind == "exact":
         from initsim.gpu.exact_kernels import exact_kernel
 
-        return exact_kernel(blk, int(code), bool(backward), shfl, max_registers)
+        return exact_kernel(blk, *args)
     if kind == "gram":
         from initsim.gpu.gram_kernels import exact_batch_kernel
 
-        return exact_batch_kernel(int(inputs), blk, int(code), bool(backward), shfl, max_registers)
+        return exact_batch_kernel(int(inputs), blk, *args)
     from initsim.gpu.dense_kernels import dense_kernel
 
-    return dense_kernel(int(inputs), blk, int(code), bool(backward), shfl, max_registers)
+    return dense_kernel(int(inputs), blk, *args)
 
 
 class WeightFill:
@@ -457,8 +455,12 @@ class GpuKernel:
     fill : WeightFill or None
         How to materialise the weights before each launch, or None.
     weights_arg : bool
-        The kernel takes the materialised weights as its last argument (the
+        The kernel takes the materialised weights after the scratch (the
         dense kernel; a placeholder when ``fill`` is None).
+    spill : int
+        Floats of per-unit buffers per block kept in a global array (the
+        kernel's last argument) because they do not fit in shared memory; 0
+        when they are in shared memory (a placeholder is passed).
     """
 
     def __init__(
@@ -470,6 +472,7 @@ class GpuKernel:
         scratch: int | None,
         fill: WeightFill | None = None,
         weights_arg: bool = False,
+        spill: int = 0,
     ):
         self.kern = kern
         self.head = head
@@ -478,12 +481,13 @@ class GpuKernel:
         self.scratch = scratch
         self.fill = fill
         self.weights_arg = weights_arg
+        self.spill = spill
         self.tables = _tables()
-        self.batch = max(1, _SCRATCH_BYTES // (8 * scratch)) if scratch else 1 << 30
+        per_net = 8 * ((scratch or 0) + spill)
+        self.batch = max(1, _SCRATCH_BYTES // per_net) if per_net else 1 << 30
         if fill is not None:
             depth = int(head[0].shape[0]) - 1
-            per_net = 8 * ((scratch or 0) + fill.floats_per_net(depth))
-            self.batch = max(1, _WEIGHTS_BYTES // per_net)
+            self.batch = max(1, _WEIGHTS_BYTES // (per_net + 8 * fill.floats_per_net(depth)))
 
     def launch(self, d_keys: Any, d_stats: Any, d_first: Any, d_hh: Any, d_ha: Any) -> None:
         """Run on device arrays (no transfers; asynchronous; at most ``self.batch`` nets).
@@ -512,6 +516,7 @@ class GpuKernel:
             extra = (*extra, self.fill.run(d_keys, depth, self.tables))
         elif self.weights_arg:
             extra = (*extra, cuda.device_array((1, 1, 1)))
+        extra = (*extra, cuda.device_array((nets, self.spill) if self.spill else (1, 1)))
         with warnings.catch_warnings():
             # a small number of nets is a legitimate (if wasteful) launch
             warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely")

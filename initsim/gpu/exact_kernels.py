@@ -74,6 +74,7 @@ def exact_kernel(
     backward: bool,
     shuffle: bool = False,
     max_registers: int | None = None,
+    spill: bool = False,
 ) -> Any:
     """Compile (once per block size) the single-input exact kernel.
 
@@ -91,6 +92,11 @@ def exact_kernel(
         shared-memory tree (which the CUDA simulator also runs).
     max_registers : int, optional
         Register cap per thread (more resident blocks, maybe spills).
+    spill : bool
+        Keep the per-unit buffers in a global array, the kernel's last
+        argument ``(grid, floats)``, instead of dynamic shared memory: for
+        layers too wide for a block's shared memory (slower). The kernel
+        takes that argument either way (any shape when ``spill`` is false).
 
     Returns
     -------
@@ -105,6 +111,7 @@ def exact_kernel(
     bwd = backward
     sum1, sum2, _, finish_layer = reducers(shuffle)
     opts = {} if max_registers is None else {"max_registers": max_registers}
+    use_global = spill
 
     @cuda.jit(**opts)
     def kernel(
@@ -125,11 +132,15 @@ def exact_kernel(
         first,
         hist_h,
         hist_a,
+        big,
     ):
         ki = cuda.shared.array(256, uint64)
         wi = cuda.shared.array(256, float64)
         red = cuda.shared.array((5, nred), float64)
-        buf = cuda.shared.array(0, float64)
+        if use_global:
+            buf = big[cuda.blockIdx.x]
+        else:
+            buf = cuda.shared.array(0, float64)
         tid = cuda.threadIdx.x
         bd = cuda.blockDim.x
         for k in range(tid, 256, bd):

@@ -286,6 +286,7 @@ def exact_batch_kernel(
     backward: bool,
     shuffle: bool = False,
     max_registers: int | None = None,
+    spill: bool = False,
 ) -> Any:
     """Compile (once per ``B``, block size and activation) the Gram kernel.
 
@@ -304,6 +305,11 @@ def exact_batch_kernel(
         Warp-shuffle reductions (real GPUs, ``block >= 32``) or the tree.
     max_registers : int, optional
         Register cap per thread.
+    spill : bool
+        Keep the per-unit buffers in a global array, the kernel's last
+        argument ``(grid, floats)``, instead of dynamic shared memory: for
+        layers too wide for a block's shared memory (slower). The kernel
+        takes that argument either way (any shape when ``spill`` is false).
 
     Returns
     -------
@@ -322,6 +328,7 @@ def exact_batch_kernel(
     nvals = 5 * ((nsq + nsym + 4) // 5)  # the largest reduction, padded to sum5's width
     sum1, _, sum5, finish_layer = reducers(shuffle)
     opts = {} if max_registers is None else {"max_registers": max_registers}
+    use_global = spill
 
     @cuda.jit(device=True)
     def reduce_vals(red, vals, n):
@@ -375,11 +382,15 @@ def exact_batch_kernel(
         hist_h,
         hist_a,
         fac,
+        big,
     ):
         ki = cuda.shared.array(256, uint64)
         wi = cuda.shared.array(256, float64)
         red = cuda.shared.array((5, nred), float64)
-        ybuf = cuda.shared.array(0, float64)
+        if use_global:
+            ybuf = big[cuda.blockIdx.x]
+        else:
+            ybuf = cuda.shared.array(0, float64)
         r = cuda.local.array((nb, nb), float64)
         pinv = cuda.local.array((nb, nb), float64)
         gmat = cuda.local.array((nb, nb), float64)
