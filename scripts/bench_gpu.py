@@ -9,6 +9,11 @@ Timed, on one GPU, in one process:
   conditional backward pass.
 * ``dense forward``: initsim's dense sampler (weights regenerated from their
   counters inside the matrix-vector products).
+* ``exact B inputs fwd+bwd``: the exact Gram sampler with ``--inputs``
+  inputs per net (unit-layers count units, not unit-inputs), forward and
+  backward; ``dense orthogonal forward``: the dense sampler with weights
+  materialised first (one Householder QR per matrix and thread). Neither has
+  a torch counterpart here.
 * ``normals only (roofline)``: the exact forward pass's normal draws alone
   (Philox + ziggurat in registers, summed per thread; no statistics, no
   reductions), the ceiling for the exact sampler.
@@ -61,7 +66,15 @@ def _time(fn: Callable[[], None], sync: Callable[[], None], repeats: int) -> lis
 
 
 def _initsim_case(
-    method: str, nets: int, depth: int, width: int, backward: bool, block: int | None
+    method: str,
+    nets: int,
+    depth: int,
+    width: int,
+    backward: bool,
+    block: int | None,
+    *,
+    init: str = "he_normal",
+    inputs: int = 1,
 ) -> tuple[Callable[[], None], str]:
     from numba import cuda
 
@@ -72,7 +85,7 @@ def _initsim_case(
     from initsim.rng import net_keys, root_key
 
     widths = np.full(depth + 1, width, dtype=np.int64)
-    ini = initializers.get("he_normal")
+    ini = initializers.get(init)
     spec = ini.law_spec(width, width)
     code, params = laws.encode(spec)
     kern, name = driver.make_kernel(
@@ -87,7 +100,7 @@ def _initsim_case(
         param=0.0,
         input_mode=INPUT_SPHERE,
         given=np.zeros(0),
-        inputs=1,
+        inputs=inputs,
         backward=backward,
         saturation_threshold=1e-2,
         hedges=np.array([0.0, 1.0, 0.0]),
@@ -213,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nets-exact", type=int, default=100_000)
     ap.add_argument("--nets-dense", type=int, default=1_000)
+    ap.add_argument("--nets-gram", type=int, default=10_000, help="nets of the B-input case")
+    ap.add_argument("--inputs", type=int, default=4, help="B of the exact B-input case")
+    ap.add_argument("--nets-stored", type=int, default=10, help="nets of the dense orthogonal case")
     ap.add_argument("--depth", type=int, default=50)
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5)
@@ -232,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     sim = bool(config.ENABLE_CUDASIM)
     if args.tiny:
         args.nets_exact, args.nets_dense, args.depth, args.width = 4, 2, 2, 16
+        args.nets_gram, args.nets_stored, args.inputs = 2, 2, 2
         args.repeats = 1
         args.blocks = "32" if sim else "32,64"
         args.dense_blocks = "32"
@@ -284,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     dense = [k for k in results if k.startswith("initsim dense forward")]
     best_key = max(dense, key=lambda k: results[k]["unit_layers_per_s"])
     results["initsim dense forward"] = dict(results[best_key], best_of=dense)
+    # no torch counterparts: the B-input exact law and a materialised (QR) law
+    for key, nets, kw in (
+        (f"initsim exact {args.inputs} inputs fwd+bwd", args.nets_gram, dict(inputs=args.inputs)),
+        ("initsim dense orthogonal forward", args.nets_stored, dict(init="orthogonal")),
+    ):
+        method = "exact" if "inputs" in kw else "dense"
+        run, name = _initsim_case(method, nets, depth, width, method == "exact", None, **kw)
+        record(key, name, nets, _time(run, sync, args.repeats))
     if args.end_to_end:
         from initsim.simulation import simulate
 

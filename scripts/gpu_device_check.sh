@@ -6,7 +6,7 @@
 # On a machine with an NVIDIA GPU, numba-cuda and (optionally) torch; the tree
 # need not be installed (PYTHONPATH=.). Every step runs even if an earlier one
 # fails; all logs and the benchmark JSON go to $OUT (default ./gpu_check_out).
-# Steps (about 4-5 minutes, most of it Numba compilation):
+# Steps (about 6-8 minutes, most of it Numba compilation):
 #   1. environment (nvidia-smi, versions)              -> env.txt
 #   2. CUDA-simulator tests, in the background (CPU)   -> pytest_cudasim.log
 #   3. GPU agreement tests (GPU vs CPU engine)         -> pytest_device.log, junit_device.xml
@@ -21,7 +21,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-/tmp/initsim_numba_cache}"
 export PYTHONDONTWRITEBYTECODE=1
 PY="${PYTHON:-python}"
-T_TESTS="${INITSIM_TEST_TIMEOUT:-200}"
+T_TESTS="${INITSIM_TEST_TIMEOUT:-360}"
 T_BENCH="${INITSIM_BENCH_TIMEOUT:-200}"
 start=$(date +%s)
 
