@@ -395,7 +395,8 @@ def test_variance_of_q_matches_finite_width_law():
 
 @pytest.mark.parametrize("act_name", ["relu", "tanh", "linear"])
 @pytest.mark.parametrize("init", ["he_normal", "orthogonal"])
-@pytest.mark.parametrize("n_inputs", [1, 3])
+# 10 inputs into 12 units: the orthogonal backward pass's k = n_in - rank <= r_M branch
+@pytest.mark.parametrize("n_inputs", [1, 3, 10])
 def test_exact_and_dense_samplers_have_the_same_law(act_name, init, n_inputs):
     """Two-sample Kolmogorov-Smirnov per layer on q and grad_sq (Holm, alpha 1e-3)."""
     kw = dict(

@@ -19,9 +19,17 @@ part in ``S^perp``:
 - Gaussian: ``P_perp Y`` with ``Y`` rows iid ``N(0, s^2 D^T D)``;
 - orthogonal with ``n_out >= n_in``: ``W`` maps ``S^perp`` into
   ``T^perp`` (``T = col(A)``) by a Haar isometry, so the part is
-  ``g Phi Sigma W_K^T R_M``: ``R_M`` factors the Gram of ``M = P_{T perp} D``,
-  ``K = U Sigma W_K^T`` is the SVD of the top ``n_in - r`` rows of a Haar
-  frame of ``R^{n_out - r}``, and ``Phi`` is a Haar frame of ``S^perp``.
+  ``g Phi_k K R_M``: ``R_M`` (``r_M x B``) factors the Gram of
+  ``M = P_{T perp} D``, ``K`` is the top ``k = n_in - r`` rows of a Haar
+  ``r_M``-frame of ``R^{n_out - r}`` and ``Phi_k`` a Haar ``k``-frame of
+  ``S^perp``, independent of ``K``. When ``k > r_M`` the QR factorisation
+  ``K = Q_K R_K`` (positive diagonal) shrinks it: ``Phi_k Q_K`` is again a
+  Haar frame (of ``r_M`` columns) independent of ``R_K``, so the part is
+  ``g Phi R_K R_M`` with ``Phi`` a Haar ``r_M``-frame of ``S^perp``;
+  otherwise it is ``g Phi K R_M`` with ``Phi`` a Haar ``k``-frame. ``R_K`` is
+  unique, so the draws do not depend on how LAPACK resolves equal singular
+  values (an SVD of ``K``, whose singular values are all 1 for square
+  layers, would).
 
 Orthogonal backward with ``n_out < n_in`` is not implemented here: the
 Python layer routes it to the dense sampler.
@@ -126,6 +134,26 @@ def haar_frame(z):
             for i in range(out.shape[0]):
                 out[i, j] = -out[i, j]
     return out
+
+
+@jit
+def frame_core(kmat):
+    """Return the ``p x r_M`` core of the orthogonal backward pass (module docstring).
+
+    ``kmat`` (``k x r_M``) itself when ``k <= r_M``; otherwise the ``R`` of
+    its QR factorisation with a positive diagonal (``r_M x r_M``), unique
+    for a full-rank ``kmat``.
+    """
+    k, rm = kmat.shape
+    if k <= rm:
+        return kmat.copy()
+    _, rr = np.linalg.qr(kmat)
+    core = np.ascontiguousarray(rr[:rm])
+    for i in range(rm):
+        if core[i, i] < 0.0:
+            for j in range(rm):
+                core[i, j] = -core[i, j]
+    return core
 
 
 @jit
@@ -287,16 +315,10 @@ def _batch_backward(
             p = min(kdim, rank_m)
             if p > 0:
                 psi2 = haar_frame(_normals_matrix(k0, k1, _P_BACKWARD, t, 0, m2, rank_m))
-                kmat = np.ascontiguousarray(psi2[:kdim])
-                _, sk, wkt = np.linalg.svd(kmat, full_matrices=False)
-                canonical_signs(wkt)
+                core = frame_core(np.ascontiguousarray(psi2[:kdim]))
                 yg = _normals_matrix(k0, k1, _P_BACKWARD, t, m2 * rank_m, nin, p)
                 yg = yg - np.dot(x, np.dot(g_pinv, np.dot(x.T, yg)))
                 phi = haar_frame(yg)
-                core = np.empty((p, rank_m))
-                for i in range(p):
-                    for j in range(rank_m):
-                        core[i, j] = sk[i] * wkt[i, j]
                 g += scale[t] * np.dot(phi, np.dot(core, r_m))
         for i in range(nin):
             for j in range(b):

@@ -264,11 +264,13 @@ def exact_batch_reference(
                     p = min(k, rank_m)
                     if p > 0:
                         psi2 = _frame(normals(Purpose.BACKWARD, t, 0, m2, rank_m))
-                        _, sk, wkt = np.linalg.svd(psi2[:k], full_matrices=False)
-                        wkt = _canonical(wkt)
+                        core = psi2[:k]
+                        if k > rank_m:  # R of the QR with a positive diagonal
+                            core = np.linalg.qr(psi2[:k])[1]
+                            core = core * np.where(np.diag(core) < 0, -1.0, 1.0)[:, None]
                         yg = normals(Purpose.BACKWARD, t, m2 * rank_m, n_in, p)
                         phi = _frame(yg - x @ g_pinv @ x.T @ yg)
-                        g += scale[t] * phi @ (sk[:, None] * wkt) @ r_m
+                        g += scale[t] * phi @ core @ r_m
                 d = g * act.dphi(hs[t - 1])
                 stats[t - 1, 5] = np.mean(d**2)
     return stats, first
