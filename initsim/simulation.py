@@ -235,9 +235,8 @@ def simulate(
         Where the kernels run. "cuda" needs the ``cuda`` extra (numba-cuda)
         and an NVIDIA GPU; it draws the same random numbers, so results equal
         the CPU's to float64 rounding (summation order, libm ulps). It runs
-        the exact sampler for Gaussian weights (up to 16 inputs per net) and
-        the dense sampler for Gaussian, uniform, constant and identity
-        weights; ``threads`` does not apply.
+        both samplers for every law the CPU runs them for (the exact one with
+        up to 16 inputs per net); ``threads`` does not apply.
 
     Returns
     -------
@@ -297,8 +296,8 @@ def simulate(
     if device == "cuda" and method == "auto":
         from initsim.gpu import EXACT_MAX_INPUTS
 
-        if inputs > EXACT_MAX_INPUTS or law != "gaussian":
-            chosen = "dense"  # the GPU exact kernels take Gaussian weights and a few inputs
+        if inputs > EXACT_MAX_INPUTS:
+            chosen = "dense"  # the GPU exact kernels take a few inputs only
     if chosen == "dense" or device == "cuda":
         from initsim.engine import laws as _laws
 

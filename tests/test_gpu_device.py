@@ -408,6 +408,33 @@ def test_exact_several_inputs_matches_cpu(kw):
     assert_same(gpu, cpu)
 
 
+ORTHOGONAL_CASES = [
+    pytest.param(dict(inputs=1, bias_std=0.1, histograms=5), id="B1-bias-hist"),
+    # widening layers: the backward frame Psi_2 has n_out - rank > n_in - rank rows
+    pytest.param(dict(inputs=3, width=sorted(WIDTHS[:3])), id="B3-widths"),
+    # 6 inputs into 8 units: k = n_in - rank = 2 <= r_M, the core is K itself
+    pytest.param(dict(inputs=6, width=8, input_dim=8), id="B6-small-k"),
+]
+
+
+@pytest.mark.parametrize("kw", ORTHOGONAL_CASES)
+def test_exact_orthogonal_matches_cpu(kw):
+    """Haar frames by Cholesky QR (twice) here, by Householder on the CPU."""
+    from initsim import initializers
+
+    args = dict(
+        activation="tanh", init=initializers.get("orthogonal", gain=1.2), depth=3, width=WIDTH,
+        input_dim=NIN, nets=NETS, method="exact", backward=True, input="gaussian", seed=19,
+    )  # fmt: skip
+    args.update(kw)
+    if isinstance(args["width"], list):
+        args["depth"] = len(args["width"])
+        args["input_dim"] = min(args["width"])
+    gpu, cpu = both(**args)
+    assert gpu.provenance["kernel"].startswith("cuda exact (Gram, orthogonal")
+    assert_same(gpu, cpu)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning" if SIM else "error::RuntimeWarning")
 def test_exact_several_inputs_dead_and_overflowing_nets_like_cpu():
     """A zero input (rank-0 Grams, zero gradients) and exploding nets (NaN factors)."""
@@ -574,12 +601,11 @@ def test_buffers_too_big_for_shared_memory_go_to_global_memory(kw, wide, monkeyp
     assert_same(gpu, cpu)
 
 
-# ---------------------------------------------------------------- what stays on the CPU
+# ---------------------------------------------------------------- what the GPU refuses
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
         (dict(method="exact", inputs=17), "inputs=17"),
-        (dict(init="orthogonal", method="exact"), "orthogonal"),
     ],
 )
 def test_unsupported_on_gpu_names_the_parameter(kw, match):
@@ -601,4 +627,4 @@ def test_auto_on_gpu_runs_the_exact_sampler_up_to_16_inputs():
             assert simulate(**kw).provenance["method"] == method  # the CPU's choice
         assert simulate(device="cuda", **kw).provenance["method"] == method
     orth = simulate(device="cuda", init="orthogonal", depth=2, width=8, nets=1)
-    assert orth.provenance["method"] == "dense"  # the CPU would run its exact sampler
+    assert orth.provenance["method"] == "exact"

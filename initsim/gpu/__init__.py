@@ -16,8 +16,12 @@ exact_kernels
     The exact Gaussian-conditioning sampler, one input per net, forward and
     exact conditional backward; one thread block per net.
 gram_kernels
-    The exact sampler for ``B`` inputs per net (Gram matrices, an in-kernel
-    Jacobi eigensolver), forward and exact conditional backward.
+    The exact sampler for ``B`` inputs per net and for orthogonal weights
+    (Gram matrices, an in-kernel Jacobi eigensolver, Haar frames by Cholesky
+    QR), forward and exact conditional backward.
+weight_fill
+    Truncated-Gaussian, sparse and orthogonal matrices for the dense
+    sampler, materialised one thread per matrix.
 dense_kernels
     The dense sampler: weights regenerated from their counters inside the
     matrix-vector products, never stored.

@@ -193,15 +193,21 @@ def make_kernel(
     if block is not None and (block < 1 or block & (block - 1) or block > 1024):
         raise ValueError(f"block must be a power of two in [1, 1024]; got {block}")
     if method == "exact":
-        if law != "gaussian":
+        if law not in ("gaussian", "orthogonal"):
             raise ValueError(
-                f"law {law!r}: device='cuda' runs the exact sampler for Gaussian weights "
-                "only; use method='dense' (Gaussian, uniform, constant, identity) or device='cpu'"
+                f"law {law!r}: the exact sampler takes Gaussian and orthogonal weights; "
+                "use method='dense'"
             )
-        if inputs > 1:
+        if inputs > 1 or law == "orthogonal":
+            if law == "orthogonal":
+                from initsim.engine.laws import P_GAIN
+
+                assert law_params is not None
+                entry_std = np.asarray(law_params, dtype=np.float64)[:, P_GAIN]
             return _gram_kernel(
                 widths, entry_std, bias_std, code, param, input_mode, given, inputs, backward,
                 saturation_threshold, hedges, aedges, block, shuffle, max_registers,
+                law == "orthogonal",
             )  # fmt: skip
         from initsim.gpu.exact_kernels import shared_bytes
 
@@ -309,8 +315,14 @@ def _gram_kernel(
     block: int | None,
     shuffle: bool | None,
     max_registers: int | None,
+    orthogonal: bool,
 ) -> tuple[GpuKernel, str]:
-    """Validate and bind the exact Gram kernel (Gaussian weights, ``inputs > 1``)."""
+    """Validate and bind the exact Gram kernel (``inputs > 1`` or orthogonal weights).
+
+    For orthogonal weights ``entry_std`` holds the gains; :func:`initsim.simulate`
+    has already sent orthogonal nets with a narrowing layer and ``backward=True``
+    to the dense sampler (the exact backward pass needs ``n_out >= n_in``).
+    """
     from initsim.gpu.gram_kernels import MAX_INPUTS, scratch_floats, shared_bytes
 
     depth = int(widths.shape[0] - 1)
@@ -324,12 +336,14 @@ def _gram_kernel(
     dyn, spill = _placement(shared_bytes(nmax, inputs), blk)
     require_cuda()
     shfl = _shuffle(shuffle, blk)
-    kern = _compile("gram", blk, code, backward, shfl, max_registers, inputs, spill > 0)
+    kind = "gram-orthogonal" if orthogonal else "gram"
+    kern = _compile(kind, blk, code, backward, shfl, max_registers, inputs, spill > 0)
     head = _exact_head(
         widths, entry_std, bias_std, param, input_mode, given, saturation_threshold, hedges, aedges
     )
     scratch = scratch_floats(depth, inputs) if backward else 0
-    name = f"cuda exact (Gram, {inputs} inputs, block {blk}{_tags(shfl, spill)})"
+    law = "orthogonal, " if orthogonal else ""
+    name = f"cuda exact (Gram, {law}{inputs} inputs, block {blk}{_tags(shfl, spill)})"
     return GpuKernel(kern, head, blk, dyn, scratch, spill=spill), name
 
 
@@ -378,10 +392,10 @@ def _compile(
         from initsim.gpu.exact_kernels import exact_kernel
 
         return exact_kernel(blk, *args)
-    if kind == "gram":
+    if kind.startswith("gram"):
         from initsim.gpu.gram_kernels import exact_batch_kernel
 
-        return exact_batch_kernel(int(inputs), blk, *args)
+        return exact_batch_kernel(int(inputs), blk, *args, orthogonal=kind == "gram-orthogonal")
     from initsim.gpu.dense_kernels import dense_kernel
 
     return dense_kernel(int(inputs), blk, *args)

@@ -1,9 +1,10 @@
 """Exact Gram sampler on the GPU: ``B`` inputs per net, forward and exact backward.
 
-The law and the draws are those of :mod:`initsim.engine.exact_batch` for
-Gaussian weights: with ``G = X^T X = R^T R`` (``R`` from the eigen-
-decomposition, ascending eigenvalues, canonical eigenvector signs, the
-numerically zero part dropped), ``A = W X = s Z R`` where row ``i`` of ``Z``
+The law and the draws are those of :mod:`initsim.engine.exact_batch`, for
+Gaussian and (see :func:`exact_batch_kernel`) Haar-orthogonal weights.
+Gaussian: with ``G = X^T X = R^T R`` (``R`` from the eigendecomposition,
+ascending eigenvalues, canonical eigenvector signs, the numerically zero
+part dropped), ``A = W X = s Z R`` where row ``i`` of ``Z``
 is normals ``i * rank .. i * rank + rank - 1`` of substream ``(FORWARD, t)``.
 Backward, for the gradient ``D`` at ``A``:
 ``W^T D = X G^+ A^T D + Y - X G^+ X^T Y`` with ``Y = s Z_b R_D``,
@@ -278,6 +279,73 @@ def _pre_activation(k0, k1, t, i, scale, r, rank, nb, has_bias, bias_std, a, h, 
         h[j] = a[j] + bi if has_bias else a[j]
 
 
+@cuda.jit(device=True)
+def _row_normals(k0, k1, c2, c3, base, count, out, ki, wi, fi):
+    """``out[k] = `` normal ``base + k`` of ``(c2, c3)`` for ``k < count``."""
+    for k in range(count):
+        out[k] = normal_at(k0, k1, c2, c3, base + k, ki, wi, fi)
+
+
+@cuda.jit(device=True)
+def _row_mat(v, a, n, m, out):
+    """``out[:m] = v[:n] a[:n, :m]``."""
+    for j in range(m):
+        acc = 0.0
+        for k in range(n):
+            acc += v[k] * a[k, j]
+        out[j] = acc
+
+
+@cuda.jit(device=True)
+def _mat_mat(a, b, n, m, q, out):
+    """``out[:n, :q] = a[:n, :m] b[:m, :q]`` (``out`` must not alias ``a`` or ``b``)."""
+    for i in range(n):
+        for j in range(q):
+            acc = 0.0
+            for k in range(m):
+                acc += a[i, k] * b[k, j]
+            out[i, j] = acc
+
+
+@cuda.jit(device=True)
+def _chol_upper(s, n, rr):
+    """Upper-triangular ``rr`` with a positive diagonal and ``rr^T rr = s``.
+
+    Returns False (``rr`` NaN) when ``s`` is not numerically positive definite.
+    """
+    for i in range(n):
+        for j in range(n):
+            rr[i, j] = 0.0
+    for j in range(n):
+        d = s[j, j]
+        for k in range(j):
+            d -= rr[k, j] * rr[k, j]
+        if not d > 0.0:
+            for i in range(n):
+                for c in range(n):
+                    rr[i, c] = math.nan
+            return False
+        rjj = math.sqrt(d)
+        rr[j, j] = rjj
+        for i in range(j + 1, n):
+            v = s[j, i]
+            for k in range(j):
+                v -= rr[k, j] * rr[k, i]
+            rr[j, i] = v / rjj
+    return True
+
+
+@cuda.jit(device=True)
+def _upper_inverse(rr, n, inv):
+    """Inverse of the upper-triangular ``rr`` (back substitution, column by column)."""
+    for j in range(n):
+        for i in range(n - 1, -1, -1):
+            v = 1.0 if i == j else 0.0
+            for k in range(i + 1, n):
+                v -= rr[i, k] * inv[k, j]
+            inv[i, j] = v / rr[i, i]
+
+
 @functools.cache
 def exact_batch_kernel(
     nb: int,
@@ -287,8 +355,9 @@ def exact_batch_kernel(
     shuffle: bool = False,
     max_registers: int | None = None,
     spill: bool = False,
+    orthogonal: bool = False,
 ) -> Any:
-    """Compile (once per ``B``, block size and activation) the Gram kernel.
+    """Compile (once per ``B``, block size, activation and law) the Gram kernel.
 
     Parameters
     ----------
@@ -310,6 +379,10 @@ def exact_batch_kernel(
         argument ``(grid, floats)``, instead of dynamic shared memory: for
         layers too wide for a block's shared memory (slower). The kernel
         takes that argument either way (any shape when ``spill`` is false).
+    orthogonal : bool
+        Haar-orthogonal weights (``wstd`` then holds the gains) instead of
+        Gaussian ones; the backward pass needs ``n_out >= n_in`` in every
+        layer (the driver checks).
 
     Returns
     -------
@@ -318,14 +391,28 @@ def exact_batch_kernel(
         arguments of the single-input kernel
         (:func:`initsim.gpu.exact_kernels.exact_kernel`) plus a scratch
         array ``(nets, depth, 2 B^2 + 1)`` for the backward pass (any
-        shape when ``backward`` is false).
+        shape when ``backward`` is false) and the spill buffer.
+
+    Notes
+    -----
+    Orthogonal weights follow :mod:`initsim.engine.exact_batch`: a layer's
+    ``A = g Psi[:n_out] R`` with ``Psi`` the Haar frame of a Gaussian
+    ``m x r`` matrix ``Z`` (``m = max(n_in, n_out)``). Here ``Psi = Z
+    R_Z^{-1}`` with ``R_Z`` from two rounds of Cholesky QR (each a reduction
+    over the ``m`` regenerated rows of ``Z``), which equals the CPU's
+    Householder frame to ``eps cond(Z)``; the kernel keeps ``P = R_Z^{-1} R``
+    so that row ``i`` of ``A`` is ``g z_i P``, as for Gaussian weights. The
+    backward pass builds the frames ``Psi_2`` and ``Phi`` and the core ``R_K``
+    the same way, keeping the gradient rows ``D`` in the per-unit buffer.
     """
     nred = block
     act = code
     bwd = backward
+    orth = orthogonal
     nsym = nb * (nb + 1) // 2
     nsq = nb * nb
-    nvals = 5 * ((nsq + nsym + 4) // 5)  # the largest reduction, padded to sum5's width
+    # the largest reduction (A^T D, D^T D and, orthogonal, A^T A), padded to sum5's width
+    nvals = 5 * ((nsq + 2 * nsym + 4) // 5)
     sum1, _, sum5, finish_layer = reducers(shuffle)
     opts = {} if max_registers is None else {"max_registers": max_registers}
     use_global = spill
@@ -344,23 +431,63 @@ def exact_batch_kernel(
             vals[g + 4] = s4
 
     @cuda.jit(device=True)
-    def unpack_sym(vals, off, m):
-        """Fill the symmetric ``m`` from its packed upper triangle at ``vals[off:]``."""
+    def zero_vals(vals):
+        for k in range(nvals):
+            vals[k] = 0.0
+
+    @cuda.jit(device=True)
+    def unpack_sym(vals, off, m, n):
+        """Fill the symmetric ``m[:n, :n]`` from its packed upper triangle at ``vals[off:]``."""
         idx = off
-        for j in range(nb):
-            for k in range(j, nb):
+        for j in range(n):
+            for k in range(j, n):
                 m[j, k] = vals[idx]
                 m[k, j] = vals[idx]
                 idx += 1
 
     @cuda.jit(device=True)
-    def add_sym(vals, off, u):
-        """Accumulate the packed upper triangle of ``u u^T`` into ``vals[off:]``."""
+    def add_sym(vals, off, u, n):
+        """Accumulate the packed upper triangle of ``u[:n] u[:n]^T`` into ``vals[off:]``."""
         idx = off
-        for j in range(nb):
-            for k in range(j, nb):
+        for j in range(n):
+            for k in range(j, n):
                 vals[idx] += u[j] * u[k]
                 idx += 1
+
+    @cuda.jit(device=True)
+    def gram_chol(red, vals, n, s, rr):
+        """Reduce the packed Gram in ``vals``, factor it: ``rr`` (upper) and its success."""
+        reduce_vals(red, vals, n * (n + 1) // 2)
+        unpack_sym(vals, 0, s, n)
+        return _chol_upper(s, n, rr)
+
+    @cuda.jit(device=True)
+    def haar_factor(red, vals, k0, k1, c2, c3, base, rows, r, pre, ki, wi, fi, zrow, qrow,
+                    s, r1, t1, out_r, out_t):  # fmt: skip
+        """Cholesky QR, twice, of the ``rows x r`` matrix with rows ``z_i pre``.
+
+        ``z_i`` are normals ``base + i r ..`` of ``(c2, c3)``. Gives ``out_r``
+        (upper, positive diagonal: the matrix is ``Q out_r``) and ``out_t =
+        out_r^{-1}``; NaN when the matrix is numerically rank-deficient.
+        """
+        tid = cuda.threadIdx.x
+        bd = cuda.blockDim.x
+        zero_vals(vals)
+        for i in range(tid, rows, bd):
+            _row_normals(k0, k1, c2, c3, base + i * r, r, zrow, ki, wi, fi)
+            _row_mat(zrow, pre, r, r, qrow)
+            add_sym(vals, 0, qrow, r)
+        gram_chol(red, vals, r, s, r1)
+        _upper_inverse(r1, r, t1)
+        zero_vals(vals)
+        for i in range(tid, rows, bd):
+            _row_normals(k0, k1, c2, c3, base + i * r, r, zrow, ki, wi, fi)
+            _row_mat(zrow, pre, r, r, qrow)
+            _row_mat(qrow, t1, r, r, zrow)
+            add_sym(vals, 0, zrow, r)
+        gram_chol(red, vals, r, s, out_t)  # R_2, for now
+        _mat_mat(out_t, r1, r, r, r, out_r)  # R = R_2 R_1
+        _upper_inverse(out_r, r, out_t)
 
     @cuda.jit(**opts)
     def kernel(
@@ -401,17 +528,25 @@ def exact_batch_kernel(
         mmat = cuda.local.array((nb, nb), float64)
         fmat = cuda.local.array((nb, nb), float64)
         rd = cuda.local.array((nb, nb), float64)
+        m1 = cuda.local.array((nb, nb), float64)
+        m2 = cuda.local.array((nb, nb), float64)
+        m3 = cuda.local.array((nb, nb), float64)
+        eye = cuda.local.array((nb, nb), float64)
         vals = cuda.local.array(nvals, float64)
         arow = cuda.local.array(nb, float64)
         hrow = cuda.local.array(nb, float64)
         yrow = cuda.local.array(nb, float64)
         drow = cuda.local.array(nb, float64)
         xrow = cuda.local.array(nb, float64)
+        zrow = cuda.local.array(nb, float64)
         tid = cuda.threadIdx.x
         bd = cuda.blockDim.x
         for k in range(tid, 256, bd):
             ki[k] = ki_g[k]
             wi[k] = wi_g[k]
+        for i in range(nb):
+            for j in range(nb):
+                eye[i, j] = 1.0 if i == j else 0.0
         cuda.syncthreads()
         nets = keys.shape[0]
         depth = widths.shape[0] - 1
@@ -442,26 +577,35 @@ def exact_batch_kernel(
                 first[net] = 0
             cuda.syncthreads()
             # ---- G_0 = X_0^T X_0 and its factor
-            for k in range(nvals):
-                vals[k] = 0.0
+            zero_vals(vals)
             for i in range(tid, n0, bd):
                 for j in range(nb):
                     yrow[j] = ybuf[i * nb + j]
-                add_sym(vals, 0, yrow)
+                add_sym(vals, 0, yrow, nb)
             reduce_vals(red, vals, nsym)
-            unpack_sym(vals, 0, gmat)
+            unpack_sym(vals, 0, gmat, nb)
             rank = psd_factor(gmat, nb, r, pinv, work, vec, lam)
             # ---- forward
             for t in range(depth):
                 nout = widths[t + 1]
+                if orth and rank > 0:
+                    # r <- P = R_Z^{-1} R, the frame of Z (m x rank) folded in
+                    mm = max(widths[t], nout)
+                    haar_factor(
+                        red, vals, k0, k1, _P_FORWARD, np.uint64(t), 0, mm, rank, eye,
+                        ki, wi, fi, zrow, xrow, gmat, m1, m2, m3, fmat,
+                    )  # fmt: skip
+                    _mat_mat(fmat, r, rank, rank, nb, m1)
+                    for j in range(rank):
+                        for k in range(nb):
+                            r[j, k] = m1[j, k]
                 if bwd and tid == 0:
                     for j in range(nb):
                         for k in range(nb):
                             fac[net, t, j * nb + k] = r[j, k]
                             fac[net, t, nsq + j * nb + k] = pinv[j, k]
                     fac[net, t, 2 * nsq] = rank
-                for k in range(nvals):
-                    vals[k] = 0.0
+                zero_vals(vals)
                 p_h2 = 0.0
                 p_y = 0.0
                 p_y2 = 0.0
@@ -489,25 +633,24 @@ def exact_batch_kernel(
                             hist_add(hist_h, t, hedges, h)
                             hist_add(hist_a, t, aedges, y)
                     p_dead += 1.0 - live
-                    add_sym(vals, 0, yrow)
+                    add_sym(vals, 0, yrow, nb)
                 finish_layer(
                     red, ybuf, nout, nb, p_h2, p_y, p_y2, p_dead, p_sat, stats, net, t, first
                 )
                 if t + 1 < depth:
                     reduce_vals(red, vals, nsym)
-                    unpack_sym(vals, 0, gmat)
+                    unpack_sym(vals, 0, gmat, nb)
                     rank = psd_factor(gmat, nb, r, pinv, work, vec, lam)
             if not bwd:
                 continue
-            # ---- backward, top layer: D = U * phi'(H); C = A^T D and D^T D
+            # ---- backward, top layer: D = U * phi'(H); A^T D, D^T D (and A^T A)
             tl = depth - 1
             nl = widths[depth]
             rank = int(fac[net, tl, 2 * nsq])
             for j in range(nb):
                 for k in range(nb):
                     r[j, k] = fac[net, tl, j * nb + k]
-            for k in range(nvals):
-                vals[k] = 0.0
+            zero_vals(vals)
             for i in range(tid, nl, bd):
                 _pre_activation(
                     k0, k1, tl, i, wstd[tl], r, rank, nb, has_bias, bias_std, arow, hrow,
@@ -516,17 +659,23 @@ def exact_batch_kernel(
                 for j in range(nb):
                     u = normal_at(k0, k1, _P_OUT, _ZERO, i * nb + j, ki, wi, fi)
                     drow[j] = u * dphi(act, param, hrow[j])
+                    if orth:
+                        ybuf[i * nb + j] = drow[j]
                 for j in range(nb):
                     for k in range(nb):
                         vals[j * nb + k] += arow[j] * drow[k]
-                add_sym(vals, nsq, drow)
-            reduce_vals(red, vals, nsq + nsym)
+                add_sym(vals, nsq, drow, nb)
+                if orth:
+                    add_sym(vals, nsq + nsym, arow, nb)
+            reduce_vals(red, vals, nsq + (2 * nsym if orth else nsym))
             # ---- backward, layers t = depth-1 .. 1: D <- phi'(H_{t-1}) * (W_t^T D)
             for t in range(depth - 1, -1, -1):
                 for j in range(nb):
                     for k in range(nb):
                         cmat[j, k] = vals[j * nb + k]
-                unpack_sym(vals, nsq, gmat)
+                unpack_sym(vals, nsq, gmat, nb)
+                if orth:
+                    unpack_sym(vals, nsq + nsym, m1, nb)  # A^T A
                 dd = 0.0
                 for j in range(nb):
                     dd += gmat[j, j]
@@ -535,70 +684,197 @@ def exact_batch_kernel(
                 if t == 0:
                     break
                 nin = widths[t]
+                nout = widths[t + 1]
                 st = wstd[t]
-                # M = G_t^+ (A^T D); R_D from D^T D; then R, rank of layer t-1
+                tb = np.uint64(t)
+                rank_t = int(fac[net, t, 2 * nsq])
+                # M = G_t^+ (A^T D)
                 for j in range(nb):
                     for k in range(nb):
                         m = 0.0
                         for q in range(nb):
                             m += fac[net, t, nsq + j * nb + q] * cmat[q, k]
                         mmat[j, k] = m
-                rank_d = psd_factor(gmat, nb, rd, pinv, work, vec, lam)
+                pp = 0  # columns of the orthogonal part's frame Phi
+                bnan = False
+                rb = 0
+                rank_m = 0
+                mm2 = 0
+                if not orth:
+                    rank_d = psd_factor(gmat, nb, rd, pinv, work, vec, lam)
+                    bnan = rank_d < 0
+                    rb = max(rank_d, 0)
+                else:
+                    # E = (A^T A)^+ (A^T D); M_res = D - A E; R_M from its Gram (rd, rank_m)
+                    psd_factor(m1, nb, work, pinv, m2, vec, lam)
+                    _mat_mat(pinv, cmat, nb, nb, nb, m3)
+                    for j in range(nb):
+                        for k in range(nb):
+                            r[j, k] = fac[net, t, j * nb + k]
+                    zero_vals(vals)
+                    for i in range(tid, nout, bd):
+                        _pre_activation(
+                            k0, k1, t, i, st, r, rank_t, nb, has_bias, bias_std, arow, hrow,
+                            ki, wi, fi,
+                        )  # fmt: skip
+                        _row_mat(arow, m3, nb, nb, xrow)
+                        for j in range(nb):
+                            yrow[j] = ybuf[i * nb + j] - xrow[j]
+                        add_sym(vals, 0, yrow, nb)
+                    reduce_vals(red, vals, nsym)
+                    unpack_sym(vals, 0, gmat, nb)
+                    rank_m = psd_factor(gmat, nb, rd, pinv, work, vec, lam)
+                    bnan = rank_m < 0
+                    kdim = nin - rank_t
+                    mm2 = nout - rank_t
+                    pp = min(kdim, rank_m)
+                    if pp > 0:
+                        # Psi_2 = Z_2 T_Z (m2 x r_M); core = K (k <= r_M) or R_K
+                        haar_factor(
+                            red, vals, k0, k1, _P_BACKWARD, tb, 0, mm2, rank_m, eye,
+                            ki, wi, fi, zrow, xrow, gmat, m1, m2, m3, fmat,
+                        )  # fmt: skip
+                        if kdim <= rank_m:
+                            for i in range(kdim):
+                                _row_normals(
+                                    k0, k1, _P_BACKWARD, tb, i * rank_m, rank_m, zrow, ki, wi, fi
+                                )
+                                _row_mat(zrow, fmat, rank_m, rank_m, xrow)
+                                for j in range(rank_m):
+                                    cmat[i, j] = xrow[j]
+                        else:
+                            for i in range(rank_m):
+                                for j in range(rank_m):
+                                    work[i, j] = fmat[i, j]
+                            haar_factor(
+                                red, vals, k0, k1, _P_BACKWARD, tb, 0, kdim, rank_m, work,
+                                ki, wi, fi, zrow, xrow, gmat, m1, m2, cmat, fmat,
+                            )  # fmt: skip
+                        # core R_M (p x B) in m3
+                        _mat_mat(cmat, rd, pp, rank_m, nb, m3)
+                # the rows of layer t's input X_t = phi(H_{t-1}) are regenerated from here on
                 rank = int(fac[net, t - 1, 2 * nsq])
                 for j in range(nb):
                     for k in range(nb):
                         r[j, k] = fac[net, t - 1, j * nb + k]
-                bnan = rank_d < 0
-                rb = max(rank_d, 0)
-                tb = np.uint64(t)
-                # pass 1: X^T Y
-                for k in range(nvals):
-                    vals[k] = 0.0
-                for i in range(tid, nin, bd):
-                    _pre_activation(
-                        k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
-                        arow, hrow, ki, wi, fi,
-                    )  # fmt: skip
-                    _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
-                    for j in range(nb):
-                        xrow[j] = phi(act, param, hrow[j])
+                if not orth:
+                    # pass 1: X^T Y, Y = s Z_b R_D
+                    zero_vals(vals)
+                    for i in range(tid, nin, bd):
+                        _pre_activation(
+                            k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
+                            arow, hrow, ki, wi, fi,
+                        )  # fmt: skip
+                        _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
+                        for j in range(nb):
+                            xrow[j] = phi(act, param, hrow[j])
+                        for j in range(nb):
+                            for k in range(nb):
+                                vals[j * nb + k] += xrow[j] * (st * yrow[k])
+                    reduce_vals(red, vals, nsq)
+                    # F = G_t^+ (X^T Y)
                     for j in range(nb):
                         for k in range(nb):
-                            vals[j * nb + k] += xrow[j] * (st * yrow[k])
-                reduce_vals(red, vals, nsq)
-                # F = G_t^+ (X^T Y)
-                for j in range(nb):
-                    for k in range(nb):
-                        m = 0.0
-                        for q in range(nb):
-                            m += fac[net, t, nsq + j * nb + q] * vals[q * nb + k]
-                        fmat[j, k] = m
-                # pass 2: G = X M + (Y - X F), D = G phi'(H); sums of A^T D and D^T D
-                for k in range(nvals):
-                    vals[k] = 0.0
+                            m = 0.0
+                            for q in range(nb):
+                                m += fac[net, t, nsq + j * nb + q] * vals[q * nb + k]
+                            fmat[j, k] = m
+                elif pp > 0:
+                    # Phi: Cholesky QR (twice) of Y_p = Y_g - X G^+ X^T Y_g (n_in x p)
+                    ybase = mm2 * rank_m
+                    zero_vals(vals)
+                    for i in range(tid, nin, bd):
+                        _pre_activation(
+                            k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
+                            arow, hrow, ki, wi, fi,
+                        )  # fmt: skip
+                        _row_normals(k0, k1, _P_BACKWARD, tb, ybase + i * pp, pp, zrow, ki, wi, fi)
+                        for j in range(nb):
+                            xrow[j] = phi(act, param, hrow[j])
+                        for j in range(nb):
+                            for k in range(pp):
+                                vals[j * nb + k] += xrow[j] * zrow[k]
+                    reduce_vals(red, vals, nsq)
+                    for j in range(nb):  # F_y = G_t^+ (X^T Y_g)
+                        for k in range(pp):
+                            m = 0.0
+                            for q in range(nb):
+                                m += fac[net, t, nsq + j * nb + q] * vals[q * nb + k]
+                            fmat[j, k] = m
+                    for rnd in range(2):
+                        if rnd == 1:
+                            _upper_inverse(m1, pp, m2)  # R_1^{-1}
+                        zero_vals(vals)
+                        for i in range(tid, nin, bd):
+                            _pre_activation(
+                                k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias,
+                                bias_std, arow, hrow, ki, wi, fi,
+                            )  # fmt: skip
+                            _row_normals(
+                                k0, k1, _P_BACKWARD, tb, ybase + i * pp, pp, zrow, ki, wi, fi
+                            )
+                            for j in range(nb):
+                                xrow[j] = phi(act, param, hrow[j])
+                            _row_mat(xrow, fmat, nb, pp, yrow)
+                            for k in range(pp):
+                                zrow[k] -= yrow[k]
+                            if rnd == 1:
+                                _row_mat(zrow, m2, pp, pp, yrow)
+                                for k in range(pp):
+                                    zrow[k] = yrow[k]
+                            add_sym(vals, 0, zrow, pp)
+                        if rnd == 0:
+                            gram_chol(red, vals, pp, gmat, m1)  # R_1
+                        else:
+                            gram_chol(red, vals, pp, gmat, work)  # R_2
+                    _mat_mat(work, m1, pp, pp, pp, m2)  # R_Y = R_2 R_1
+                    _upper_inverse(m2, pp, m1)
+                    _mat_mat(m1, m3, pp, pp, nb, cmat)  # R_Y^{-1} core R_M (p x B)
+                # last pass: G = X M + (the part outside col(X)), D = G phi'(H); A^T D,
+                # D^T D (and A^T A) of layer t - 1
+                zero_vals(vals)
                 for i in range(tid, nin, bd):
                     _pre_activation(
                         k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
                         arow, hrow, ki, wi, fi,
                     )  # fmt: skip
-                    _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
                     for j in range(nb):
                         xrow[j] = phi(act, param, hrow[j])
+                    if not orth:
+                        _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
+                    elif pp > 0:
+                        _row_normals(
+                            k0, k1, _P_BACKWARD, tb, mm2 * rank_m + i * pp, pp, zrow, ki, wi, fi
+                        )
+                        _row_mat(xrow, fmat, nb, pp, yrow)
+                        for k in range(pp):
+                            zrow[k] -= yrow[k]
+                        _row_mat(zrow, cmat, pp, nb, yrow)
                     for j in range(nb):
                         xm = 0.0
                         xf = 0.0
                         for q in range(nb):
                             xm += xrow[q] * mmat[q, j]
-                            xf += xrow[q] * fmat[q, j]
-                        g = xm + (st * yrow[j] - xf)
+                            if not orth:
+                                xf += xrow[q] * fmat[q, j]
+                        if not orth:
+                            g = xm + (st * yrow[j] - xf)
+                        elif pp > 0:
+                            g = xm + st * yrow[j]
+                        else:
+                            g = xm
                         if bnan:
                             g = math.nan
                         drow[j] = g * dphi(act, param, hrow[j])
+                        if orth:
+                            ybuf[i * nb + j] = drow[j]
                     for j in range(nb):
                         for k in range(nb):
                             vals[j * nb + k] += arow[j] * drow[k]
-                    add_sym(vals, nsq, drow)
-                reduce_vals(red, vals, nsq + nsym)
+                    add_sym(vals, nsq, drow, nb)
+                    if orth:
+                        add_sym(vals, nsq + nsym, arow, nb)
+                reduce_vals(red, vals, nsq + (2 * nsym if orth else nsym))
 
     return kernel
 
