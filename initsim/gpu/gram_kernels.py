@@ -455,6 +455,44 @@ def exact_batch_kernel(
                 idx += 1
 
     @cuda.jit(device=True)
+    def add_backward_row(vals, arow, drow):
+        """Accumulate one unit's share of ``A^T D``, ``D^T D`` and (orthogonal) ``A^T A``."""
+        for j in range(nb):
+            for k in range(nb):
+                vals[j * nb + k] += arow[j] * drow[k]
+        add_sym(vals, nsq, drow, nb)
+        if orth:
+            add_sym(vals, nsq + nsym, arow, nb)
+
+    @cuda.jit(device=True)
+    def input_row(k0, k1, t, i, scale, r, rank, has_bias, bias_std, param, arow, hrow, xrow,
+                  ki, wi, fi):  # fmt: skip
+        """Regenerate unit ``i`` of layer ``t``: ``a``, ``h`` and ``x = phi(h)`` (next input)."""
+        _pre_activation(
+            k0, k1, t, i, scale, r, rank, nb, has_bias, bias_std, arow, hrow, ki, wi, fi
+        )
+        for j in range(nb):
+            xrow[j] = phi(act, param, hrow[j])
+
+    @cuda.jit(device=True)
+    def pinv_times(fac, net, t, vals, ncols, out):
+        """``out[:, :ncols] = G_t^+ V`` with ``V`` the reduced ``B x ncols`` block in ``vals``."""
+        for j in range(nb):
+            for k in range(ncols):
+                m = 0.0
+                for q in range(nb):
+                    m += fac[net, t, nsq + j * nb + q] * vals[q * nb + k]
+                out[j, k] = m
+
+    @cuda.jit(device=True)
+    def projected_row(k0, k1, c3, base, p, xrow, fy, out, tmp, ki, wi, fi):
+        """``out = y_g - x F_y``: a Gaussian row of ``(BACKWARD, c3)`` minus its ``col(X)`` part."""
+        _row_normals(k0, k1, _P_BACKWARD, c3, base, p, out, ki, wi, fi)
+        _row_mat(xrow, fy, nb, p, tmp)
+        for k in range(p):
+            out[k] -= tmp[k]
+
+    @cuda.jit(device=True)
     def gram_chol(red, vals, n, s, rr):
         """Reduce the packed Gram in ``vals``, factor it: ``rr`` (upper) and its success."""
         reduce_vals(red, vals, n * (n + 1) // 2)
@@ -661,12 +699,7 @@ def exact_batch_kernel(
                     drow[j] = u * dphi(act, param, hrow[j])
                     if orth:
                         ybuf[i * nb + j] = drow[j]
-                for j in range(nb):
-                    for k in range(nb):
-                        vals[j * nb + k] += arow[j] * drow[k]
-                add_sym(vals, nsq, drow, nb)
-                if orth:
-                    add_sym(vals, nsq + nsym, arow, nb)
+                add_backward_row(vals, arow, drow)
             reduce_vals(red, vals, nsq + (2 * nsym if orth else nsym))
             # ---- backward, layers t = depth-1 .. 1: D <- phi'(H_{t-1}) * (W_t^T D)
             for t in range(depth - 1, -1, -1):
@@ -761,63 +794,43 @@ def exact_batch_kernel(
                     # pass 1: X^T Y, Y = s Z_b R_D
                     zero_vals(vals)
                     for i in range(tid, nin, bd):
-                        _pre_activation(
-                            k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
-                            arow, hrow, ki, wi, fi,
+                        input_row(
+                            k0, k1, t - 1, i, wstd[t - 1], r, rank, has_bias, bias_std, param,
+                            arow, hrow, xrow, ki, wi, fi,
                         )  # fmt: skip
                         _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
-                        for j in range(nb):
-                            xrow[j] = phi(act, param, hrow[j])
                         for j in range(nb):
                             for k in range(nb):
                                 vals[j * nb + k] += xrow[j] * (st * yrow[k])
                     reduce_vals(red, vals, nsq)
-                    # F = G_t^+ (X^T Y)
-                    for j in range(nb):
-                        for k in range(nb):
-                            m = 0.0
-                            for q in range(nb):
-                                m += fac[net, t, nsq + j * nb + q] * vals[q * nb + k]
-                            fmat[j, k] = m
+                    pinv_times(fac, net, t, vals, nb, fmat)  # F = G_t^+ (X^T Y)
                 elif pp > 0:
                     # Phi: Cholesky QR (twice) of Y_p = Y_g - X G^+ X^T Y_g (n_in x p)
                     ybase = mm2 * rank_m
                     zero_vals(vals)
                     for i in range(tid, nin, bd):
-                        _pre_activation(
-                            k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
-                            arow, hrow, ki, wi, fi,
+                        input_row(
+                            k0, k1, t - 1, i, wstd[t - 1], r, rank, has_bias, bias_std, param,
+                            arow, hrow, xrow, ki, wi, fi,
                         )  # fmt: skip
                         _row_normals(k0, k1, _P_BACKWARD, tb, ybase + i * pp, pp, zrow, ki, wi, fi)
-                        for j in range(nb):
-                            xrow[j] = phi(act, param, hrow[j])
                         for j in range(nb):
                             for k in range(pp):
                                 vals[j * nb + k] += xrow[j] * zrow[k]
                     reduce_vals(red, vals, nsq)
-                    for j in range(nb):  # F_y = G_t^+ (X^T Y_g)
-                        for k in range(pp):
-                            m = 0.0
-                            for q in range(nb):
-                                m += fac[net, t, nsq + j * nb + q] * vals[q * nb + k]
-                            fmat[j, k] = m
+                    pinv_times(fac, net, t, vals, pp, fmat)  # F_y = G_t^+ (X^T Y_g)
                     for rnd in range(2):
                         if rnd == 1:
                             _upper_inverse(m1, pp, m2)  # R_1^{-1}
                         zero_vals(vals)
                         for i in range(tid, nin, bd):
-                            _pre_activation(
-                                k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias,
-                                bias_std, arow, hrow, ki, wi, fi,
+                            input_row(
+                                k0, k1, t - 1, i, wstd[t - 1], r, rank, has_bias, bias_std,
+                                param, arow, hrow, xrow, ki, wi, fi,
                             )  # fmt: skip
-                            _row_normals(
-                                k0, k1, _P_BACKWARD, tb, ybase + i * pp, pp, zrow, ki, wi, fi
+                            projected_row(
+                                k0, k1, tb, ybase + i * pp, pp, xrow, fmat, zrow, yrow, ki, wi, fi
                             )
-                            for j in range(nb):
-                                xrow[j] = phi(act, param, hrow[j])
-                            _row_mat(xrow, fmat, nb, pp, yrow)
-                            for k in range(pp):
-                                zrow[k] -= yrow[k]
                             if rnd == 1:
                                 _row_mat(zrow, m2, pp, pp, yrow)
                                 for k in range(pp):
@@ -834,21 +847,17 @@ def exact_batch_kernel(
                 # D^T D (and A^T A) of layer t - 1
                 zero_vals(vals)
                 for i in range(tid, nin, bd):
-                    _pre_activation(
-                        k0, k1, t - 1, i, wstd[t - 1], r, rank, nb, has_bias, bias_std,
-                        arow, hrow, ki, wi, fi,
+                    input_row(
+                        k0, k1, t - 1, i, wstd[t - 1], r, rank, has_bias, bias_std, param, arow,
+                        hrow, xrow, ki, wi, fi,
                     )  # fmt: skip
-                    for j in range(nb):
-                        xrow[j] = phi(act, param, hrow[j])
                     if not orth:
                         _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
                     elif pp > 0:
-                        _row_normals(
-                            k0, k1, _P_BACKWARD, tb, mm2 * rank_m + i * pp, pp, zrow, ki, wi, fi
-                        )
-                        _row_mat(xrow, fmat, nb, pp, yrow)
-                        for k in range(pp):
-                            zrow[k] -= yrow[k]
+                        projected_row(
+                            k0, k1, tb, mm2 * rank_m + i * pp, pp, xrow, fmat, zrow, yrow,
+                            ki, wi, fi,
+                        )  # fmt: skip
                         _row_mat(zrow, cmat, pp, nb, yrow)
                     for j in range(nb):
                         xm = 0.0
@@ -868,12 +877,7 @@ def exact_batch_kernel(
                         drow[j] = g * dphi(act, param, hrow[j])
                         if orth:
                             ybuf[i * nb + j] = drow[j]
-                    for j in range(nb):
-                        for k in range(nb):
-                            vals[j * nb + k] += arow[j] * drow[k]
-                    add_sym(vals, nsq, drow, nb)
-                    if orth:
-                        add_sym(vals, nsq + nsym, arow, nb)
+                    add_backward_row(vals, arow, drow)
                 reduce_vals(red, vals, nsq + (2 * nsym if orth else nsym))
 
     return kernel
