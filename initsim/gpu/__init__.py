@@ -12,6 +12,9 @@ streams
     same draw for the same ``(net key, purpose, layer, index)`` as the CPU.
 reduce
     Block-level reductions and the per-layer statistics shared by the kernels.
+inputs
+    What every kernel starts a block with: the ziggurat tables in shared
+    memory and the net's inputs.
 exact_kernels
     The exact Gaussian-conditioning sampler, one input per net, forward and
     exact conditional backward; one thread block per net.

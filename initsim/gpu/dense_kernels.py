@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from numba import cuda, float64, uint64
 
-from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
 from initsim.engine.laws import (
     CONSTANT,
     GAUSSIAN,
@@ -44,6 +43,7 @@ from initsim.engine.laws import (
 )
 from initsim.engine.layerstats import GRAD_SQ
 from initsim.gpu.exact_kernels import dphi, phi
+from initsim.gpu.inputs import input_writer, load_tables
 from initsim.gpu.reduce import hist_add, reducers
 from initsim.gpu.streams import normal_at, normal_from_word, uniform_at, word_pair
 from initsim.rng import Purpose
@@ -177,6 +177,7 @@ def dense_kernel(
     sum1, _, _, finish_layer = reducers(shuffle)
     opts = {} if max_registers is None else {"max_registers": max_registers}
     use_global = spill
+    write_input = input_writer(shuffle)
 
     @cuda.jit(**opts)
     def kernel(
@@ -211,10 +212,7 @@ def dense_kernel(
             buf = cuda.shared.array(0, float64)
         tid = cuda.threadIdx.x
         bd = cuda.blockDim.x
-        for k in range(tid, 256, bd):
-            ki[k] = ki_g[k]
-            wi[k] = wi_g[k]
-        cuda.syncthreads()
+        load_tables(ki, wi, ki_g, wi_g)
         nets = keys.shape[0]
         depth = widths.shape[0] - 1
         nmax = 0
@@ -232,22 +230,7 @@ def dense_kernel(
             k1 = keys[net, 1]
             # ---- input (unit-major n0 x B), as initsim.engine.exact.make_input
             n0 = widths[0]
-            if input_mode == INPUT_GIVEN:
-                for k in range(tid, n0 * nb, bd):
-                    xa[k] = given[k]
-            else:
-                for k in range(tid, n0 * nb, bd):
-                    xa[k] = normal_at(k0, k1, _P_INPUT, _ZERO, k, ki, wi, fi)
-                if input_mode == INPUT_SPHERE:
-                    cuda.syncthreads()
-                    for j in range(nb):
-                        p = 0.0
-                        for i in range(tid, n0, bd):
-                            p += xa[i * nb + j] * xa[i * nb + j]
-                        s = sum1(red, p)
-                        scale = math.sqrt(n0 / s) if s > 0.0 else 0.0
-                        for i in range(tid, n0, bd):
-                            xa[i * nb + j] *= scale
+            write_input(red, xa, k0, k1, input_mode, given, n0, nb, ki, wi, fi)
             if tid == 0:
                 first[net] = 0
             cuda.syncthreads()

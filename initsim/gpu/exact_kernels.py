@@ -29,6 +29,7 @@ from numba import cuda, float64, uint64
 from initsim.activations import dphi_scalar, phi_scalar
 from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
 from initsim.engine.layerstats import GRAD_SQ
+from initsim.gpu.inputs import load_tables
 from initsim.gpu.reduce import hist_add, reducers, unit_stats
 from initsim.gpu.streams import normal_pair
 from initsim.rng import Purpose
@@ -143,10 +144,7 @@ def exact_kernel(
             buf = cuda.shared.array(0, float64)
         tid = cuda.threadIdx.x
         bd = cuda.blockDim.x
-        for k in range(tid, 256, bd):
-            ki[k] = ki_g[k]
-            wi[k] = wi_g[k]
-        cuda.syncthreads()
+        load_tables(ki, wi, ki_g, wi_g)
         nets = keys.shape[0]
         depth = widths.shape[0] - 1
         nmax = 0

@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 from numba import cuda, float64, uint64
 
-from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
 from initsim.engine.exact_batch import RANK_RTOL
 from initsim.engine.layerstats import GRAD_SQ
 from initsim.gpu import EXACT_MAX_INPUTS
 from initsim.gpu.exact_kernels import dphi, phi
+from initsim.gpu.inputs import input_writer, load_tables
 from initsim.gpu.reduce import hist_add, reducers
 from initsim.gpu.streams import normal_at, normal_pair
 from initsim.rng import Purpose
@@ -413,9 +413,10 @@ def exact_batch_kernel(
     nsq = nb * nb
     # the largest reduction (A^T D, D^T D and, orthogonal, A^T A), padded to sum5's width
     nvals = 5 * ((nsq + 2 * nsym + 4) // 5)
-    sum1, _, sum5, finish_layer = reducers(shuffle)
+    _, _, sum5, finish_layer = reducers(shuffle)
     opts = {} if max_registers is None else {"max_registers": max_registers}
     use_global = spill
+    write_input = input_writer(shuffle)
 
     @cuda.jit(device=True)
     def reduce_vals(red, vals, n):
@@ -579,13 +580,10 @@ def exact_batch_kernel(
         zrow = cuda.local.array(nb, float64)
         tid = cuda.threadIdx.x
         bd = cuda.blockDim.x
-        for k in range(tid, 256, bd):
-            ki[k] = ki_g[k]
-            wi[k] = wi_g[k]
+        load_tables(ki, wi, ki_g, wi_g)
         for i in range(nb):
             for j in range(nb):
                 eye[i, j] = 1.0 if i == j else 0.0
-        cuda.syncthreads()
         nets = keys.shape[0]
         depth = widths.shape[0] - 1
         hist = hedges[2] > 0.0  # (lo, hi, nbins + 2), or nbins + 2 = 0 for none
@@ -595,22 +593,7 @@ def exact_batch_kernel(
             k1 = keys[net, 1]
             # ---- input (unit-major n0 x B), as initsim.engine.exact.make_input
             n0 = widths[0]
-            if input_mode == INPUT_GIVEN:
-                for k in range(tid, n0 * nb, bd):
-                    ybuf[k] = given[k]
-            else:
-                for k in range(tid, n0 * nb, bd):
-                    ybuf[k] = normal_at(k0, k1, _P_INPUT, _ZERO, k, ki, wi, fi)
-                if input_mode == INPUT_SPHERE:
-                    cuda.syncthreads()
-                    for j in range(nb):
-                        p = 0.0
-                        for i in range(tid, n0, bd):
-                            p += ybuf[i * nb + j] * ybuf[i * nb + j]
-                        s = sum1(red, p)
-                        scale = math.sqrt(n0 / s) if s > 0.0 else 0.0
-                        for i in range(tid, n0, bd):
-                            ybuf[i * nb + j] *= scale
+            write_input(red, ybuf, k0, k1, input_mode, given, n0, nb, ki, wi, fi)
             if tid == 0:
                 first[net] = 0
             cuda.syncthreads()
