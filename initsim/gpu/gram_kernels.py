@@ -704,13 +704,7 @@ def exact_batch_kernel(
                 st = wstd[t]
                 tb = np.uint64(t)
                 rank_t = int(fac[net, t, 2 * nsq])
-                # M = G_t^+ (A^T D)
-                for j in range(nb):
-                    for k in range(nb):
-                        m = 0.0
-                        for q in range(nb):
-                            m += fac[net, t, nsq + j * nb + q] * cmat[q, k]
-                        mmat[j, k] = m
+                pinv_times(fac, net, t, vals, nb, mmat)  # M = G_t^+ (A^T D)
                 pp = 0  # columns of the orthogonal part's frame Phi
                 bnan = False
                 rb = 0
