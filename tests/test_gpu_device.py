@@ -438,9 +438,10 @@ def test_exact_orthogonal_matches_cpu(kw):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning" if SIM else "error::RuntimeWarning")
 def test_exact_several_inputs_dead_and_overflowing_nets_like_cpu():
     """A zero input (rank-0 Grams, zero gradients) and exploding nets (NaN factors)."""
-    zero = np.zeros((3, NIN))
+    # relu, 6 inputs, backward: the kernel relu-B6-rank-deficient compiled (GPU time)
+    zero = np.zeros((6, NIN))
     gpu, cpu = both(
-        activation="relu", depth=3, width=WIDTH, input_dim=NIN, input=zero, inputs=3,
+        activation="relu", depth=3, width=WIDTH, input_dim=NIN, input=zero, inputs=6,
         nets=NETS, method="exact", backward=True, seed=2,
     )  # fmt: skip
     assert np.all(cpu.q == 0.0)
@@ -621,7 +622,8 @@ def test_unsupported_on_gpu_names_the_parameter(kw, match):
 def test_auto_on_gpu_runs_the_exact_sampler_up_to_16_inputs():
     from initsim.simulation import simulate
 
-    for inputs, method in ((2, "exact"), (17, "dense")):
+    # 3 inputs, relu, forward: the kernel of relu-B3-forward (compilation costs GPU time)
+    for inputs, method in ((3, "exact"), (17, "dense")):
         kw = dict(depth=2, width=8, nets=1, inputs=inputs, input="gaussian")
         if inputs <= 16:
             assert simulate(**kw).provenance["method"] == method  # the CPU's choice
