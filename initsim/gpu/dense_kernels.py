@@ -50,7 +50,6 @@ from initsim.rng import Purpose
 
 __all__ = ["dense_kernel", "shared_bytes", "weight_at", "weight_pair"]
 
-_P_INPUT = np.uint64(Purpose.INPUT)
 _P_WEIGHTS = np.uint64(Purpose.WEIGHTS)
 _P_BIAS = np.uint64(Purpose.BIAS)
 _P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
@@ -86,7 +85,7 @@ def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi, stored):
     ``stored`` (the layer's row-major matrix); the others compute them.
     """
     if law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL:
-        k = 2 * blk
+        k = blk + blk  # uint64 (2 * blk would be float64 in numba: int64 * uint64)
         return stored[k], stored[k + 1]
     if law == GAUSSIAN:
         u0, u1 = word_pair(k0, k1, _P_WEIGHTS, c3, blk)

@@ -59,7 +59,6 @@ MAX_INPUTS = EXACT_MAX_INPUTS
 #: Jacobi sweeps before giving up (quadratic convergence needs about 6-10).
 _MAX_SWEEPS = 60
 
-_P_INPUT = np.uint64(Purpose.INPUT)
 _P_FORWARD = np.uint64(Purpose.FORWARD)
 _P_BIAS = np.uint64(Purpose.BIAS)
 _P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)

@@ -141,7 +141,8 @@ def _fill_sparse(sparsity, scale, k0, k1, c3, w, n_out, n_in, idx, ki, wi, fi):
     """Port of :func:`initsim.engine.laws._fill_sparse` (``idx``: ``n_out`` floats of work)."""
     for k in range(n_out * n_in):
         w[k] = scale * normal_at(k0, k1, _C2_WEIGHTS, c3, k, ki, wi, fi)
-    nz = min(n_out, math.ceil(sparsity * n_out))  # an int, as in Python
+    # numba-cuda types math.ceil as float64 (the CPU target gives an int)
+    nz = min(n_out, int(math.ceil(sparsity * n_out)))  # noqa: RUF046
     for j in range(n_in):
         for r in range(n_out):
             idx[r] = r
