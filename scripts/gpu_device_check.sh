@@ -13,7 +13,7 @@
 #   4. benchmark vs torch                              -> bench.txt, bench.json
 #   5. summary                                         -> summary.txt (also printed)
 # Set INITSIM_BENCH_ARGS to pass extra options to scripts/bench_gpu.py (e.g. --tiny).
-# The step timeouts (INITSIM_TEST_TIMEOUT=330, INITSIM_BENCH_TIMEOUT=200 s) keep the
+# The step timeouts (INITSIM_TEST_TIMEOUT=360, INITSIM_BENCH_TIMEOUT=200 s) keep the
 # worst case inside one 10-minute command.
 set -u
 
@@ -23,7 +23,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-/tmp/initsim_numba_cache}"
 export PYTHONDONTWRITEBYTECODE=1
 PY="${PYTHON:-python}"
-T_TESTS="${INITSIM_TEST_TIMEOUT:-330}"
+T_TESTS="${INITSIM_TEST_TIMEOUT:-360}"
 T_BENCH="${INITSIM_BENCH_TIMEOUT:-200}"
 start=$(date +%s)
 

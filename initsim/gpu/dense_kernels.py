@@ -85,7 +85,7 @@ def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi, stored):
     ``stored`` (the layer's row-major matrix); the others compute them.
     """
     if law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL:
-        k = blk + blk  # uint64 (2 * blk would be float64 in numba: int64 * uint64)
+        k = blk + blk
         return stored[k], stored[k + 1]
     if law == GAUSSIAN:
         u0, u1 = word_pair(k0, k1, _P_WEIGHTS, c3, blk)
