@@ -61,17 +61,15 @@ def _signatures():
 
     f8, i8, u8 = types.float64, types.int64, types.uint64
     tail = (a(u8, 1), a(f8, 1), a(f8, 1), a(f8, 3), a(i8, 1), a(i8, 2), a(i8, 2))
-    exact = (a(u8, 2), a(i8, 1), a(f8, 1), f8, f8, i8, a(f8, 1), f8, a(f8, 1), a(f8, 1), *tail)
-    dense = (
-        (a(u8, 2), a(i8, 1), i8, a(f8, 2), f8, f8, i8, a(f8, 1), f8, a(f8, 1), a(f8, 1))
-        + tail
-        + (a(f8, 3), a(f8, 3))
-    )
+    edges = (a(f8, 1), f8, a(f8, 1), a(f8, 1))  # given, saturation threshold, histogram edges
+    exact = (a(u8, 2), a(i8, 1), a(f8, 1), f8, f8, i8, *edges, *tail)
+    dense = (a(u8, 2), a(i8, 1), i8, a(f8, 2), f8, f8, i8, *edges, *tail, a(f8, 3), a(f8, 3))
+    tables = (a(u8, 1), a(f8, 1), a(f8, 1))
     return {
         "exact": (*exact, a(f8, 2)),
         "gram": (*exact, a(f8, 3), a(f8, 2)),
         "dense": (*dense, a(f8, 2)),
-        "fill": (a(u8, 2), a(i8, 1), i8, a(f8, 2), a(u8, 1), a(f8, 1), a(f8, 1), a(f8, 3), a(f8, 3)),
+        "fill": (a(u8, 2), a(i8, 1), i8, a(f8, 2), *tables, a(f8, 3), a(f8, 3)),
         "psd": (a(f8, 3), a(f8, 3), a(f8, 3), a(i8, 1), a(f8, 3), a(f8, 3), a(f8, 2)),
     }
 
@@ -83,9 +81,7 @@ def _kernel(kind: str, backward: bool, spill: bool, orthogonal: bool):
     if kind == "exact":
         return exact_kernels.exact_kernel(32, TANH, backward, True, None, spill)
     if kind == "gram":
-        return gram_kernels.exact_batch_kernel(
-            2, 32, TANH, backward, True, None, spill, orthogonal
-        )
+        return gram_kernels.exact_batch_kernel(2, 32, TANH, backward, True, None, spill, orthogonal)
     if kind == "dense":
         return dense_kernels.dense_kernel(2, 128, TANH, backward, True, None, spill)
     if kind == "fill":
