@@ -7,14 +7,17 @@ float64 there and an int on the CPU. NVVM and NVRTC, from the
 ``nvidia-cuda-nvcc-cu12`` and ``nvidia-cuda-nvrtc-cu12`` wheels of the test
 extra, compile PTX with no driver and no GPU. numba-cuda asks the current
 device for its compute capability when it compiles the device functions a
-kernel calls; here the test answers for it (9.0, an H100). Skipped where the
-CUDA compilers cannot be loaded.
+kernel calls; here the test answers for it (9.0, an H100). Where the wheel's
+``ptxas`` is there too, the PTX is assembled for sm_90 as well (register and
+shared-memory limits). Skipped where the CUDA compilers cannot be loaded.
 """
 
 from __future__ import annotations
 
+import subprocess
 import types as pytypes
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +37,15 @@ def _compiler_missing() -> str | None:
         except Exception as exc:  # no numba-cuda, NVVM or NVRTC
             return f"cannot compile PTX here ({type(exc).__name__}: {exc})"
     return None
+
+
+def _ptxas() -> Path | None:
+    try:
+        import nvidia.cuda_nvcc as nvcc
+    except ImportError:
+        return None
+    exe = Path(next(iter(nvcc.__path__))) / "bin" / "ptxas"
+    return exe if exe.is_file() else None
 
 
 _MISSING = _compiler_missing()
@@ -103,9 +115,18 @@ CASES = [
 
 
 @pytest.mark.parametrize(("kind", "backward", "spill", "orthogonal"), CASES)
-def test_kernel_compiles_to_ptx(kind, backward, spill, orthogonal, as_if_on_a_gpu):
+def test_kernel_compiles_to_ptx(kind, backward, spill, orthogonal, as_if_on_a_gpu, tmp_path):
     from numba import cuda
 
     kern = _kernel(kind, backward, spill, orthogonal)
     ptx, _ = cuda.compile_ptx(kern.py_func, _signatures()[kind], cc=CC)
     assert ".visible .entry" in ptx and f".target sm_{CC[0]}{CC[1]}" in ptx
+    ptxas = _ptxas()
+    if ptxas is not None:
+        src = tmp_path / "kernel.ptx"
+        src.write_text(ptx)
+        arch = f"-arch=sm_{CC[0]}{CC[1]}"
+        cmd = [str(ptxas), arch, "-v", str(src), "-o", str(tmp_path / "kernel.cubin")]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Used" in done.stderr and "registers" in done.stderr
