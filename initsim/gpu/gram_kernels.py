@@ -11,9 +11,11 @@ Backward, for the gradient ``D`` at ``A``:
 ``D^T D = R_D^T R_D`` and ``Z_b`` the normals of ``(BACKWARD, t)``.
 
 Layout: one thread block per net; units spread over the threads. The only
-per-unit storage is one layer's activations in shared memory (for the
-two-pass variance). Everything else the passes need is a ``B x B`` summary:
-the forward pass keeps each layer's ``R``, ``G^+`` and rank in a global
+per-unit storage is one layer's activations (for the two-pass variance;
+orthogonal backward passes keep the gradient rows ``D`` there too), in
+shared memory or, for layers too wide for it, a global array. Everything
+else the passes need is a ``B x B`` summary: the forward pass keeps each
+layer's ``R`` (orthogonal: ``P = R_Z^{-1} R``), ``G^+`` and rank in a global
 scratch array (``2 B^2 + 1`` floats per layer and net), and the backward
 pass regenerates ``A``, ``H`` and ``X`` of a layer from the counters and
 ``R``, so ``D`` enters the next layer only through the reductions
