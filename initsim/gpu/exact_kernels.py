@@ -48,6 +48,27 @@ _P_BACKWARD = np.uint64(Purpose.BACKWARD)
 _ZERO = np.uint64(0)
 
 
+@cuda.jit(device=True)
+def _unit_pair(k0, k1, tt, pp, c, has_bias, bias_std, ki, wi, fi):
+    """Units ``2 pp`` and ``2 pp + 1`` of layer ``tt``: ``(a0, a1, h0, h1)``.
+
+    ``a = c z`` with ``z`` the layer's normals (one Philox block for both
+    units) and ``h = a + bias_std * b``, the bias normals drawn only when
+    there is a bias. The forward pass and both backward passes regenerate
+    the same values through here.
+    """
+    z0, z1 = normal_pair(k0, k1, _P_FORWARD, tt, pp, ki, wi, fi)
+    a0 = c * z0
+    a1 = c * z1
+    h0 = a0
+    h1 = a1
+    if has_bias:
+        b0, b1 = normal_pair(k0, k1, _P_BIAS, tt, pp, ki, wi, fi)
+        h0 = a0 + bias_std * b0
+        h1 = a1 + bias_std * b1
+    return a0, a1, h0, h1
+
+
 def shared_bytes(nmax: int, depth: int, backward: bool) -> int:
     """Dynamic shared memory of one block of :func:`exact_kernel` (bytes).
 
@@ -198,17 +219,11 @@ def exact_kernel(
                 p_dead = 0.0
                 p_sat = 0.0
                 for pp in range(tid, (nout + 1) >> 1, bd):
-                    z0, z1 = normal_pair(k0, k1, _P_FORWARD, tt, pp, ki, wi, fi)
-                    b0 = 0.0
-                    b1 = 0.0
-                    if has_bias:
-                        b0, b1 = normal_pair(k0, k1, _P_BIAS, tt, pp, ki, wi, fi)
+                    _, _, h0, h1 = _unit_pair(k0, k1, tt, pp, c, has_bias, bias_std, ki, wi, fi)
                     for half in range(2):
                         i = 2 * pp + half
                         if i < nout:
-                            h = c * (z1 if half == 1 else z0)
-                            if has_bias:
-                                h = h + bias_std * (b1 if half == 1 else b0)
+                            h = h1 if half == 1 else h0
                             y = phi(act, param, h)
                             ybuf[i] = y
                             a1, a2, a3, live, sat = unit_stats(
@@ -238,19 +253,13 @@ def exact_kernel(
             p_dd = 0.0
             p_ad = 0.0
             for pp in range(tid, (nl + 1) >> 1, bd):
-                z0, z1 = normal_pair(k0, k1, _P_FORWARD, ttl, pp, ki, wi, fi)
-                b0 = 0.0
-                b1 = 0.0
-                if has_bias:
-                    b0, b1 = normal_pair(k0, k1, _P_BIAS, ttl, pp, ki, wi, fi)
+                a0, a1, h0, h1 = _unit_pair(k0, k1, ttl, pp, c, has_bias, bias_std, ki, wi, fi)
                 u0, u1 = normal_pair(k0, k1, _P_OUT, _ZERO, pp, ki, wi, fi)
                 for half in range(2):
                     i = 2 * pp + half
                     if i < nl:
-                        a = c * (z1 if half == 1 else z0)
-                        h = a
-                        if has_bias:
-                            h = h + bias_std * (b1 if half == 1 else b0)
+                        a = a1 if half == 1 else a0
+                        h = h1 if half == 1 else h0
                         di = (u1 if half == 1 else u0) * dphi(act, param, h)
                         p_dd += di * di
                         p_ad += a * di
@@ -267,19 +276,13 @@ def exact_kernel(
                 tb = np.uint64(t)
                 p_xz = 0.0
                 for pp in range(tid, (nin + 1) >> 1, bd):
-                    z0, z1 = normal_pair(k0, k1, _P_FORWARD, tp, pp, ki, wi, fi)
-                    b0 = 0.0
-                    b1 = 0.0
-                    if has_bias:
-                        b0, b1 = normal_pair(k0, k1, _P_BIAS, tp, pp, ki, wi, fi)
+                    a0, a1, h0, h1 = _unit_pair(k0, k1, tp, pp, c, has_bias, bias_std, ki, wi, fi)
                     g0, g1 = normal_pair(k0, k1, _P_BACKWARD, tb, pp, ki, wi, fi)
                     for half in range(2):
                         i = 2 * pp + half
                         if i < nin:
-                            a = c * (z1 if half == 1 else z0)
-                            h = a
-                            if has_bias:
-                                h = h + bias_std * (b1 if half == 1 else b0)
+                            a = a1 if half == 1 else a0
+                            h = h1 if half == 1 else h0
                             x = phi(act, param, h)
                             g = g1 if half == 1 else g0
                             ybuf[i] = x
