@@ -30,15 +30,12 @@ from initsim.engine.laws import (
     CONSTANT,
     GAUSSIAN,
     IDENTITY,
-    ORTHOGONAL,
     P_GAIN,
     P_HIGH,
     P_LOC,
     P_LOW,
     P_SCALE,
     P_VALUE,
-    SPARSE,
-    TRUNCATED_GAUSSIAN,
     UNIFORM,
 )
 from initsim.engine.layerstats import GRAD_SQ
@@ -46,6 +43,7 @@ from initsim.gpu.exact_kernels import dphi, phi
 from initsim.gpu.inputs import input_writer, load_tables
 from initsim.gpu.reduce import hist_add, reducers
 from initsim.gpu.streams import normal_at, normal_from_word, uniform_at, word_pair
+from initsim.gpu.weight_fill import is_stored
 from initsim.rng import Purpose
 
 __all__ = ["dense_kernel", "shared_bytes", "weight_at", "weight_pair"]
@@ -82,11 +80,9 @@ def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi, stored):
     """Entries ``2 blk`` and ``2 blk + 1`` of a weight matrix: ``(i, j)`` and ``(i, j + 1)``.
 
     Laws in :data:`~initsim.gpu.weight_fill.STORED_LAWS` read them from
-    ``stored`` (the layer's row-major matrix); the others compute them.
+    ``stored`` (the layer's row-major matrix); the others compute them
+    (Gaussian first: the common case pays for no other test).
     """
-    if law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL:
-        k = blk + blk
-        return stored[k], stored[k + 1]
     if law == GAUSSIAN:
         u0, u1 = word_pair(k0, k1, _P_WEIGHTS, c3, blk)
         z0 = normal_from_word(u0, k0, k1, _P_WEIGHTS, c3, blk, _ZERO, ki, wi, fi)
@@ -104,14 +100,15 @@ def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi, stored):
     if law == IDENTITY:
         g = params[P_GAIN]
         return (g if i == j else 0.0), (g if i == j + 1 else 0.0)
+    if is_stored(law):
+        k = blk + blk
+        return stored[k], stored[k + 1]
     return math.nan, math.nan
 
 
 @cuda.jit(device=True)
 def weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi, stored):
     """Entry ``(i, j)`` of a weight matrix, draw number ``k = i * n_in + j``."""
-    if law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL:
-        return stored[k]
     if law == GAUSSIAN:
         return params[P_LOC] + params[P_SCALE] * normal_at(k0, k1, _P_WEIGHTS, c3, k, ki, wi, fi)
     if law == UNIFORM:
@@ -121,6 +118,8 @@ def weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi, stored):
         return params[P_VALUE]
     if law == IDENTITY:
         return params[P_GAIN] if i == j else 0.0
+    if is_stored(law):
+        return stored[k]
     return math.nan
 
 
@@ -220,7 +219,7 @@ def dense_kernel(
         xa = buf[0 : nmax * nb]
         xb = buf[nmax * nb : 2 * nmax * nb]
         hist = hedges[2] > 0.0  # (lo, hi, nbins + 2), or nbins + 2 = 0 for none
-        stored = law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL
+        stored = is_stored(law)
         has_bias = bias_std > 0.0
         acc = cuda.local.array(nb, float64)
         acc2 = cuda.local.array(nb, float64)

@@ -40,8 +40,6 @@ DENSE_LAWS = (
     "sparse",
     "orthogonal",
 )
-#: Laws whose matrices are materialised in global memory before the products.
-_STORED = ("truncated_gaussian", "sparse", "orthogonal")
 #: Shared memory a block may use without an opt-in (bytes).
 _SHARED_LIMIT = 48 * 1024
 #: Bound on a launch's global scratch (the dense kernel's stored pre-activations,
@@ -257,10 +255,10 @@ def make_kernel(
         d_ae,
     )
     scratch = depth * nmax * inputs if backward else 0
-    fill = None
-    if law in _STORED:
-        from initsim.gpu.weight_fill import work_floats
+    from initsim.gpu.weight_fill import STORED_LAWS, work_floats
 
+    fill = None
+    if law_code in STORED_LAWS:
         fill = WeightFill(int(law_code), d_widths, d_params, nmax, work_floats(law_code, nmax))
     how = "stored weights, " if fill else ""
     name = f"cuda dense ({how}block {blk}{_tags(shfl, spill)})"
@@ -402,7 +400,9 @@ def _compile(
 
 
 class WeightFill:
-    """Materialise one launch's weight matrices (laws in :data:`_STORED`) on the device.
+    """Materialise one launch's weight matrices on the device (the stored laws).
+
+    The laws are :data:`initsim.gpu.weight_fill.STORED_LAWS`.
 
     Parameters
     ----------

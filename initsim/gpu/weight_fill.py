@@ -41,7 +41,7 @@ from initsim.engine.laws import (
 from initsim.gpu.streams import normal_at, uniform_at
 from initsim.rng import Purpose
 
-__all__ = ["STORED_LAWS", "fill_kernel", "work_floats"]
+__all__ = ["STORED_LAWS", "fill_kernel", "is_stored", "work_floats"]
 
 #: Law codes whose matrices :func:`fill_kernel` materialises.
 STORED_LAWS = (TRUNCATED_GAUSSIAN, SPARSE, ORTHOGONAL)
@@ -54,6 +54,12 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _TN_NORMAL = 0
 _TN_UNIFORM_CENTRE = 1
 _TN_UNIFORM_TAIL = 2
+
+
+@cuda.jit(device=True)
+def is_stored(law):
+    """Whether the dense kernel reads this law's matrices from :func:`fill_kernel`."""
+    return law == TRUNCATED_GAUSSIAN or law == SPARSE or law == ORTHOGONAL
 
 
 def work_floats(code: int, nmax: int) -> int:
