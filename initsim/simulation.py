@@ -288,10 +288,14 @@ def simulate(
     # one evaluation per distinct (fan_in, fan_out): deep nets repeat the same layer
     fans = [(int(widths[t]), int(widths[t + 1])) for t in range(depth)]
     spec_of = {f: ini.law_spec(*f) for f in set(fans)}
-    std_of = {f: math.sqrt(ini.variance(*f)) for f in spec_of}
     specs = [spec_of[f] for f in fans]
-    entry_std = np.array([std_of[f] for f in fans])
     law = specs[0].law
+    # the exact samplers' per-layer scale: the entry std, or the orthogonal weights' gain
+    if law == "orthogonal":
+        exact_scale = np.array([float(sp.gain) for sp in specs])
+    else:
+        std_of = {f: math.sqrt(ini.variance(*f)) for f in spec_of}
+        exact_scale = np.array([std_of[f] for f in fans])
     chosen = _choose_method(method, law, float(specs[0].loc), inputs, bool(backward), widths)
     if device == "cuda" and method == "auto":
         from initsim.gpu import EXACT_MAX_INPUTS
@@ -340,7 +344,7 @@ def simulate(
             method=chosen,
             law=law,
             widths=widths,
-            entry_std=entry_std,
+            scale=exact_scale,
             law_code=encoded[0][0],
             law_params=np.ascontiguousarray(np.stack([p for _, p in encoded])),
             bias_std=float(bias_std),
@@ -358,7 +362,7 @@ def simulate(
     elif chosen == "exact" and law == "gaussian" and inputs == 1:
         from initsim.engine.exact import exact_single_input
 
-        wstd = entry_std
+        wstd = exact_scale
 
         def kernel(keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
             exact_single_input(
@@ -378,18 +382,14 @@ def simulate(
     elif chosen == "exact":
         from initsim.engine import exact_batch as _eb
 
-        if law == "orthogonal":
-            batch_law, scale = _eb.LAW_ORTHOGONAL, np.array([float(sp.gain) for sp in specs])
-        else:
-            batch_law = _eb.LAW_GAUSSIAN
-            scale = entry_std
+        batch_law = _eb.LAW_ORTHOGONAL if law == "orthogonal" else _eb.LAW_GAUSSIAN
 
         def kernel(keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
             _eb.exact_batch(
                 keys,
                 widths,
                 batch_law,
-                scale,
+                exact_scale,
                 *common,
                 inputs,
                 bool(backward),

@@ -92,7 +92,7 @@ def _initsim_case(
         method=method,
         law=spec.law,
         widths=widths,
-        entry_std=np.full(depth, math.sqrt(ini.variance(width, width))),
+        scale=np.full(depth, math.sqrt(ini.variance(width, width))),
         law_code=code,
         law_params=np.tile(params, (depth, 1)),
         bias_std=0.0,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from initsim.gpu import CUDA_HELP
+from initsim.gpu import CUDA_HELP, EXACT_MAX_INPUTS
 
 __all__ = [
     "DENSE_LAWS",
@@ -124,7 +124,7 @@ def make_kernel(
     method: str,
     law: str,
     widths: np.ndarray,
-    entry_std: np.ndarray,
+    scale: np.ndarray,
     law_code: int,
     law_params: np.ndarray | None,
     bias_std: float,
@@ -149,8 +149,9 @@ def make_kernel(
         The sampler :func:`initsim.simulate` chose.
     law : str
         The weight law's name.
-    widths, entry_std : numpy.ndarray
-        ``n_0 .. n_depth`` and the weight standard deviation per layer.
+    widths, scale : numpy.ndarray
+        ``n_0 .. n_depth`` and the exact sampler's scale per layer: the
+        weight standard deviation, or the gain of orthogonal weights.
     law_code, law_params : int, numpy.ndarray or None
         The dense sampler's encoded law (:func:`initsim.engine.laws.encode`).
     bias_std, code, param, input_mode, given : see :func:`initsim.simulate`
@@ -197,13 +198,8 @@ def make_kernel(
                 "use method='dense'"
             )
         if inputs > 1 or law == "orthogonal":
-            if law == "orthogonal":
-                from initsim.engine.laws import P_GAIN
-
-                assert law_params is not None
-                entry_std = np.asarray(law_params, dtype=np.float64)[:, P_GAIN]
             return _gram_kernel(
-                widths, entry_std, bias_std, code, param, input_mode, given, inputs, backward,
+                widths, scale, bias_std, code, param, input_mode, given, inputs, backward,
                 saturation_threshold, hedges, aedges, block, shuffle, max_registers,
                 law == "orthogonal",
             )  # fmt: skip
@@ -217,7 +213,7 @@ def make_kernel(
         shfl = _shuffle(shuffle, blk)
         kern = _compile("exact", blk, code, backward, shfl, max_registers, 1, spill > 0)
         head = _exact_head(
-            widths, entry_std, bias_std, param, input_mode, given, saturation_threshold,
+            widths, scale, bias_std, param, input_mode, given, saturation_threshold,
             hedges, aedges,
         )  # fmt: skip
         name = f"cuda exact (single input, block {blk}{_tags(shfl, spill)})"
@@ -267,7 +263,7 @@ def make_kernel(
 
 def _exact_head(
     widths: np.ndarray,
-    entry_std: np.ndarray,
+    scale: np.ndarray,
     bias_std: float,
     param: float,
     input_mode: int,
@@ -279,7 +275,7 @@ def _exact_head(
     """Return the exact kernels' leading arguments after the keys (device arrays, scalars)."""
     d_widths, d_wstd, d_given, d_he, d_ae = _device_arrays(
         widths.astype(np.int64),
-        entry_std.astype(np.float64),
+        scale.astype(np.float64),
         _nonempty(given),
         hedges,
         aedges,
@@ -299,7 +295,7 @@ def _exact_head(
 
 def _gram_kernel(
     widths: np.ndarray,
-    entry_std: np.ndarray,
+    scale: np.ndarray,
     bias_std: float,
     code: int,
     param: float,
@@ -317,18 +313,18 @@ def _gram_kernel(
 ) -> tuple[GpuKernel, str]:
     """Validate and bind the exact Gram kernel (``inputs > 1`` or orthogonal weights).
 
-    For orthogonal weights ``entry_std`` holds the gains; :func:`initsim.simulate`
+    For orthogonal weights ``scale`` holds the gains; :func:`initsim.simulate`
     has already sent orthogonal nets with a narrowing layer and ``backward=True``
     to the dense sampler (the exact backward pass needs ``n_out >= n_in``).
     """
-    from initsim.gpu.gram_kernels import MAX_INPUTS, scratch_floats, shared_bytes
+    from initsim.gpu.gram_kernels import scratch_floats, shared_bytes
 
     depth = int(widths.shape[0] - 1)
     nmax = int(widths.max())
-    if inputs > MAX_INPUTS:
+    if inputs > EXACT_MAX_INPUTS:
         raise ValueError(
-            f"inputs={inputs}: device='cuda' runs the exact sampler with at most {MAX_INPUTS} "
-            "inputs per net; use method='dense' or device='cpu'"
+            f"inputs={inputs}: device='cuda' runs the exact sampler with at most "
+            f"{EXACT_MAX_INPUTS} inputs per net; use method='dense' or device='cpu'"
         )
     blk = block or _pow2_block((nmax + 1) // 8, _min_block(), 128)
     dyn, spill = _placement(shared_bytes(nmax, inputs), blk)
@@ -337,7 +333,7 @@ def _gram_kernel(
     kind = "gram-orthogonal" if orthogonal else "gram"
     kern = _compile(kind, blk, code, backward, shfl, max_registers, inputs, spill > 0)
     head = _exact_head(
-        widths, entry_std, bias_std, param, input_mode, given, saturation_threshold, hedges, aedges
+        widths, scale, bias_std, param, input_mode, given, saturation_threshold, hedges, aedges
     )
     scratch = scratch_floats(depth, inputs) if backward else 0
     law = "orthogonal, " if orthogonal else ""

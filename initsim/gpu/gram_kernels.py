@@ -40,7 +40,6 @@ from numba import cuda, float64, uint64
 
 from initsim.engine.exact_batch import RANK_RTOL
 from initsim.engine.layerstats import GRAD_SQ
-from initsim.gpu import EXACT_MAX_INPUTS
 from initsim.gpu.exact_kernels import dphi, phi
 from initsim.gpu.inputs import input_writer, load_tables
 from initsim.gpu.reduce import hist_add, reducers
@@ -48,7 +47,6 @@ from initsim.gpu.streams import normal_at, normal_pair
 from initsim.rng import Purpose
 
 __all__ = [
-    "MAX_INPUTS",
     "exact_batch_kernel",
     "psd_factor",
     "psd_factor_kernel",
@@ -56,8 +54,6 @@ __all__ = [
     "shared_bytes",
 ]
 
-#: Largest ``B`` the GPU Gram kernel compiles for.
-MAX_INPUTS = EXACT_MAX_INPUTS
 #: Jacobi sweeps before giving up (quadratic convergence needs about 6-10).
 _MAX_SWEEPS = 60
 
@@ -364,7 +360,7 @@ def exact_batch_kernel(
     ----------
     nb : int
         Inputs per net ``B`` (compile-time: the ``B x B`` work arrays live
-        in registers and local memory), at most :data:`MAX_INPUTS`.
+        in registers and local memory), at most :data:`initsim.gpu.EXACT_MAX_INPUTS`.
     block : int
         Threads per block, a power of two.
     code : int
