@@ -234,53 +234,41 @@ def psd_factor(g, nb, r, pinv, work, vec, lam):
 
 
 @cuda.jit(device=True)
-def _row_times(k0, k1, c2, c3, base, rank, r, nb, out, ki, wi, fi):
-    """``out[j] = sum_k z_k r[k, j]`` with ``z_k`` normal ``base + k`` of ``(c2, c3)``.
+def _row_normals(k0, k1, c2, c3, base, count, out, ki, wi, fi):
+    """``out[k] = `` normal ``base + k`` of ``(c2, c3)`` for ``k < count``.
 
     Consecutive normals share a Philox block, so aligned pairs are drawn together.
     """
-    for j in range(nb):
-        out[j] = 0.0
     k = 0
     idx = base
-    if (idx & 1) == 1 and rank > 0:
-        z = normal_at(k0, k1, c2, c3, idx, ki, wi, fi)
-        for j in range(nb):
-            out[j] += z * r[0, j]
+    if (idx & 1) == 1 and count > 0:
+        out[0] = normal_at(k0, k1, c2, c3, idx, ki, wi, fi)
         k = 1
         idx += 1
-    while k + 1 < rank:
-        z0, z1 = normal_pair(k0, k1, c2, c3, idx >> 1, ki, wi, fi)
-        for j in range(nb):
-            out[j] += z0 * r[k, j]
-        for j in range(nb):
-            out[j] += z1 * r[k + 1, j]
+    while k + 1 < count:
+        out[k], out[k + 1] = normal_pair(k0, k1, c2, c3, idx >> 1, ki, wi, fi)
         k += 2
         idx += 2
-    if k < rank:
-        z = normal_at(k0, k1, c2, c3, idx, ki, wi, fi)
-        for j in range(nb):
-            out[j] += z * r[k, j]
+    if k < count:
+        out[k] = normal_at(k0, k1, c2, c3, idx, ki, wi, fi)
 
 
 @cuda.jit(device=True)
 def _pre_activation(k0, k1, t, i, scale, r, rank, nb, has_bias, bias_std, a, h, ki, wi, fi):
-    """Row ``i`` of layer ``t``: ``a = s z R`` (NaN for an overflowed Gram) and ``h = a + b``."""
+    """Row ``i`` of layer ``t``: ``a = s z R`` (NaN for an overflowed Gram) and ``h = a + b``.
+
+    ``h`` holds the normals ``z`` until ``a`` is known.
+    """
     tt = np.uint64(t)
-    _row_times(k0, k1, _P_FORWARD, tt, i * max(rank, 0), rank, r, nb, a, ki, wi, fi)
+    rk = max(rank, 0)
+    _row_normals(k0, k1, _P_FORWARD, tt, i * rk, rk, h, ki, wi, fi)
+    _row_mat(h, r, rk, nb, a)
     bi = 0.0
     if has_bias:
         bi = bias_std * normal_at(k0, k1, _P_BIAS, tt, i, ki, wi, fi)
     for j in range(nb):
         a[j] = math.nan if rank < 0 else scale * a[j]
         h[j] = a[j] + bi if has_bias else a[j]
-
-
-@cuda.jit(device=True)
-def _row_normals(k0, k1, c2, c3, base, count, out, ki, wi, fi):
-    """``out[k] = `` normal ``base + k`` of ``(c2, c3)`` for ``k < count``."""
-    for k in range(count):
-        out[k] = normal_at(k0, k1, c2, c3, base + k, ki, wi, fi)
 
 
 @cuda.jit(device=True)
@@ -772,7 +760,8 @@ def exact_batch_kernel(
                             k0, k1, t - 1, i, wstd[t - 1], r, rank, has_bias, bias_std, param,
                             arow, hrow, xrow, ki, wi, fi,
                         )  # fmt: skip
-                        _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
+                        _row_normals(k0, k1, _P_BACKWARD, tb, i * rb, rb, zrow, ki, wi, fi)
+                        _row_mat(zrow, rd, rb, nb, yrow)
                         for j in range(nb):
                             for k in range(nb):
                                 vals[j * nb + k] += xrow[j] * (st * yrow[k])
@@ -826,7 +815,8 @@ def exact_batch_kernel(
                         hrow, xrow, ki, wi, fi,
                     )  # fmt: skip
                     if not orth:
-                        _row_times(k0, k1, _P_BACKWARD, tb, i * rb, rb, rd, nb, yrow, ki, wi, fi)
+                        _row_normals(k0, k1, _P_BACKWARD, tb, i * rb, rb, zrow, ki, wi, fi)
+                        _row_mat(zrow, rd, rb, nb, yrow)
                     elif pp > 0:
                         projected_row(
                             k0, k1, tb, mm2 * rank_m + i * pp, pp, xrow, fmat, zrow, yrow,
