@@ -176,14 +176,14 @@ def _fill_orthogonal(gain, k0, k1, c3, w, n_out, n_in, work, ki, wi, fi):
     tall = n_out >= n_in
     m = n_out if tall else n_in
     n = n_in if tall else n_out
+    # A[i, c] is G[i, c] (tall) or G[c, i] (wide): W[a, b] = w[a n_in + b] seen through strides
+    rs = n_in if tall else 1
+    cs = 1 if tall else n_in
     tau = work[m * n : m * n + n]
-    for i in range(n_out):
-        for j in range(n_in):
-            g = normal_at(k0, k1, _C2_WEIGHTS, c3, i * n_in + j, ki, wi, fi)
-            if tall:
-                work[j * m + i] = g
-            else:
-                work[i * m + j] = g
+    for i in range(m):
+        for c in range(n):
+            idx = i * rs + c * cs
+            work[c * m + i] = normal_at(k0, k1, _C2_WEIGHTS, c3, idx, ki, wi, fi)
     # Householder: column c becomes (beta, v_1..) with H_c = I - tau v v^T, v_0 = 1
     for c in range(n):
         base = c * m
@@ -211,37 +211,26 @@ def _fill_orthogonal(gain, k0, k1, c3, w, n_out, n_in, work, ki, wi, fi):
             work[bj + c] -= dot
             for i in range(c + 1, m):
                 work[bj + i] -= dot * work[base + i]
-    # Q e_j = H_0 H_1 .. H_{n-1} e_j, scaled by gain * sign(R_jj), written into W
+    # Q e_j = H_0 H_1 .. H_{n-1} e_j, scaled by gain * sign(R_jj), written into W (Q's
+    # entry (i, j) at w[i rs + j cs])
     for j in range(n):
         s = gain if work[j * m + j] >= 0.0 else -gain
+        q = j * cs
         for i in range(m):
-            if tall:
-                w[i * n_in + j] = 1.0 if i == j else 0.0
-            else:
-                w[j * n_in + i] = 1.0 if i == j else 0.0
+            w[i * rs + q] = 1.0 if i == j else 0.0
         for c in range(min(j, n - 1), -1, -1):
             if tau[c] == 0.0:
                 continue
             base = c * m
-            dot = w[c * n_in + j] if tall else w[j * n_in + c]
+            dot = w[c * rs + q]
             for i in range(c + 1, m):
-                qi = w[i * n_in + j] if tall else w[j * n_in + i]
-                dot += work[base + i] * qi
+                dot += work[base + i] * w[i * rs + q]
             dot *= tau[c]
-            if tall:
-                w[c * n_in + j] -= dot
-            else:
-                w[j * n_in + c] -= dot
+            w[c * rs + q] -= dot
             for i in range(c + 1, m):
-                if tall:
-                    w[i * n_in + j] -= dot * work[base + i]
-                else:
-                    w[j * n_in + i] -= dot * work[base + i]
+                w[i * rs + q] -= dot * work[base + i]
         for i in range(m):
-            if tall:
-                w[i * n_in + j] *= s
-            else:
-                w[j * n_in + i] *= s
+            w[i * rs + q] *= s
 
 
 @cuda.jit
