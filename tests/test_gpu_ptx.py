@@ -78,8 +78,9 @@ def _signatures():
     dense = (a(u8, 2), a(i8, 1), i8, a(f8, 2), f8, f8, i8, *edges, *tail, a(f8, 3), a(f8, 3))
     tables = (a(u8, 1), a(f8, 1), a(f8, 1))
     return {
-        "exact": (*exact, a(f8, 2)),
-        "gram": (*exact, a(f8, 3), a(f8, 2)),
+        # scratch, weights, spill buffer: every kernel's trailing arguments
+        "exact": (*exact, a(f8, 3), a(f8, 3), a(f8, 2)),
+        "gram": (*exact, a(f8, 3), a(f8, 3), a(f8, 2)),
         "dense": (*dense, a(f8, 2)),
         "fill": (a(u8, 2), a(i8, 1), i8, a(f8, 2), *tables, a(f8, 3), a(f8, 3)),
         "psd": (a(f8, 3), a(f8, 3), a(f8, 3), a(i8, 1), a(f8, 3), a(f8, 3), a(f8, 2)),

@@ -167,7 +167,9 @@ def dense_kernel(
         pass (any shape when ``backward`` is false) and the stored weights
         ``(nets, depth, n_out * n_in)`` from
         :func:`initsim.gpu.weight_fill.fill_kernel` for the laws in
-        :data:`~initsim.gpu.weight_fill.STORED_LAWS` (any shape otherwise).
+        :data:`~initsim.gpu.weight_fill.STORED_LAWS` (any shape otherwise),
+        then the spill buffer: the trailing arguments of every GPU kernel
+        (:class:`initsim.gpu.driver.GpuKernel`).
     """
     nred = block
     act = code

@@ -217,7 +217,7 @@ def make_kernel(
             hedges, aedges,
         )  # fmt: skip
         name = f"cuda exact (single input, block {blk}{_tags(shfl, spill)})"
-        return GpuKernel(kern, head, blk, dyn, None, spill=spill), name
+        return GpuKernel(kern, head, blk, dyn, spill=spill), name
     if law not in DENSE_LAWS:
         raise ValueError(
             f"law {law!r}: device='cuda' has no dense kernel for it; GPU laws are "
@@ -258,7 +258,7 @@ def make_kernel(
         fill = WeightFill(int(law_code), d_widths, d_params, nmax, work_floats(law_code, nmax))
     how = "stored weights, " if fill else ""
     name = f"cuda dense ({how}block {blk}{_tags(shfl, spill)})"
-    return GpuKernel(kern, head, blk, dyn, scratch, fill, weights_arg=True, spill=spill), name
+    return GpuKernel(kern, head, blk, dyn, scratch, fill, spill), name
 
 
 def _exact_head(
@@ -457,20 +457,21 @@ class GpuKernel:
         device arrays), ending with the histogram edges.
     block, shared : int
         Threads per block and dynamic shared memory (bytes).
-    scratch : int or None
-        Floats of global scratch per net that the kernel takes after the
-        histograms (dense: stored pre-activations, Gram: each layer's
-        factors, for the backward pass; 0 when there is none), or None for a
-        kernel without that argument.
+    scratch : int
+        Floats of global scratch per net (dense: stored pre-activations,
+        Gram: each layer's factors, for the backward pass); 0 for none.
     fill : WeightFill or None
         How to materialise the weights before each launch, or None.
-    weights_arg : bool
-        The kernel takes the materialised weights after the scratch (the
-        dense kernel; a placeholder when ``fill`` is None).
     spill : int
-        Floats of per-unit buffers per block kept in a global array (the
-        kernel's last argument) because they do not fit in shared memory; 0
-        when they are in shared memory (a placeholder is passed).
+        Floats of per-unit buffers per block kept in a global array because
+        they do not fit in shared memory; 0 when they are in shared memory.
+
+    Notes
+    -----
+    Every kernel ends with the same three arguments after the histograms:
+    the scratch ``(nets, depth, scratch / depth)``, the weights ``(nets,
+    depth, nmax^2)`` and the spill buffer ``(nets, spill)``; a kernel or a
+    run that needs one of them not gets a small placeholder.
     """
 
     def __init__(
@@ -479,9 +480,8 @@ class GpuKernel:
         head: tuple[Any, ...],
         block: int,
         shared: int,
-        scratch: int | None,
+        scratch: int = 0,
         fill: WeightFill | None = None,
-        weights_arg: bool = False,
         spill: int = 0,
     ):
         self.kern = kern
@@ -490,10 +490,9 @@ class GpuKernel:
         self.shared = shared
         self.scratch = scratch
         self.fill = fill
-        self.weights_arg = weights_arg
         self.spill = spill
         self.tables = _tables()
-        per_net = 8 * ((scratch or 0) + spill)
+        per_net = 8 * (scratch + spill)
         self.batch = max(1, _SCRATCH_BYTES // per_net) if per_net else 1 << 30
         if fill is not None:
             depth = int(head[0].shape[0]) - 1
@@ -517,22 +516,18 @@ class GpuKernel:
 
         nets = d_keys.shape[0]
         depth = d_stats.shape[1]
-        extra: tuple[Any, ...] = ()
-        if self.scratch:
-            extra = (cuda.device_array((nets, depth, self.scratch // depth)),)
-        elif self.scratch is not None:
-            extra = (cuda.device_array((1, 1, 1)),)
-        if self.fill is not None:
-            extra = (*extra, self.fill.run(d_keys, depth, self.tables))
-        elif self.weights_arg:
-            extra = (*extra, cuda.device_array((1, 1, 1)))
-        extra = (*extra, cuda.device_array((nets, self.spill) if self.spill else (1, 1)))
+        unused = cuda.device_array((1, 1, 1))
+        per_layer = self.scratch // depth
+        scratch = cuda.device_array((nets, depth, per_layer)) if self.scratch else unused
+        weights = self.fill.run(d_keys, depth, self.tables) if self.fill else unused
+        spill = cuda.device_array((nets, self.spill) if self.spill else (1, 1))
         with warnings.catch_warnings():
             # a small number of nets is a legitimate (if wasteful) launch
             warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely")
             self.kern[nets, self.block, 0, self.shared](
-                d_keys, *self.head, *self.tables, d_stats, d_first, d_hh, d_ha, *extra
-            )
+                d_keys, *self.head, *self.tables, d_stats, d_first, d_hh, d_ha, scratch, weights,
+                spill,
+            )  # fmt: skip
 
     def __call__(self, keys: np.ndarray, out: tuple[np.ndarray, ...]) -> None:
         """Fill a chunk's ``(stats, first_nonfinite, hist_h, hist_a)`` from its keys.

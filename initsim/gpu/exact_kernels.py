@@ -126,7 +126,9 @@ def exact_kernel(
         ``kernel[grid, block, stream, shared_bytes](...)``, arguments as in
         :func:`initsim.engine.exact.exact_single_input` without ``code`` and ``backward``, plus
         the ziggurat tables, and with histograms summed over nets, shape
-        ``(depth, nbins + 2)``.
+        ``(depth, nbins + 2)``; then the three trailing arguments every GPU
+        kernel takes (:class:`initsim.gpu.driver.GpuKernel`): scratch and
+        weights, unused here, and the spill buffer.
     """
     nred = block
     act = code
@@ -154,6 +156,8 @@ def exact_kernel(
         first,
         hist_h,
         hist_a,
+        scratch,
+        wts,
         big,
     ):
         ki = cuda.shared.array(256, uint64)

@@ -374,9 +374,9 @@ def exact_batch_kernel(
     numba.cuda dispatcher
         ``kernel[nets, block, stream, shared_bytes](...)`` with the
         arguments of the single-input kernel
-        (:func:`initsim.gpu.exact_kernels.exact_kernel`) plus a scratch
-        array ``(nets, depth, 2 B^2 + 1)`` for the backward pass (any
-        shape when ``backward`` is false) and the spill buffer.
+        (:func:`initsim.gpu.exact_kernels.exact_kernel`), whose scratch here
+        is ``(nets, depth, 2 B^2 + 1)`` for the backward pass (any shape
+        when ``backward`` is false); the weights argument is unused.
 
     Notes
     -----
@@ -533,6 +533,7 @@ def exact_batch_kernel(
         hist_h,
         hist_a,
         fac,
+        wts,
         big,
     ):
         ki = cuda.shared.array(256, uint64)
