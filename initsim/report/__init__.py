@@ -14,17 +14,6 @@ from typing import Any
 
 __all__ = ["FIGURE_KINDS", "FIGURE_OPTIONS", "build_report"]
 
-#: Figure kinds a spec's ``[[figure]]`` may name.
-FIGURE_KINDS = (
-    "histograms",
-    "literal-typo",
-    "training",
-    "depth-profile",
-    "phase-diagram",
-    "finite-width",
-    "jacobian-spectra",
-)
-
 #: Optional keys of a ``[[figure]]`` table, per kind (besides kind, experiment and title).
 FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
     "histograms": ("layers", "variable"),
@@ -36,6 +25,8 @@ FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
     "jacobian-spectra": (),
 }
 
+#: Figure kinds a spec's ``[[figure]]`` may name.
+FIGURE_KINDS = tuple(FIGURE_OPTIONS)
 
 def build_report(
     study: Any,
