@@ -343,7 +343,7 @@ def test_registry_matches_public_kinds() -> None:
 def test_shipped_default_spec_covers_every_figure_kind() -> None:
     import tomllib
 
-    from initsim.cli_report import default_spec_path
+    from initsim.cli.report import default_spec_path
     from initsim.study_spec import read_spec
 
     path = default_spec_path()

@@ -762,7 +762,7 @@ def test_bad_input_raises_value_error_naming_the_parameter(call, match):
 
 
 def _run_cli(capsys, *argv):
-    from initsim.cli_theory import register
+    from initsim.cli.theory import register
 
     parser = argparse.ArgumentParser(prog="initsim")
     register(parser.add_subparsers(dest="command"))

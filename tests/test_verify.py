@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from initsim import initializers
-from initsim.cli_verify import EXIT_FAIL, register
+from initsim.cli.verify import EXIT_FAIL, register
 from initsim.verify import (
     DEAD_LIMIT,
     PROFILES,

@@ -6,20 +6,9 @@ import argparse
 import json
 from typing import Any
 
+from initsim.cli._common import add_json, add_seed, add_threads, int_list
+
 __all__ = ["add_net_options", "register"]
-
-
-def _int_list(text: str) -> int | list[int]:
-    parts = [p for p in text.replace(",", " ").split() if p]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer or a comma-separated list of integers, got {text!r}"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one width")
-    return values[0] if len(values) == 1 else values
 
 
 def add_net_options(p: argparse.ArgumentParser, nets: int) -> None:
@@ -37,7 +26,7 @@ def add_net_options(p: argparse.ArgumentParser, nets: int) -> None:
     p.add_argument("--depth", type=int, default=10, help="hidden layers (default 10)")
     p.add_argument(
         "--width",
-        type=_int_list,
+        type=int_list,
         default=256,
         help="hidden width, or comma-separated per-layer widths (default 256)",
     )
@@ -73,15 +62,15 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--method", default="auto", choices=["auto", "exact", "dense"])
     p.add_argument("--backward", action="store_true", help="also propagate gradients")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="numba threads (default all)")
+    add_seed(p)
+    add_threads(p)
     p.add_argument(
         "--device",
         default="cpu",
         choices=["cpu", "cuda"],
         help="where to run: cpu (default) or cuda (needs initsim[cuda] and an NVIDIA GPU)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(p)
     p.add_argument("--per-net", action="store_true", help="with --json: include per-net arrays")
     p.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
     p.set_defaults(func=_run)

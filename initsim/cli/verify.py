@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from initsim.cli._common import add_json, add_seed
+
 __all__ = ["EXIT_FAIL", "register"]
 
 #: Exit status of ``initsim verify`` when a property fails (2 is bad usage).
@@ -47,14 +49,14 @@ def register(sub: Any) -> None:
         choices=list(PROFILES),
         help="sample sizes: dev (seconds), ci, thorough (default dev)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    add_seed(p)
     p.add_argument(
         "--alpha",
         type=float,
         default=0.01,
         help="family-wise false-rejection rate of the statistical tests (default 0.01)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(p)
     p.set_defaults(func=_run)
 
 

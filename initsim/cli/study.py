@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from initsim.cli._common import add_json
+
 __all__ = ["register"]
 
 
@@ -58,12 +60,12 @@ def register(sub: Any) -> None:
         default=None,
         help="progress bar over cells on stderr (default: when stderr is a terminal)",
     )
-    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_json(run, help="print the summary as JSON")
     run.set_defaults(func=_run)
 
     val = ssub.add_parser("validate", help="check a spec and list its cells; runs nothing")
     val.add_argument("spec", help="the study's TOML file")
-    val.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(val)
     val.set_defaults(func=_validate)
 
     tab = ssub.add_parser(

@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from initsim.cli_simulate import add_net_options
+from initsim.cli._common import add_json, add_seed, add_threads
+from initsim.cli.simulate import add_net_options
 
 __all__ = ["EXIT_FAIL", "register"]
 
@@ -33,8 +34,8 @@ def register(sub: Any) -> None:
         ),
     )
     add_net_options(p, nets=500)
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="numba threads (default all)")
+    add_seed(p)
+    add_threads(p)
     p.add_argument(
         "--alpha", type=float, default=0.01, help="family-wise false-rejection rate (default 0.01)"
     )
@@ -51,7 +52,7 @@ def register(sub: Any) -> None:
         choices=["preserves-variance"],
         help="add a claim: preserves-variance means E[q^L] = E[q^1]",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(p)
     p.set_defaults(func=_run)
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from initsim._version import __version__
+from initsim.cli._common import add_json, positive_int
 
 __all__ = ["build_parser", "main"]
 
@@ -47,16 +48,6 @@ def _cmd_initializers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``initsim`` command.
 
@@ -80,19 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the initializer catalogue with each scheme's variance law",
         description="List every initializer with its law and exact per-entry variance.",
     )
-    p_init.add_argument("--fan-in", type=_positive_int, default=256, help="fan_in (default 256)")
-    p_init.add_argument("--fan-out", type=_positive_int, default=256, help="fan_out (default 256)")
-    p_init.add_argument("--json", action="store_true", help="print one JSON document")
+    p_init.add_argument("--fan-in", type=positive_int, default=256, help="fan_in (default 256)")
+    p_init.add_argument("--fan-out", type=positive_int, default=256, help="fan_out (default 256)")
+    add_json(p_init)
     p_init.set_defaults(func=_cmd_initializers)
 
-    from initsim import cli_check, cli_report, cli_simulate, cli_study, cli_theory, cli_verify
+    from initsim.cli import check, report, simulate, study, theory, verify
 
-    cli_simulate.register(sub)
-    cli_theory.register(sub)
-    cli_check.register(sub)
-    cli_verify.register(sub)
-    cli_study.register(sub)
-    cli_report.register(sub)
+    for command in (simulate, theory, check, verify, study, report):
+        command.register(sub)
     return parser
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from typing import Any
+
+from initsim.cli._common import add_json, json_float
 
 __all__ = ["register"]
 
@@ -37,15 +38,8 @@ def register(sub: Any) -> None:
         help="n_in Var(W_ij); omit it to print the critical sigma_w2 for --sigma-b2",
     )
     p.add_argument("--sigma-b2", type=float, default=0.0, help="Var(b_i) (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(p)
     p.set_defaults(func=_run)
-
-
-def _json_float(x: float) -> float | str:
-    """JSON has no inf/NaN: write them as strings (as ``initsim simulate --json`` does)."""
-    if math.isfinite(x):
-        return x
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -60,9 +54,9 @@ def _run(args: argparse.Namespace) -> int:
             doc = {
                 "activation": act.label,
                 "sigma_b2": sb,
-                "critical_sigma_w2": _json_float(sw_crit),
-                "q_star": _json_float(q_star),
-                "chi1": _json_float(theory.chi1(act, sw_crit, sb)),
+                "critical_sigma_w2": json_float(sw_crit),
+                "q_star": json_float(q_star),
+                "chi1": json_float(theory.chi1(act, sw_crit, sb)),
             }
             print(json.dumps(doc, indent=1))
             return 0
@@ -85,12 +79,12 @@ def _run(args: argparse.Namespace) -> int:
             "activation": act.label,
             "sigma_w2": sw,
             "sigma_b2": sb,
-            "q_star": _json_float(q_star),
-            "chi1": _json_float(x1),
-            "xi_q": _json_float(xi_q),
-            "xi_c": _json_float(xi_c),
-            "c_star": _json_float(c_star),
-            "chi_c": _json_float(chi_c),
+            "q_star": json_float(q_star),
+            "chi1": json_float(x1),
+            "xi_q": json_float(xi_q),
+            "xi_c": json_float(xi_c),
+            "c_star": json_float(c_star),
+            "chi_c": json_float(chi_c),
             "phase": ph,
         }
         print(json.dumps(doc, indent=1))

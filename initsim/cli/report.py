@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from initsim.cli._common import add_threads
+
 __all__ = ["DEFAULT_PDF", "default_spec_path", "register"]
 
 #: Where the report of the embedded default study goes.
@@ -70,7 +72,7 @@ def register(sub: Any) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, help="run on a Dask LocalCluster")
     where.add_argument("--scheduler", default=None, help="run on the Dask cluster at this address")
-    p.add_argument("--threads", type=int, default=None, help="numba threads per cell (local)")
+    add_threads(p, help="numba threads per cell (local)")
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
