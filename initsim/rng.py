@@ -42,6 +42,15 @@ from initsim.seeding import SeedLike, as_seed_sequence
 
 __all__ = [
     "NET_DOMAIN",
+    "P_BACKWARD",
+    "P_BIAS",
+    "P_FORWARD",
+    "P_INPUT",
+    "P_OUTPUT_DIRECTION",
+    "P_SPARSE",
+    "P_TRUNCATED",
+    "P_TRUNCATED_NORMALS",
+    "P_WEIGHTS",
     "Purpose",
     "fill_normals",
     "fill_uniforms",
@@ -66,7 +75,11 @@ NET_DOMAIN = 0xFFFFFFFF
 
 
 class Purpose:
-    """Counter word 2 of each substream: what the draws are for."""
+    """Counter word 2 of each substream: what the draws are for (every purpose, declared once).
+
+    1..7 are the engine's; 40..49 the weight laws' own substreams
+    (:mod:`initsim.engine.laws`); 99 is for tests.
+    """
 
     INPUT = 1
     FORWARD = 2
@@ -75,7 +88,27 @@ class Purpose:
     BIAS = 5
     OUTPUT_DIRECTION = 6
     PERMUTATION = 7
+    #: the truncated-Gaussian rejection sampler's uniforms
+    TRUNCATED = 40
+    #: the sparse law's zero-position uniforms
+    SPARSE = 41
+    #: the normals proposed by the truncated-Gaussian sampler
+    TRUNCATED_NORMALS = 42
     TEST = 99
+
+
+# The purposes as uint64 module globals, the form CPU and CUDA kernels take them in
+# (Numba freezes module globals at compile time; mixing int64 and uint64 words would
+# turn the counter arithmetic into float64).
+P_INPUT = np.uint64(Purpose.INPUT)
+P_FORWARD = np.uint64(Purpose.FORWARD)
+P_BACKWARD = np.uint64(Purpose.BACKWARD)
+P_WEIGHTS = np.uint64(Purpose.WEIGHTS)
+P_BIAS = np.uint64(Purpose.BIAS)
+P_OUTPUT_DIRECTION = np.uint64(Purpose.OUTPUT_DIRECTION)
+P_TRUNCATED = np.uint64(Purpose.TRUNCATED)
+P_SPARSE = np.uint64(Purpose.SPARSE)
+P_TRUNCATED_NORMALS = np.uint64(Purpose.TRUNCATED_NORMALS)
 
 
 @jit(inline="always")

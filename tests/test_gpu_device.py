@@ -347,7 +347,7 @@ def test_device_psd_factor_matches_cpu():
     """The in-kernel Jacobi factor: same rank, R (up to rounding), G^+ and NaN handling."""
     from numba import cuda
 
-    from initsim.engine.exact_batch import psd_factor as cpu_factor
+    from initsim.engine.gram import psd_factor as cpu_factor
     from initsim.gpu.gram_kernels import psd_factor_kernel
 
     gs = np.stack(_psd_cases())

@@ -94,7 +94,7 @@ def _kernel(kind: str, backward: bool, spill: bool, orthogonal: bool):
     if kind == "exact":
         return exact_kernels.exact_kernel(32, TANH, backward, True, None, spill)
     if kind == "gram":
-        return gram_kernels.exact_batch_kernel(2, 32, TANH, backward, True, None, spill, orthogonal)
+        return gram_kernels.gram_kernel(2, 32, TANH, backward, True, None, spill, orthogonal)
     if kind == "dense":
         return dense_kernels.dense_kernel(2, 128, TANH, backward, True, None, spill)
     if kind == "fill":

@@ -10,8 +10,8 @@ from scipy import stats
 from initsim import activations, initializers, simulate
 from initsim.engine import laws
 from initsim.engine.exact import INPUT_GAUSSIAN, INPUT_GIVEN, INPUT_SPHERE
-from initsim.engine.exact_batch import psd_factor
-from initsim.engine.reference import dense_reference, exact_batch_reference, exact_reference
+from initsim.engine.gram import psd_factor
+from initsim.engine.reference import dense_reference, gram_reference, exact_reference
 from initsim.rng import net_keys, root_key
 
 pytestmark = pytest.mark.usefixtures("warm_kernels")
@@ -117,7 +117,7 @@ def test_dense_kernel_matches_numpy_twin(init, params, n_inputs):
     ],
 )
 @pytest.mark.parametrize("n_inputs", [1, 3, 11])  # 11 > every width: rank-deficient Grams
-def test_exact_batch_kernel_matches_numpy_twin(init, widths, backward, n_inputs):
+def test_gram_kernel_matches_numpy_twin(init, widths, backward, n_inputs):
     ini = initializers.get(init)
     x = np.random.default_rng(1).standard_normal((n_inputs, widths[0]))
     r = simulate(
@@ -151,7 +151,7 @@ def test_exact_batch_kernel_matches_numpy_twin(init, widths, backward, n_inputs)
     keys = net_keys(root_key(9), 0, 3)
     got = _stack(r)
     for k in range(3):
-        ref, _ = exact_batch_reference(
+        ref, _ = gram_reference(
             keys[k],
             np.array(widths),
             orth,
@@ -169,7 +169,7 @@ def test_exact_batch_kernel_matches_numpy_twin(init, widths, backward, n_inputs)
 
 def test_gram_kernel_with_one_input_equals_single_input_kernel():
     """Same draws, same algebra: the B-input kernel at B = 1 reproduces the O(n) kernel."""
-    from initsim.engine import exact_batch as eb
+    from initsim.engine import gram as eb
     from initsim.engine.exact import exact_single_input
 
     widths = np.array([6, 10, 8, 9])
@@ -184,7 +184,7 @@ def test_gram_kernel_with_one_input_equals_single_input_kernel():
         if run == "single":
             exact_single_input(keys, widths, wstd, *args, *tail)
         else:
-            eb.exact_batch(keys, widths, eb.LAW_GAUSSIAN, wstd, *args, 1, *tail)
+            eb.gram_kernel(keys, widths, eb.LAW_GAUSSIAN, wstd, *args, 1, *tail)
         outs.append(stats)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-10, atol=1e-14)
 
@@ -234,7 +234,7 @@ def test_gram_kernel_overflowing_nets_turn_nan_instead_of_raising(init):
     assert not np.any(np.isfinite(r.grad_sq[:, 0]))
     orth = init == "orthogonal"
     scale = np.full(30, ini.law_spec(5, 5).gain if orth else ini.variance(5, 5) ** 0.5)
-    ref, ref_first = exact_batch_reference(
+    ref, ref_first = gram_reference(
         net_keys(root_key(4), 0, 1)[0],
         np.full(31, 5),
         orth,

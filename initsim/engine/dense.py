@@ -24,9 +24,8 @@ from initsim.activations import dphi_scalar
 from initsim.engine.exact import make_input
 from initsim.engine.laws import fill_weights
 from initsim.engine.layerstats import GRAD_SQ, close_layer, mean_square
-from initsim.rng import Purpose, fill_normals
+from initsim.rng import P_OUTPUT_DIRECTION, fill_normals
 
-_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
 _ZERO = np.uint64(0)
 
 
@@ -146,7 +145,7 @@ def _dense_backward(k0, k1, widths, law_code, law_params, code, param, b, hs, wb
     d = np.empty(nmax * b)
     g = np.empty(nmax * b)
     nl = widths[depth]
-    fill_normals(k0, k1, _P_OUT, _ZERO, 0, d[: nl * b])
+    fill_normals(k0, k1, P_OUTPUT_DIRECTION, _ZERO, 0, d[: nl * b])
     for k in range(nl * b):
         d[k] *= dphi_scalar(code, param, hs[depth - 1, k])
     stats_net[depth - 1, GRAD_SQ] = mean_square(d, nl * b)

@@ -27,12 +27,8 @@ import numpy as np
 from initsim._jit import jit
 from initsim.activations import RELU, dphi_scalar
 from initsim.engine.layerstats import GRAD_SQ, close_layer, sum_sq
-from initsim.rng import Purpose, fill_normals
+from initsim.rng import P_BACKWARD, P_FORWARD, P_INPUT, P_OUTPUT_DIRECTION, fill_normals
 
-_P_INPUT = np.uint64(Purpose.INPUT)
-_P_FORWARD = np.uint64(Purpose.FORWARD)
-_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
-_P_BACKWARD = np.uint64(Purpose.BACKWARD)
 _ZERO = np.uint64(0)
 
 INPUT_GAUSSIAN = 0
@@ -53,7 +49,7 @@ def make_input(k0, k1, mode, given, n0, b, x):
         for k in range(total):
             x[k] = given[k]
         return
-    fill_normals(k0, k1, _P_INPUT, _ZERO, 0, x[:total])
+    fill_normals(k0, k1, P_INPUT, _ZERO, 0, x[:total])
     if mode == INPUT_SPHERE:
         for j in range(b):
             s = 0.0
@@ -142,7 +138,7 @@ def exact_single_input(
             h = hs[slot]
             av = avs[slot if keep_a else 0]
             c = wstd[t] * math.sqrt(x2)
-            fill_normals(k0, k1, _P_FORWARD, np.uint64(t), 0, z[:nout])
+            fill_normals(k0, k1, P_FORWARD, np.uint64(t), 0, z[:nout])
             if keep_a:
                 for i in range(nout):
                     av[i] = c * z[i]
@@ -197,7 +193,7 @@ def _exact_backward(k0, k1, widths, wstd, code, param, xs, x2s, hs, avs, d, g, s
     """
     depth = widths.shape[0] - 1
     nl = widths[depth]
-    fill_normals(k0, k1, _P_OUT, _ZERO, 0, d[:nl])
+    fill_normals(k0, k1, P_OUTPUT_DIRECTION, _ZERO, 0, d[:nl])
     dd = 0.0
     ad = 0.0
     av = avs[depth - 1]
@@ -211,7 +207,7 @@ def _exact_backward(k0, k1, widths, wstd, code, param, xs, x2s, hs, avs, d, g, s
         nin = widths[t]
         x = xs[t]
         x2 = x2s[t]
-        fill_normals(k0, k1, _P_BACKWARD, np.uint64(t), 0, g[:nin])
+        fill_normals(k0, k1, P_BACKWARD, np.uint64(t), 0, g[:nin])
         sz = wstd[t] * math.sqrt(dd)
         proj = 0.0
         coef = 0.0

@@ -32,9 +32,7 @@ from initsim._jit import jit
 from initsim.activations import dphi_scalar, phi_scalar
 from initsim.engine.exact import make_input
 from initsim.engine.laws import fill_weights
-from initsim.rng import Purpose, fill_normals
-
-_P_BIAS = np.uint64(Purpose.BIAS)
+from initsim.rng import P_BIAS, fill_normals
 
 
 @jit(parallel=True)
@@ -90,7 +88,7 @@ def jacobian_kernel(
             fill_weights(law_codes[t], law_params[t], k0, k1, t, w)
             np.dot(w, x[:nin].reshape((nin, 1)), h[:nout].reshape((nout, 1)))
             if bias_std > 0.0:
-                fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
+                fill_normals(k0, k1, P_BIAS, np.uint64(t), 0, bz[:nout])
                 for i in range(nout):
                     h[i] += bias_std * bz[i]
             jn = jb[: nout * n0].reshape((nout, n0))

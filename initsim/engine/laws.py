@@ -28,15 +28,15 @@ word 2 (the purpose) is one of:
   entries and the orthogonal law's Gaussian matrix (before QR) are the same
   numbers. The uniform law uses uniform number ``i * n_in + j`` of
   :func:`~initsim.rng.fill_uniforms` on the same substream.
-- :data:`PURPOSE_TRUNCATED` (40) and :data:`PURPOSE_TRUNCATED_NORMALS` (42):
+- ``Purpose.TRUNCATED`` (40) and ``Purpose.TRUNCATED_NORMALS`` (42):
   the uniforms and normals consumed, sequentially and in row-major entry
   order, by the truncated-Gaussian rejection sampler.
-- :data:`PURPOSE_SPARSE` (41): the uniforms of the sparse law's per-column
+- ``Purpose.SPARSE`` (41): the uniforms of the sparse law's per-column
   partial Fisher-Yates shuffles (column ``j`` uses uniforms
   ``j * k .. j * k + k - 1``, ``k`` the number of zeros per column).
 
-The engine itself uses purposes 1..7 (:class:`initsim.rng.Purpose`); 40..49
-are reserved for this module.
+The engine itself uses purposes 1..7; 40..49 are reserved for this module
+(all declared in :class:`initsim.rng.Purpose`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,15 @@ from typing import Any
 import numpy as np
 
 from initsim._jit import jit
-from initsim.rng import Purpose, fill_normals, fill_uniforms
+from initsim.rng import (
+    P_SPARSE,
+    P_TRUNCATED,
+    P_TRUNCATED_NORMALS,
+    P_WEIGHTS,
+    Purpose,
+    fill_normals,
+    fill_uniforms,
+)
 
 __all__ = [
     "CONSTANT",
@@ -57,9 +65,6 @@ __all__ = [
     "LAW_NAMES",
     "N_PARAMS",
     "ORTHOGONAL",
-    "PURPOSE_SPARSE",
-    "PURPOSE_TRUNCATED",
-    "PURPOSE_TRUNCATED_NORMALS",
     "SPARSE",
     "TRUNCATED_GAUSSIAN",
     "UNIFORM",
@@ -102,17 +107,6 @@ P_SPARSITY = 5
 P_GAIN = 6
 N_PARAMS = 7
 
-#: Substream purpose of the truncated-Gaussian rejection sampler's uniforms.
-PURPOSE_TRUNCATED = 40
-#: Substream purpose of the sparse law's zero-position uniforms.
-PURPOSE_SPARSE = 41
-#: Substream purpose of the normals proposed by the truncated-Gaussian sampler.
-PURPOSE_TRUNCATED_NORMALS = 42
-
-_C2_WEIGHTS = np.uint64(Purpose.WEIGHTS)
-_C2_TRUNC = np.uint64(PURPOSE_TRUNCATED)
-_C2_TRUNC_NORMALS = np.uint64(PURPOSE_TRUNCATED_NORMALS)
-_C2_SPARSE = np.uint64(PURPOSE_SPARSE)
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _TN_BUFFER = 128  # draws fetched at a time by the truncated sampler
@@ -258,23 +252,23 @@ def sparse_zero_count(sparsity: float, rows: int) -> int:
 # --------------------------------------------------------------------------
 @jit(inline="always")
 def _uniform_at(k0, k1, c3, buf, n):
-    """Return uniform number ``n`` of substream ``(PURPOSE_TRUNCATED, c3)``.
+    """Return uniform number ``n`` of substream ``(Purpose.TRUNCATED, c3)``.
 
     ``buf`` caches the block ``n - n % len(buf) ..`` and is refilled when ``n``
     enters a new block; ``n`` must only ever increase by one from 0.
     """
     r = n % buf.shape[0]
     if r == 0:
-        fill_uniforms(k0, k1, _C2_TRUNC, c3, n, buf)
+        fill_uniforms(k0, k1, P_TRUNCATED, c3, n, buf)
     return buf[r]
 
 
 @jit(inline="always")
 def _normal_at(k0, k1, c3, buf, n):
-    """Return normal number ``n`` of substream ``(PURPOSE_TRUNCATED_NORMALS, c3)``."""
+    """Return normal number ``n`` of substream ``(Purpose.TRUNCATED_NORMALS, c3)``."""
     r = n % buf.shape[0]
     if r == 0:
-        fill_normals(k0, k1, _C2_TRUNC_NORMALS, c3, n, buf)
+        fill_normals(k0, k1, P_TRUNCATED_NORMALS, c3, n, buf)
     return buf[r]
 
 
@@ -363,7 +357,7 @@ def _fill_truncated(loc, scale, low, high, k0, k1, c3, W):
 def _fill_sparse(sparsity, scale, k0, k1, c3, W):
     n_out, n_in = W.shape
     flat = W.reshape(W.size)
-    fill_normals(k0, k1, _C2_WEIGHTS, c3, 0, flat)
+    fill_normals(k0, k1, P_WEIGHTS, c3, 0, flat)
     for k in range(flat.shape[0]):
         flat[k] = scale * flat[k]
     nz = min(n_out, math.ceil(sparsity * n_out))  # an int in numba, as in Python
@@ -372,7 +366,7 @@ def _fill_sparse(sparsity, scale, k0, k1, c3, W):
     idx = np.empty(n_out, dtype=np.int64)
     u = np.empty(nz)
     for j in range(n_in):
-        fill_uniforms(k0, k1, _C2_SPARSE, c3, j * nz, u)
+        fill_uniforms(k0, k1, P_SPARSE, c3, j * nz, u)
         for r in range(n_out):
             idx[r] = r
         for t in range(nz):
@@ -387,7 +381,7 @@ def _fill_sparse(sparsity, scale, k0, k1, c3, W):
 @jit
 def _fill_orthogonal(gain, k0, k1, c3, W):
     n_out, n_in = W.shape
-    fill_normals(k0, k1, _C2_WEIGHTS, c3, 0, W.reshape(W.size))
+    fill_normals(k0, k1, P_WEIGHTS, c3, 0, W.reshape(W.size))
     if n_out >= n_in:
         q, r = np.linalg.qr(W)
         for j in range(n_in):
@@ -408,8 +402,8 @@ def fill_weights(code, params, k0, k1, layer, W):
 
     Safe to call from a ``prange`` body: it draws only from the net's
     counter-based substreams ``(purpose, layer)`` with purpose
-    ``Purpose.WEIGHTS``, :data:`PURPOSE_TRUNCATED`, :data:`PURPOSE_SPARSE` or
-    :data:`PURPOSE_TRUNCATED_NORMALS`, so the result depends on
+    ``Purpose.WEIGHTS``, ``Purpose.TRUNCATED``, ``Purpose.SPARSE`` or
+    ``Purpose.TRUNCATED_NORMALS``, so the result depends on
     ``(k0, k1, layer, code, params, W.shape)`` only. It allocates only small
     work arrays (a 128-draw buffer, a column index, the QR factors).
 
@@ -434,14 +428,14 @@ def fill_weights(code, params, k0, k1, layer, W):
         loc = params[P_LOC]
         scale = params[P_SCALE]
         flat = W.reshape(W.size)
-        fill_normals(k0, k1, _C2_WEIGHTS, c3, 0, flat)
+        fill_normals(k0, k1, P_WEIGHTS, c3, 0, flat)
         for k in range(flat.shape[0]):
             flat[k] = loc + scale * flat[k]
     elif code == UNIFORM:
         low = params[P_LOW]
         span = params[P_HIGH] - low
         flat = W.reshape(W.size)
-        fill_uniforms(k0, k1, _C2_WEIGHTS, c3, 0, flat)
+        fill_uniforms(k0, k1, P_WEIGHTS, c3, 0, flat)
         for k in range(flat.shape[0]):
             flat[k] = low + span * flat[k]
     elif code == TRUNCATED_GAUSSIAN:
@@ -543,7 +537,7 @@ def fill_weights_reference(
     arithmetic, :func:`numpy.linalg.qr`, or a plain-Python Fisher-Yates).
     The truncated Gaussian uses an independent algorithm with the same law:
     inverse-CDF sampling (:func:`scipy.stats.truncnorm.ppf`) of the uniforms
-    of substream ``(PURPOSE_TRUNCATED, layer)``, one per entry in row-major
+    of substream ``(Purpose.TRUNCATED, layer)``, one per entry in row-major
     order; compare it with the kernel statistically, not entry by entry.
 
     Parameters
@@ -576,7 +570,7 @@ def fill_weights_reference(
         from scipy import stats
 
         loc, scale, low, high = params[P_LOC], params[P_SCALE], params[P_LOW], params[P_HIGH]
-        u = uniforms(PURPOSE_TRUNCATED, size).reshape(n_out, n_in)
+        u = uniforms(Purpose.TRUNCATED, size).reshape(n_out, n_in)
         x = stats.truncnorm.ppf(u, (low - loc) / scale, (high - loc) / scale, loc, scale)
         W[...] = np.clip(x, low, high)
     elif code == ORTHOGONAL:
@@ -593,7 +587,7 @@ def fill_weights_reference(
         w = params[P_SCALE] * normals(Purpose.WEIGHTS)
         nz = sparse_zero_count(params[P_SPARSITY], n_out)
         for j in range(n_in):
-            u = uniforms(PURPOSE_SPARSE, nz, j * nz)
+            u = uniforms(Purpose.SPARSE, nz, j * nz)
             rows = list(range(n_out))
             for t in range(nz):
                 m = n_out - t

@@ -13,9 +13,7 @@ import numpy as np
 
 from initsim._jit import jit
 from initsim.activations import LINEAR, RELU, dphi_scalar, phi_scalar
-from initsim.rng import Purpose, fill_normals
-
-_P_BIAS = np.uint64(Purpose.BIAS)
+from initsim.rng import P_BIAS, fill_normals
 
 # Column indices of the per-net, per-layer summary array ``stats[net, layer, :]``.
 Q = 0
@@ -115,7 +113,7 @@ def close_layer(
         ``||y||^2``, as :func:`forward_layer`.
     """
     if bias_std > 0.0:
-        fill_normals(k0, k1, _P_BIAS, np.uint64(t), 0, bz[:nout])
+        fill_normals(k0, k1, P_BIAS, np.uint64(t), 0, bz[:nout])
         for i in range(nout):
             bi = bias_std * bz[i]
             for j in range(b):

@@ -15,7 +15,7 @@ from initsim.engine import laws
 from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
 from initsim.rng import Purpose, fill_normals
 
-__all__ = ["dense_reference", "exact_batch_reference", "exact_reference"]
+__all__ = ["dense_reference", "gram_reference", "exact_reference"]
 
 U = np.uint64
 
@@ -182,7 +182,7 @@ def _frame(z: np.ndarray) -> np.ndarray:
     return q * np.where(np.diag(r) < 0, -1.0, 1.0)
 
 
-def exact_batch_reference(
+def gram_reference(
     key: np.ndarray,
     widths: np.ndarray,
     orthogonal: bool,
@@ -195,14 +195,14 @@ def exact_batch_reference(
     backward: bool,
     sat: float,
 ) -> tuple[np.ndarray, int]:
-    """Twin of :func:`initsim.engine.exact_batch.exact_batch` for one net.
+    """Twin of :func:`initsim.engine.gram.gram_kernel` for one net.
 
     Returns
     -------
     (numpy.ndarray (depth, 6), int)
         As :func:`exact_reference`.
     """
-    from initsim.engine.exact_batch import RANK_RTOL
+    from initsim.engine.gram import RANK_RTOL
 
     depth = len(widths) - 1
     b = n_inputs

@@ -44,13 +44,10 @@ from initsim.gpu.inputs import input_writer, load_tables
 from initsim.gpu.reduce import hist_add, reducers
 from initsim.gpu.streams import normal_at, normal_from_word, uniform_at, word_pair
 from initsim.gpu.weight_fill import is_stored
-from initsim.rng import Purpose
+from initsim.rng import P_BIAS, P_OUTPUT_DIRECTION, P_WEIGHTS
 
 __all__ = ["dense_kernel", "shared_bytes", "weight_at", "weight_pair"]
 
-_P_WEIGHTS = np.uint64(Purpose.WEIGHTS)
-_P_BIAS = np.uint64(Purpose.BIAS)
-_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
 _ZERO = np.uint64(0)
 _ONE = np.uint64(1)
 _S11 = np.uint64(11)
@@ -84,12 +81,12 @@ def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi, stored):
     (Gaussian first: the common case pays for no other test).
     """
     if law == GAUSSIAN:
-        u0, u1 = word_pair(k0, k1, _P_WEIGHTS, c3, blk)
-        z0 = normal_from_word(u0, k0, k1, _P_WEIGHTS, c3, blk, _ZERO, ki, wi, fi)
-        z1 = normal_from_word(u1, k0, k1, _P_WEIGHTS, c3, blk, _ONE, ki, wi, fi)
+        u0, u1 = word_pair(k0, k1, P_WEIGHTS, c3, blk)
+        z0 = normal_from_word(u0, k0, k1, P_WEIGHTS, c3, blk, _ZERO, ki, wi, fi)
+        z1 = normal_from_word(u1, k0, k1, P_WEIGHTS, c3, blk, _ONE, ki, wi, fi)
         return params[P_LOC] + params[P_SCALE] * z0, params[P_LOC] + params[P_SCALE] * z1
     if law == UNIFORM:
-        u0, u1 = word_pair(k0, k1, _P_WEIGHTS, c3, blk)
+        u0, u1 = word_pair(k0, k1, P_WEIGHTS, c3, blk)
         low = params[P_LOW]
         span = params[P_HIGH] - low
         v0 = float(u0 >> _S11) * _TWO_M53
@@ -110,10 +107,10 @@ def weight_pair(law, params, k0, k1, c3, blk, i, j, ki, wi, fi, stored):
 def weight_at(law, params, k0, k1, c3, k, i, j, ki, wi, fi, stored):
     """Entry ``(i, j)`` of a weight matrix, draw number ``k = i * n_in + j``."""
     if law == GAUSSIAN:
-        return params[P_LOC] + params[P_SCALE] * normal_at(k0, k1, _P_WEIGHTS, c3, k, ki, wi, fi)
+        return params[P_LOC] + params[P_SCALE] * normal_at(k0, k1, P_WEIGHTS, c3, k, ki, wi, fi)
     if law == UNIFORM:
         low = params[P_LOW]
-        return low + (params[P_HIGH] - low) * uniform_at(k0, k1, _P_WEIGHTS, c3, k)
+        return low + (params[P_HIGH] - low) * uniform_at(k0, k1, P_WEIGHTS, c3, k)
     if law == CONSTANT:
         return params[P_VALUE]
     if law == IDENTITY:
@@ -274,7 +271,7 @@ def dense_kernel(
                             acc[b] += w * cur[j * nb + b]
                     bi = 0.0
                     if has_bias:
-                        bi = bias_std * normal_at(k0, k1, _P_BIAS, c3, i, ki, wi, fi)
+                        bi = bias_std * normal_at(k0, k1, P_BIAS, c3, i, ki, wi, fi)
                     live = 0.0
                     for b in range(nb):
                         h = acc[b]
@@ -306,7 +303,7 @@ def dense_kernel(
             g = xb
             p = 0.0
             for k in range(tid, nl * nb, bd):
-                v = normal_at(k0, k1, _P_OUT, _ZERO, k, ki, wi, fi)
+                v = normal_at(k0, k1, P_OUTPUT_DIRECTION, _ZERO, k, ki, wi, fi)
                 v = v * dphi(act, param, hs[net, depth - 1, k])
                 d[k] = v
                 p += v * v

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from initsim.engine.laws import LAW_CODES
 from initsim.gpu import CUDA_HELP, EXACT_MAX_INPUTS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from initsim.plan import RunPlan
 
 __all__ = [
     "DENSE_LAWS",
@@ -29,17 +33,10 @@ __all__ = [
     "require_cuda",
 ]
 
-#: Weight laws the GPU dense sampler generates: entry by entry from the counters
-#: (the first four) or materialised first by :mod:`initsim.gpu.weight_fill`.
-DENSE_LAWS = (
-    "gaussian",
-    "uniform",
-    "constant",
-    "identity",
-    "truncated_gaussian",
-    "sparse",
-    "orthogonal",
-)
+#: Weight laws the GPU dense sampler generates: every law of the CPU's
+#: (:data:`initsim.engine.laws.LAW_CODES`), entry by entry from the counters or
+#: materialised first by :mod:`initsim.gpu.weight_fill`.
+DENSE_LAWS = tuple(LAW_CODES)
 #: Shared memory a block may use without an opt-in (bytes).
 _SHARED_LIMIT = 48 * 1024
 #: Bound on a launch's global scratch (the dense kernel's stored pre-activations,
@@ -120,6 +117,67 @@ def _tables() -> tuple[Any, Any, Any]:
 
 
 def make_kernel(
+    plan: RunPlan,
+    *,
+    block: int | None = None,
+    shuffle: bool | None = None,
+    max_registers: int | None = None,
+) -> tuple[GpuKernel, str]:
+    """Bind a planned run to its GPU kernel: ``(kernel(keys, out), kernel name)``.
+
+    Parameters
+    ----------
+    plan : initsim.plan.RunPlan
+        The validated run (:func:`initsim.plan.make_plan` with ``device="cuda"``).
+    block : int, optional
+        Threads per block (a power of two); default from the widths.
+    shuffle : bool, optional
+        Warp-shuffle reductions; default: on a real GPU, not in the simulator.
+    max_registers : int, optional
+        Register cap per thread (tuning; default none).
+
+    Returns
+    -------
+    kernel : callable
+        ``kernel(keys, (stats, first_nonfinite, hist_h, hist_a))`` fills the
+        chunk's arrays (histograms summed over the chunk into row 0).
+    name : str
+        Kernel name for the provenance.
+
+    Raises
+    ------
+    ValueError
+        When this configuration has no GPU kernel (the message names the
+        parameter or the law and suggests ``device='cpu'``).
+    RuntimeError
+        When numba-cuda or a GPU is unavailable.
+    """
+    codes, params = plan.law_table
+    h_bins, a_bins, _ = plan.histogram_bins()
+    return _make_kernel(
+        method=plan.method,
+        law=plan.law,
+        widths=plan.widths,
+        scale=plan.scales,
+        law_code=int(codes[0]),
+        law_params=params,
+        bias_std=plan.bias_std,
+        code=plan.activation.code,
+        param=plan.activation.param,
+        input_mode=plan.input_code,
+        given=plan.given,
+        inputs=plan.inputs,
+        backward=plan.backward,
+        saturation_threshold=plan.saturation_threshold,
+        hedges=h_bins,
+        aedges=a_bins,
+        block=block,
+        shuffle=shuffle,
+        max_registers=max_registers,
+    )
+
+
+def _make_kernel(
     *,
     method: str,
     law: str,
@@ -141,7 +199,7 @@ def make_kernel(
     shuffle: bool | None = None,
     max_registers: int | None = None,
 ) -> tuple[GpuKernel, str]:
-    """Validate a GPU run and return ``(kernel(keys, out), kernel name)``.
+    """Validate a GPU run and return ``(kernel(keys, out), kernel name)`` (flat arguments).
 
     Parameters
     ----------
@@ -387,9 +445,9 @@ def _compile(
 
         return exact_kernel(blk, *args)
     if kind.startswith("gram"):
-        from initsim.gpu.gram_kernels import exact_batch_kernel
+        from initsim.gpu.gram_kernels import gram_kernel
 
-        return exact_batch_kernel(int(inputs), blk, *args, orthogonal=kind == "gram-orthogonal")
+        return gram_kernel(int(inputs), blk, *args, orthogonal=kind == "gram-orthogonal")
     from initsim.gpu.dense_kernels import dense_kernel
 
     return dense_kernel(int(inputs), blk, *args)
@@ -450,7 +508,7 @@ class GpuKernel:
     ----------
     kern : numba.cuda dispatcher
         From :func:`initsim.gpu.exact_kernels.exact_kernel`,
-        :func:`initsim.gpu.gram_kernels.exact_batch_kernel` or
+        :func:`initsim.gpu.gram_kernels.gram_kernel` or
         :func:`initsim.gpu.dense_kernels.dense_kernel`.
     head : tuple
         The kernel's leading arguments after the keys (host scalars and

@@ -32,7 +32,7 @@ from initsim.engine.layerstats import GRAD_SQ
 from initsim.gpu.inputs import load_tables
 from initsim.gpu.reduce import hist_add, reducers, unit_stats
 from initsim.gpu.streams import normal_pair
-from initsim.rng import Purpose
+from initsim.rng import P_BACKWARD, P_BIAS, P_FORWARD, P_INPUT, P_OUTPUT_DIRECTION
 
 __all__ = ["dphi", "exact_kernel", "phi", "shared_bytes"]
 
@@ -40,11 +40,6 @@ __all__ = ["dphi", "exact_kernel", "phi", "shared_bytes"]
 phi = cuda.jit(device=True)(phi_scalar.py_func)
 dphi = cuda.jit(device=True)(dphi_scalar.py_func)
 
-_P_INPUT = np.uint64(Purpose.INPUT)
-_P_FORWARD = np.uint64(Purpose.FORWARD)
-_P_BIAS = np.uint64(Purpose.BIAS)
-_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
-_P_BACKWARD = np.uint64(Purpose.BACKWARD)
 _ZERO = np.uint64(0)
 
 
@@ -57,13 +52,13 @@ def _unit_pair(k0, k1, tt, pp, c, has_bias, bias_std, ki, wi, fi):
     there is a bias. The forward pass and both backward passes regenerate
     the same values through here.
     """
-    z0, z1 = normal_pair(k0, k1, _P_FORWARD, tt, pp, ki, wi, fi)
+    z0, z1 = normal_pair(k0, k1, P_FORWARD, tt, pp, ki, wi, fi)
     a0 = c * z0
     a1 = c * z1
     h0 = a0
     h1 = a1
     if has_bias:
-        b0, b1 = normal_pair(k0, k1, _P_BIAS, tt, pp, ki, wi, fi)
+        b0, b1 = normal_pair(k0, k1, P_BIAS, tt, pp, ki, wi, fi)
         h0 = a0 + bias_std * b0
         h1 = a1 + bias_std * b1
     return a0, a1, h0, h1
@@ -195,7 +190,7 @@ def exact_kernel(
                 x2 = sum1(red, p)
             else:
                 for pp in range(tid, (n0 + 1) >> 1, bd):
-                    z0, z1 = normal_pair(k0, k1, _P_INPUT, _ZERO, pp, ki, wi, fi)
+                    z0, z1 = normal_pair(k0, k1, P_INPUT, _ZERO, pp, ki, wi, fi)
                     ybuf[2 * pp] = z0
                     p += z0 * z0
                     if 2 * pp + 1 < n0:
@@ -258,7 +253,7 @@ def exact_kernel(
             p_ad = 0.0
             for pp in range(tid, (nl + 1) >> 1, bd):
                 a0, a1, h0, h1 = _unit_pair(k0, k1, ttl, pp, c, has_bias, bias_std, ki, wi, fi)
-                u0, u1 = normal_pair(k0, k1, _P_OUT, _ZERO, pp, ki, wi, fi)
+                u0, u1 = normal_pair(k0, k1, P_OUTPUT_DIRECTION, _ZERO, pp, ki, wi, fi)
                 for half in range(2):
                     i = 2 * pp + half
                     if i < nl:
@@ -281,7 +276,7 @@ def exact_kernel(
                 p_xz = 0.0
                 for pp in range(tid, (nin + 1) >> 1, bd):
                     a0, a1, h0, h1 = _unit_pair(k0, k1, tp, pp, c, has_bias, bias_std, ki, wi, fi)
-                    g0, g1 = normal_pair(k0, k1, _P_BACKWARD, tb, pp, ki, wi, fi)
+                    g0, g1 = normal_pair(k0, k1, P_BACKWARD, tb, pp, ki, wi, fi)
                     for half in range(2):
                         i = 2 * pp + half
                         if i < nin:

@@ -1,7 +1,7 @@
 """Exact Gram sampler on the GPU: ``B`` inputs per net, forward and exact backward.
 
-The law and the draws are those of :mod:`initsim.engine.exact_batch`, for
-Gaussian and (see :func:`exact_batch_kernel`) Haar-orthogonal weights.
+The law and the draws are those of :mod:`initsim.engine.gram`, for
+Gaussian and (see :func:`gram_kernel`) Haar-orthogonal weights.
 Gaussian: with ``G = X^T X = R^T R`` (``R`` from the eigendecomposition,
 ascending eigenvalues, canonical eigenvector signs, the numerically zero
 part dropped), ``A = W X = s Z R`` where row ``i`` of ``Z``
@@ -38,16 +38,16 @@ from typing import Any
 import numpy as np
 from numba import cuda, float64, uint64
 
-from initsim.engine.exact_batch import RANK_RTOL
+from initsim.engine.gram import RANK_RTOL
 from initsim.engine.layerstats import GRAD_SQ
 from initsim.gpu.exact_kernels import dphi, phi
 from initsim.gpu.inputs import input_writer, load_tables
 from initsim.gpu.reduce import hist_add, reducers
 from initsim.gpu.streams import normal_at, normal_pair
-from initsim.rng import Purpose
+from initsim.rng import P_BACKWARD, P_BIAS, P_FORWARD, P_OUTPUT_DIRECTION
 
 __all__ = [
-    "exact_batch_kernel",
+    "gram_kernel",
     "psd_factor",
     "psd_factor_kernel",
     "scratch_floats",
@@ -57,15 +57,11 @@ __all__ = [
 #: Jacobi sweeps before giving up (quadratic convergence needs about 6-10).
 _MAX_SWEEPS = 60
 
-_P_FORWARD = np.uint64(Purpose.FORWARD)
-_P_BIAS = np.uint64(Purpose.BIAS)
-_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
-_P_BACKWARD = np.uint64(Purpose.BACKWARD)
 _ZERO = np.uint64(0)
 
 
 def shared_bytes(nmax: int, inputs: int) -> int:
-    """Dynamic shared memory of one block of :func:`exact_batch_kernel` (bytes).
+    """Dynamic shared memory of one block of :func:`gram_kernel` (bytes).
 
     Parameters
     ----------
@@ -155,7 +151,7 @@ def _jacobi(a, v, nb):
 
 @cuda.jit(device=True)
 def psd_factor(g, nb, r, pinv, work, vec, lam):
-    """Device twin of :func:`initsim.engine.exact_batch.psd_factor`.
+    """Device twin of :func:`initsim.engine.gram.psd_factor`.
 
     Parameters
     ----------
@@ -261,11 +257,11 @@ def _pre_activation(k0, k1, t, i, scale, r, rank, nb, has_bias, bias_std, a, h, 
     """
     tt = np.uint64(t)
     rk = max(rank, 0)
-    _row_normals(k0, k1, _P_FORWARD, tt, i * rk, rk, h, ki, wi, fi)
+    _row_normals(k0, k1, P_FORWARD, tt, i * rk, rk, h, ki, wi, fi)
     _row_mat(h, r, rk, nb, a)
     bi = 0.0
     if has_bias:
-        bi = bias_std * normal_at(k0, k1, _P_BIAS, tt, i, ki, wi, fi)
+        bi = bias_std * normal_at(k0, k1, P_BIAS, tt, i, ki, wi, fi)
     for j in range(nb):
         a[j] = math.nan if rank < 0 else scale * a[j]
         h[j] = a[j] + bi if has_bias else a[j]
@@ -332,7 +328,7 @@ def _upper_inverse(rr, n, inv):
 
 
 @functools.cache
-def exact_batch_kernel(
+def gram_kernel(
     nb: int,
     block: int,
     code: int,
@@ -380,7 +376,7 @@ def exact_batch_kernel(
 
     Notes
     -----
-    Orthogonal weights follow :mod:`initsim.engine.exact_batch`: a layer's
+    Orthogonal weights follow :mod:`initsim.engine.gram`: a layer's
     ``A = g Psi[:n_out] R`` with ``Psi`` the Haar frame of a Gaussian
     ``m x r`` matrix ``Z`` (``m = max(n_in, n_out)``). Here ``Psi = Z
     R_Z^{-1}`` with ``R_Z`` from two rounds of Cholesky QR (each a reduction
@@ -473,7 +469,7 @@ def exact_batch_kernel(
     @cuda.jit(device=True)
     def projected_row(k0, k1, c3, base, p, xrow, fy, out, tmp, ki, wi, fi):
         """``out = y_g - x F_y``: a Gaussian row of ``(BACKWARD, c3)`` minus its ``col(X)`` part."""
-        _row_normals(k0, k1, _P_BACKWARD, c3, base, p, out, ki, wi, fi)
+        _row_normals(k0, k1, P_BACKWARD, c3, base, p, out, ki, wi, fi)
         _row_mat(xrow, fy, nb, p, tmp)
         for k in range(p):
             out[k] -= tmp[k]
@@ -599,7 +595,7 @@ def exact_batch_kernel(
                     # r <- P = R_Z^{-1} R, the frame of Z (m x rank) folded in
                     mm = max(widths[t], nout)
                     haar_factor(
-                        red, vals, k0, k1, _P_FORWARD, np.uint64(t), 0, mm, rank, eye,
+                        red, vals, k0, k1, P_FORWARD, np.uint64(t), 0, mm, rank, eye,
                         ki, wi, fi, zrow, xrow, gmat, m1, m2, m3, fmat,
                     )  # fmt: skip
                     _mat_mat(fmat, r, rank, rank, nb, m1)
@@ -664,7 +660,7 @@ def exact_batch_kernel(
                     ki, wi, fi,
                 )  # fmt: skip
                 for j in range(nb):
-                    u = normal_at(k0, k1, _P_OUT, _ZERO, i * nb + j, ki, wi, fi)
+                    u = normal_at(k0, k1, P_OUTPUT_DIRECTION, _ZERO, i * nb + j, ki, wi, fi)
                     drow[j] = u * dphi(act, param, hrow[j])
                     if orth:
                         ybuf[i * nb + j] = drow[j]
@@ -727,13 +723,13 @@ def exact_batch_kernel(
                     if pp > 0:
                         # Psi_2 = Z_2 T_Z (m2 x r_M); core = K (k <= r_M) or R_K
                         haar_factor(
-                            red, vals, k0, k1, _P_BACKWARD, tb, 0, mm2, rank_m, eye,
+                            red, vals, k0, k1, P_BACKWARD, tb, 0, mm2, rank_m, eye,
                             ki, wi, fi, zrow, xrow, gmat, m1, m2, m3, fmat,
                         )  # fmt: skip
                         if kdim <= rank_m:
                             for i in range(kdim):
                                 _row_normals(
-                                    k0, k1, _P_BACKWARD, tb, i * rank_m, rank_m, zrow, ki, wi, fi
+                                    k0, k1, P_BACKWARD, tb, i * rank_m, rank_m, zrow, ki, wi, fi
                                 )
                                 _row_mat(zrow, fmat, rank_m, rank_m, xrow)
                                 for j in range(rank_m):
@@ -743,7 +739,7 @@ def exact_batch_kernel(
                                 for j in range(rank_m):
                                     work[i, j] = fmat[i, j]
                             haar_factor(
-                                red, vals, k0, k1, _P_BACKWARD, tb, 0, kdim, rank_m, work,
+                                red, vals, k0, k1, P_BACKWARD, tb, 0, kdim, rank_m, work,
                                 ki, wi, fi, zrow, xrow, gmat, m1, m2, cmat, fmat,
                             )  # fmt: skip
                         # core R_M (p x B) in m3
@@ -761,7 +757,7 @@ def exact_batch_kernel(
                             k0, k1, t - 1, i, wstd[t - 1], r, rank, has_bias, bias_std, param,
                             arow, hrow, xrow, ki, wi, fi,
                         )  # fmt: skip
-                        _row_normals(k0, k1, _P_BACKWARD, tb, i * rb, rb, zrow, ki, wi, fi)
+                        _row_normals(k0, k1, P_BACKWARD, tb, i * rb, rb, zrow, ki, wi, fi)
                         _row_mat(zrow, rd, rb, nb, yrow)
                         for j in range(nb):
                             for k in range(nb):
@@ -777,7 +773,7 @@ def exact_batch_kernel(
                             k0, k1, t - 1, i, wstd[t - 1], r, rank, has_bias, bias_std, param,
                             arow, hrow, xrow, ki, wi, fi,
                         )  # fmt: skip
-                        _row_normals(k0, k1, _P_BACKWARD, tb, ybase + i * pp, pp, zrow, ki, wi, fi)
+                        _row_normals(k0, k1, P_BACKWARD, tb, ybase + i * pp, pp, zrow, ki, wi, fi)
                         for j in range(nb):
                             for k in range(pp):
                                 vals[j * nb + k] += xrow[j] * zrow[k]
@@ -816,7 +812,7 @@ def exact_batch_kernel(
                         hrow, xrow, ki, wi, fi,
                     )  # fmt: skip
                     if not orth:
-                        _row_normals(k0, k1, _P_BACKWARD, tb, i * rb, rb, zrow, ki, wi, fi)
+                        _row_normals(k0, k1, P_BACKWARD, tb, i * rb, rb, zrow, ki, wi, fi)
                         _row_mat(zrow, rd, rb, nb, yrow)
                     elif pp > 0:
                         projected_row(

@@ -19,11 +19,10 @@ from numba import cuda
 from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
 from initsim.gpu.reduce import reducers
 from initsim.gpu.streams import normal_at
-from initsim.rng import Purpose
+from initsim.rng import P_INPUT
 
 __all__ = ["input_writer", "load_tables"]
 
-_P_INPUT = np.uint64(Purpose.INPUT)
 _ZERO = np.uint64(0)
 
 
@@ -64,7 +63,7 @@ def input_writer(shuffle: bool) -> Any:
                 x[k] = given[k]
             return
         for k in range(tid, n0 * nb, bd):
-            x[k] = normal_at(k0, k1, _P_INPUT, _ZERO, k, ki, wi, fi)
+            x[k] = normal_at(k0, k1, P_INPUT, _ZERO, k, ki, wi, fi)
         if input_mode == INPUT_SPHERE:
             cuda.syncthreads()
             for j in range(nb):

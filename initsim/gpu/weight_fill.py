@@ -32,24 +32,17 @@ from initsim.engine.laws import (
     P_LOW,
     P_SCALE,
     P_SPARSITY,
-    PURPOSE_SPARSE,
-    PURPOSE_TRUNCATED,
-    PURPOSE_TRUNCATED_NORMALS,
     SPARSE,
     TRUNCATED_GAUSSIAN,
 )
 from initsim.gpu.streams import normal_at, uniform_at
-from initsim.rng import Purpose
+from initsim.rng import P_SPARSE, P_TRUNCATED, P_TRUNCATED_NORMALS, P_WEIGHTS
 
 __all__ = ["STORED_LAWS", "fill_kernel", "is_stored", "work_floats"]
 
 #: Law codes whose matrices :func:`fill_kernel` materialises.
 STORED_LAWS = (TRUNCATED_GAUSSIAN, SPARSE, ORTHOGONAL)
 
-_C2_WEIGHTS = np.uint64(Purpose.WEIGHTS)
-_C2_TRUNC = np.uint64(PURPOSE_TRUNCATED)
-_C2_TRUNC_NORMALS = np.uint64(PURPOSE_TRUNCATED_NORMALS)
-_C2_SPARSE = np.uint64(PURPOSE_SPARSE)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _TN_NORMAL = 0
 _TN_UNIFORM_CENTRE = 1
@@ -110,29 +103,29 @@ def _fill_truncated(loc, scale, low, high, k0, k1, c3, w, n_out, n_in, ki, wi, f
         z = 0.0
         if method == _TN_NORMAL:
             while True:
-                z = normal_at(k0, k1, _C2_TRUNC_NORMALS, c3, nn, ki, wi, fi)
+                z = normal_at(k0, k1, P_TRUNCATED_NORMALS, c3, nn, ki, wi, fi)
                 nn += 1
                 if a <= z and z <= b:
                     break
         elif method == _TN_UNIFORM_CENTRE:
             while True:
-                z = a + width * uniform_at(k0, k1, _C2_TRUNC, c3, nu)
-                v = uniform_at(k0, k1, _C2_TRUNC, c3, nu + 1)
+                z = a + width * uniform_at(k0, k1, P_TRUNCATED, c3, nu)
+                v = uniform_at(k0, k1, P_TRUNCATED, c3, nu + 1)
                 nu += 2
                 if v < math.exp(-0.5 * z * z):
                     break
         elif method == _TN_UNIFORM_TAIL:
             while True:
-                t = width * uniform_at(k0, k1, _C2_TRUNC, c3, nu)
-                v = uniform_at(k0, k1, _C2_TRUNC, c3, nu + 1)
+                t = width * uniform_at(k0, k1, P_TRUNCATED, c3, nu)
+                v = uniform_at(k0, k1, P_TRUNCATED, c3, nu + 1)
                 nu += 2
                 if v < math.exp(-t * (a + 0.5 * t)):
                     z = a + t
                     break
         else:
             while True:
-                e = -math.log1p(-uniform_at(k0, k1, _C2_TRUNC, c3, nu)) / lam
-                v = uniform_at(k0, k1, _C2_TRUNC, c3, nu + 1)
+                e = -math.log1p(-uniform_at(k0, k1, P_TRUNCATED, c3, nu)) / lam
+                v = uniform_at(k0, k1, P_TRUNCATED, c3, nu + 1)
                 nu += 2
                 d = e - lam_a
                 if e <= width and v < math.exp(-0.5 * d * d):
@@ -146,7 +139,7 @@ def _fill_truncated(loc, scale, low, high, k0, k1, c3, w, n_out, n_in, ki, wi, f
 def _fill_sparse(sparsity, scale, k0, k1, c3, w, n_out, n_in, idx, ki, wi, fi):
     """Port of :func:`initsim.engine.laws._fill_sparse` (``idx``: ``n_out`` floats of work)."""
     for k in range(n_out * n_in):
-        w[k] = scale * normal_at(k0, k1, _C2_WEIGHTS, c3, k, ki, wi, fi)
+        w[k] = scale * normal_at(k0, k1, P_WEIGHTS, c3, k, ki, wi, fi)
     # numba-cuda types math.ceil as float64 (the CPU target gives an int)
     nz = min(n_out, int(math.ceil(sparsity * n_out)))  # noqa: RUF046
     for j in range(n_in):
@@ -154,7 +147,7 @@ def _fill_sparse(sparsity, scale, k0, k1, c3, w, n_out, n_in, idx, ki, wi, fi):
             idx[r] = r
         for t in range(nz):
             m = n_out - t
-            u = uniform_at(k0, k1, _C2_SPARSE, c3, j * nz + t)
+            u = uniform_at(k0, k1, P_SPARSE, c3, j * nz + t)
             pick = t + min(int(u * m), m - 1)
             tmp = idx[t]
             idx[t] = idx[pick]
@@ -183,7 +176,7 @@ def _fill_orthogonal(gain, k0, k1, c3, w, n_out, n_in, work, ki, wi, fi):
     for i in range(m):
         for c in range(n):
             idx = i * rs + c * cs
-            work[c * m + i] = normal_at(k0, k1, _C2_WEIGHTS, c3, idx, ki, wi, fi)
+            work[c * m + i] = normal_at(k0, k1, P_WEIGHTS, c3, idx, ki, wi, fi)
     # Householder: column c becomes (beta, v_1..) with H_c = I - tau v v^T, v_0 = 1
     for c in range(n):
         base = c * m

@@ -28,6 +28,7 @@ FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
 #: Figure kinds a spec's ``[[figure]]`` may name.
 FIGURE_KINDS = tuple(FIGURE_OPTIONS)
 
+
 def build_report(
     study: Any,
     out_path: str | Path,

@@ -49,7 +49,7 @@ from initsim._jit import jit
 from initsim.activations import dphi_scalar
 from initsim.engine.exact import make_input
 from initsim.engine.layerstats import GRAD_SQ, close_layer, mean_square
-from initsim.rng import Purpose, fill_normals
+from initsim.rng import P_BACKWARD, P_FORWARD, P_OUTPUT_DIRECTION, fill_normals
 
 LAW_GAUSSIAN = 0
 LAW_ORTHOGONAL = 1
@@ -57,9 +57,6 @@ LAW_ORTHOGONAL = 1
 #: Eigenvalues below this fraction of the largest count as zero (rank decisions).
 RANK_RTOL = 1e-10
 
-_P_FORWARD = np.uint64(Purpose.FORWARD)
-_P_OUT = np.uint64(Purpose.OUTPUT_DIRECTION)
-_P_BACKWARD = np.uint64(Purpose.BACKWARD)
 _ZERO = np.uint64(0)
 
 
@@ -164,7 +161,7 @@ def _normals_matrix(k0, k1, purpose, layer, start, rows, cols):
 
 
 @jit(parallel=True)
-def exact_batch(
+def gram_kernel(
     keys,
     widths,
     law,
@@ -234,11 +231,11 @@ def exact_batch(
             if rank < 0:
                 a[:, :] = np.nan
             elif rank > 0 and law == LAW_GAUSSIAN:
-                z = _normals_matrix(k0, k1, _P_FORWARD, t, 0, nout, rank)
+                z = _normals_matrix(k0, k1, P_FORWARD, t, 0, nout, rank)
                 a = scale[t] * np.dot(z, r)
             elif rank > 0:
                 m = max(nin, nout)
-                psi = haar_frame(_normals_matrix(k0, k1, _P_FORWARD, t, 0, m, rank))
+                psi = haar_frame(_normals_matrix(k0, k1, P_FORWARD, t, 0, m, rank))
                 a = scale[t] * np.dot(np.ascontiguousarray(psi[:nout]), r)
             h = hs[slot]
             av = avs[slot]
@@ -281,7 +278,7 @@ def _batch_backward(
     depth = widths.shape[0] - 1
     nl = widths[depth]
     u = np.empty(nl * b)
-    fill_normals(k0, k1, _P_OUT, _ZERO, 0, u)
+    fill_normals(k0, k1, P_OUTPUT_DIRECTION, _ZERO, 0, u)
     d = np.empty((nl, b))
     for i in range(nl):
         for j in range(b):
@@ -301,7 +298,7 @@ def _batch_backward(
             if rank_d < 0:
                 g[:, :] = np.nan
             elif rank_d > 0:
-                zb = _normals_matrix(k0, k1, _P_BACKWARD, t, 0, nin, rank_d)
+                zb = _normals_matrix(k0, k1, P_BACKWARD, t, 0, nin, rank_d)
                 y = scale[t] * np.dot(zb, r_d)
                 g += y - np.dot(x, np.dot(g_pinv, np.dot(x.T, y)))
         else:
@@ -314,9 +311,9 @@ def _batch_backward(
             m2 = nout - rank
             p = min(kdim, rank_m)
             if p > 0:
-                psi2 = haar_frame(_normals_matrix(k0, k1, _P_BACKWARD, t, 0, m2, rank_m))
+                psi2 = haar_frame(_normals_matrix(k0, k1, P_BACKWARD, t, 0, m2, rank_m))
                 core = frame_core(np.ascontiguousarray(psi2[:kdim]))
-                yg = _normals_matrix(k0, k1, _P_BACKWARD, t, m2 * rank_m, nin, p)
+                yg = _normals_matrix(k0, k1, P_BACKWARD, t, m2 * rank_m, nin, p)
                 yg = yg - np.dot(x, np.dot(g_pinv, np.dot(x.T, yg)))
                 phi = haar_frame(yg)
                 g += scale[t] * np.dot(phi, np.dot(core, r_m))
