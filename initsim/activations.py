@@ -554,6 +554,46 @@ class Activation:
         inner = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{self.name}({inner})" if inner else self.name
 
+    @classmethod
+    def from_param(cls, name: str, param: float | None = None) -> Activation:
+        """Rebuild an activation from its name and its unnamed :attr:`param`.
+
+        Stored configs (the provenance of :func:`initsim.simulate` and
+        :func:`initsim.jacobian_spectrum`) hold ``activation`` and
+        ``activation_param``; this maps the number back to the activation's
+        own parameter name (``slope`` for ``leaky_relu``, ``alpha`` for
+        ``elu``), so that ``Activation.from_param(a.name, a.param) == a``.
+
+        Parameters
+        ----------
+        name : str
+            An activation name, as accepted by :func:`get`.
+        param : float, optional
+            The value of :attr:`param`; None gives the activation's default.
+            Activations without a parameter accept only None or 0.0 (what
+            :attr:`param` holds for them).
+
+        Returns
+        -------
+        Activation
+            The activation, validated as by :func:`get`.
+
+        Raises
+        ------
+        ValueError
+            If the name is unknown, the value is invalid for the parameter,
+            or a nonzero ``param`` is given to an activation without one.
+        """
+        key = get(name).name
+        param_name = _SPECS[key].param_name
+        if param is None:
+            return get(key)
+        if param_name is None:
+            if param != 0.0:
+                raise ValueError(f"{key} takes no parameter; got param={param!r}")
+            return get(key)
+        return get(key, **{param_name: param})
+
 
 @dataclass(frozen=True)
 class _Spec:

@@ -6,7 +6,7 @@ Every check is a hypothesis test with a stated false-rejection rate:
   error) against the prediction. For linear and ReLU-like activations
   (positively homogeneous) with zero-mean symmetric weights the prediction
   ``q_map`` is exact at every width. Otherwise it is the mean-field map plus
-  the first finite-width correction (:mod:`initsim.finite_width`); when the
+  the first finite-width correction (:mod:`initsim.theory.finite_width`); when the
   neglected ``O(1/n^2)`` remainder could be as large as half the standard
   error, the row says "outside the mean-field regime at width n" and is not
   tested (no false PASS or FAIL).
@@ -20,6 +20,11 @@ Every check is a hypothesis test with a stated false-rejection rate:
 The p-values of all tested rows are combined with Holm's step-down method,
 so the overall verdict FAILs with probability at most ``alpha`` when the
 simulation agrees with the theory (any dependence between rows).
+
+:func:`theory_inputs` is the one reader of what the theory needs from a
+stored result (activation, ``sigma_w2`` per layer, ``sigma_b2``, widths,
+input law), or of why the theory does not apply; :func:`check` and the
+report's figures both use it.
 """
 
 from __future__ import annotations
@@ -27,21 +32,23 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
-from initsim import activations as _activations
 from initsim import initializers as _initializers
+from initsim.activations import Activation
 from initsim.result import SimulationResult
 
-__all__ = ["CLAIMS", "CheckReport", "CheckRow", "check", "holm"]
+if TYPE_CHECKING:
+    from initsim.jacobian import JacobianSpectrum
+
+__all__ = ["CLAIMS", "CheckReport", "CheckRow", "TheoryInputs", "check", "holm", "theory_inputs"]
 
 #: Claims a user can add to a check.
 CLAIMS = ("preserves-variance",)
 
-_SYMMETRIC_LAWS = ("gaussian", "orthogonal", "sparse", "uniform", "truncated_gaussian")
 _REGIME_FRACTION = 0.5  # remainder allowed, as a fraction of the standard error
 _ROUNDING = 1e-10  # relative floor of a standard error: float64 sums over many layers
 _MAX_MEAN_SKEW = 0.5  # largest predicted skewness of a Monte Carlo mean we z-test
@@ -141,6 +148,39 @@ class CheckReport:
         """Return a JSON-ready dictionary (NaN written as null)."""
         return json.loads(json.dumps(asdict(self), default=str).replace("NaN", "null"))
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckReport:
+        """Rebuild a report from :meth:`to_dict` (as a study stores it).
+
+        Parameters
+        ----------
+        data : dict
+            The dictionary :meth:`to_dict` returned; null numbers become NaN.
+
+        Returns
+        -------
+        CheckReport
+            The report.
+        """
+
+        def num(x: Any) -> float:
+            return float("nan") if x is None else float(x)
+
+        rows = [
+            CheckRow(
+                layer=int(r["layer"]),
+                quantity=r["quantity"],
+                observed=num(r["observed"]),
+                predicted=num(r["predicted"]),
+                interval=(num(r["interval"][0]), num(r["interval"][1])),
+                p_value=num(r["p_value"]),
+                regime=r["regime"],
+                verdict=r["verdict"],
+            )
+            for r in data["rows"]
+        ]
+        return cls(rows=rows, alpha=data["alpha"], verdict=data["verdict"], notes=data["notes"])
+
 
 def holm(p_values: np.ndarray, alpha: float) -> np.ndarray:
     """Holm's step-down rejections for a family of p-values.
@@ -214,49 +254,112 @@ def _skew_regime(row: CheckRow, rel_var: float, nets: int) -> CheckRow:
     )
 
 
-def _theory_inputs(result: SimulationResult) -> dict[str, Any]:
-    """Recover what the theory needs from a result's provenance."""
-    cfg = result.provenance.get("config")
+#: The input modes whose norm law the theory knows (``E ||x||^2 / n_0 = 1`` for both).
+_THEORY_INPUT_MODES = ("sphere", "gaussian")
+
+
+@dataclass(frozen=True, eq=False)
+class TheoryInputs:
+    """What mean-field theory needs from a stored result, read by :func:`theory_inputs`.
+
+    Attributes
+    ----------
+    activation : Activation
+        The activation, rebuilt with :meth:`Activation.from_param`.
+    law : str
+        The weight law (:attr:`initsim.initializers.LawSpec.law`), the same
+        at every layer; zero-mean and symmetric
+        (:meth:`~initsim.initializers.LawSpec.is_centred`).
+    widths : tuple of int
+        ``(n_0, n_1, ..., n_L)``.
+    sigma_w2 : numpy.ndarray
+        Per layer ``fan_in * Var(W_ij)`` (read-only, shape ``(L,)``); for
+        orthogonal weights ``gain^2 n_in / max(n_in, n_out)``, since
+        ``||W x||^2 = gain^2 ||x||^2`` when ``n_out >= n_in``.
+    sigma_b2 : float
+        ``bias_std ** 2``.
+    input : str
+        ``"sphere"`` or ``"gaussian"``.
+    inputs : int
+        Inputs per net (1 for a Jacobian spectrum, whose config has none).
+    q0 : float
+        ``E ||x||^2 / n_0``: 1.0 for both input modes.
+    q0_var : float
+        ``Var(||x||^2 / n_0)``: ``2 / n_0`` for Gaussian inputs, 0 on the sphere.
+
+    Notes
+    -----
+    Instances compare by identity (``sigma_w2`` is an array).
+    """
+
+    activation: Activation
+    law: str
+    widths: tuple[int, ...]
+    sigma_w2: np.ndarray
+    sigma_b2: float
+    input: str
+    inputs: int
+    q0: float
+    q0_var: float
+
+
+def theory_inputs(
+    result: SimulationResult | JacobianSpectrum,
+) -> tuple[TheoryInputs, None] | tuple[None, str]:
+    """Read what mean-field theory needs from a result's provenance, or why it does not apply.
+
+    The one reader of theory inputs: :func:`check` raises the reason as a
+    ValueError, the report's figures draw no theory line.
+
+    Parameters
+    ----------
+    result : SimulationResult or JacobianSpectrum
+        A result of :func:`initsim.simulate` or
+        :func:`initsim.jacobian_spectrum` (anything with a ``provenance``
+        dict holding its ``config``).
+
+    Returns
+    -------
+    (TheoryInputs, None) or (None, str)
+        The inputs, or None and the reason the theory does not cover the
+        result: no provenance config, weights that are not zero-mean
+        symmetric random ones (deterministic, shifted or asymmetric laws,
+        e.g. ``uniform(0, 1)``), or an input other than ``"sphere"`` or
+        ``"gaussian"`` (a user array).
+    """
+    cfg = result.provenance.get("config") if result.provenance else None
     if not cfg:
-        raise ValueError("result has no provenance config: pass a result of initsim.simulate")
-    act = _activations.get(cfg["activation"], **_activation_params(cfg))
+        return None, "result has no provenance config: pass a result of initsim.simulate"
     ini = _initializers.get(cfg["init"], **cfg.get("init_params", {}))
-    widths = [int(w) for w in cfg["widths"]]
+    widths = tuple(int(w) for w in cfg["widths"])
     specs = [ini.law_spec(widths[t], widths[t + 1]) for t in range(len(widths) - 1)]
     law = specs[0].law
-    symmetric = law in _SYMMETRIC_LAWS and all(
-        s.loc == 0.0 and (s.law not in ("uniform", "truncated_gaussian") or s.low == -s.high)
-        for s in specs
-    )
-    if not symmetric:
-        raise ValueError(
+    if not all(s.is_centred() for s in specs):
+        return None, (
             f"the theory covers zero-mean symmetric random weights; initializer {ini.name!r} "
             f"(law {law!r}) is not one"
         )
-    sigma_w2 = np.array([ini.sigma_w2(widths[t], widths[t + 1]) for t in range(len(specs))])
+    if cfg["input"] not in _THEORY_INPUT_MODES:
+        return None, "checks need input='sphere' or 'gaussian' (a known input norm law)"
     if law == "orthogonal":  # ||W x||^2 = g^2 ||x||^2 when n_out >= n_in
         sigma_w2 = np.array(
             [s.gain**2 * widths[t] / max(widths[t], widths[t + 1]) for t, s in enumerate(specs)]
         )
-    return {
-        "activation": act,
-        "law": law,
-        "widths": widths,
-        "sigma_w2": sigma_w2,
-        "sigma_b2": float(cfg["bias_std"]) ** 2,
-        "inputs": int(cfg["inputs"]),
-        "input": cfg["input"],
-    }
-
-
-def _activation_params(cfg: dict[str, Any]) -> dict[str, float]:
-    name = cfg["activation"]
-    param = float(cfg.get("activation_param", 0.0))
-    if name == "leaky_relu":
-        return {"slope": param}
-    if name == "elu":
-        return {"alpha": param}
-    return {}
+    else:
+        sigma_w2 = np.array([ini.sigma_w2(widths[t], widths[t + 1]) for t in range(len(specs))])
+    sigma_w2.setflags(write=False)
+    activation = Activation.from_param(cfg["activation"], float(cfg.get("activation_param", 0.0)))
+    return TheoryInputs(
+        activation=activation,
+        law=law,
+        widths=widths,
+        sigma_w2=sigma_w2,
+        sigma_b2=float(cfg["bias_std"]) ** 2,
+        input=cfg["input"],
+        inputs=int(cfg.get("inputs", 1)),
+        q0=1.0,
+        q0_var=2.0 / widths[0] if cfg["input"] == "gaussian" else 0.0,
+    ), None
 
 
 def check(
@@ -291,9 +394,11 @@ def check(
     ValueError
         For an invalid ``alpha``, ``sigma_w2``, ``sigma_b2`` or claim, or a
         simulation the theory does not cover (deterministic or non-symmetric
-        weights, a user-supplied input array).
+        weights, a user-supplied input array; the reason from
+        :func:`theory_inputs`).
     """
-    from initsim import finite_width, theory
+    from initsim import theory
+    from initsim.theory import finite_width
 
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1); got {alpha}")
@@ -302,22 +407,22 @@ def check(
             raise ValueError(f"unknown claim {c!r}; valid claims: {', '.join(CLAIMS)}")
     if result.nets < 10:
         raise ValueError(f"checks need at least 10 nets; the result has {result.nets}")
-    ti = _theory_inputs(result)
-    if ti["input"] not in ("sphere", "gaussian"):
-        raise ValueError("checks need input='sphere' or 'gaussian' (a known input norm law)")
-    sw = ti["sigma_w2"]
+    ti, reason = theory_inputs(result)
+    if ti is None:
+        raise ValueError(reason)
+    sw = ti.sigma_w2
     if sigma_w2 is not None:
         if not math.isfinite(sigma_w2) or sigma_w2 <= 0:
             raise ValueError(f"sigma_w2 must be a finite number > 0; got {sigma_w2}")
         sw = np.full_like(sw, float(sigma_w2))
-    sb = ti["sigma_b2"] if sigma_b2 is None else float(sigma_b2)
+    sb = ti.sigma_b2 if sigma_b2 is None else float(sigma_b2)
     if not math.isfinite(sb) or sb < 0:
         raise ValueError(f"sigma_b2 must be a finite number >= 0; got {sigma_b2}")
-    act = ti["activation"]
-    widths = ti["widths"]
+    act = ti.activation
+    widths = ti.widths
     n_min = min(widths[1:])
     depth = len(widths) - 1
-    q0_var = 2.0 / widths[0] if ti["input"] == "gaussian" else 0.0
+    q0_var = ti.q0_var
     exact = act.positively_homogeneous
     outside = f"outside the mean-field regime at width {n_min}"
     notes: list[str] = []
@@ -345,7 +450,7 @@ def check(
                 row = replace(row, p_value=math.nan, regime=outside)
         rows.append(_skew_regime(row, rel2[t] - 1.0, nets))
 
-    if ti["law"] == "gaussian" and ti["inputs"] == 1 and ti["input"] == "sphere":
+    if ti.law == "gaussian" and ti.inputs == 1 and ti.input == "sphere":
         q1 = float(sw[0] + sb)
         n1 = widths[1]
         ks = stats.kstest(result.q[:, 0] * n1 / q1, stats.chi2(n1).cdf)

@@ -464,6 +464,32 @@ class LawSpec:
     sparsity: float = 0.0
     gain: float = 1.0
 
+    def is_centred(self) -> bool:
+        """Return whether the entries are random, zero-mean and symmetric about 0.
+
+        These are the weights mean-field theory covers (:mod:`initsim.checks`,
+        the report's theory lines). Per law:
+
+        * ``gaussian``, ``sparse``: ``loc == 0``;
+        * ``uniform``: ``low == -high`` (``uniform(0, 1)`` is not centred);
+        * ``truncated_gaussian``: ``loc == 0`` and ``low == -high``;
+        * ``orthogonal``: always (a Haar matrix has the law of ``-W``);
+        * ``constant``, ``identity``, ``dirac``: never, since the weights are
+          deterministic (even ``zeros``, a point mass at 0).
+
+        Returns
+        -------
+        bool
+            True for a zero-mean symmetric random law.
+        """
+        if self.law in ("gaussian", "sparse"):
+            return self.loc == 0.0
+        if self.law == "uniform":
+            return self.low == -self.high
+        if self.law == "truncated_gaussian":
+            return self.loc == 0.0 and self.low == -self.high
+        return self.law == "orthogonal"
+
 
 # --------------------------------------------------------------------------- base class
 

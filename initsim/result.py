@@ -1,14 +1,25 @@
-"""The result of :func:`initsim.simulate`: per-net, per-layer summaries plus provenance."""
+"""The result of :func:`initsim.simulate`: per-net, per-layer summaries plus provenance.
+
+:class:`SimulationResult` also owns its stored form, the arrays a study's
+simulate cell writes (:meth:`SimulationResult.to_arrays`) and reads back
+(:meth:`SimulationResult.from_arrays`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import stats as _st
 
+from initsim.provenance import json_float
+
 __all__ = ["SUMMARY_FIELDS", "SimulationResult"]
+
+#: Prefix of the stored histogram arrays (``hist_h``, ``hist_act``, ``hist_h_edges``, ...).
+_HIST_PREFIX = "hist_"
 
 #: Per-net, per-layer summary arrays of a result, each of shape (nets, depth).
 SUMMARY_FIELDS = (
@@ -127,6 +138,64 @@ class SimulationResult:
             half = _st.t.ppf(0.5 + level / 2.0, df=n - 1) * se
             return mean - half, mean + half
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Return the arrays of the stored form (a study's simulate cell file).
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            The recorded :data:`SUMMARY_FIELDS` under their own names
+            (``grad_sq`` only if recorded), ``first_nonfinite_layer``, and
+            each histogram entry ``key`` as ``hist_<key>``; the arrays
+            themselves, not copies, with their own dtypes. The provenance is
+            not included (the store keeps it as JSON).
+
+        See Also
+        --------
+        from_arrays : The inverse.
+        """
+        arrays: dict[str, np.ndarray] = {
+            name: getattr(self, name) for name in SUMMARY_FIELDS if getattr(self, name) is not None
+        }
+        arrays["first_nonfinite_layer"] = self.first_nonfinite_layer
+        if self.histograms is not None:
+            for key, value in self.histograms.items():
+                arrays[f"{_HIST_PREFIX}{key}"] = value
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], provenance: dict[str, Any] | None = None
+    ) -> SimulationResult:
+        """Rebuild a result from its stored form.
+
+        Parameters
+        ----------
+        arrays : mapping of str to numpy.ndarray
+            What :meth:`to_arrays` returned (e.g. as read from a cell file).
+        provenance : dict, optional
+            The result's provenance (default: empty).
+
+        Returns
+        -------
+        SimulationResult
+            The result; ``grad_sq`` is None and ``histograms`` is None when
+            their arrays are absent.
+        """
+        n = len(_HIST_PREFIX)
+        hist = {k[n:]: v for k, v in arrays.items() if k.startswith(_HIST_PREFIX)}
+        return cls(
+            q=arrays["q"],
+            act_mean=arrays["act_mean"],
+            act_var=arrays["act_var"],
+            dead_fraction=arrays["dead_fraction"],
+            saturated_fraction=arrays["saturated_fraction"],
+            grad_sq=arrays.get("grad_sq"),
+            first_nonfinite_layer=arrays["first_nonfinite_layer"],
+            histograms=hist or None,
+            provenance=provenance if provenance is not None else {},
+        )
+
     def to_dict(self, per_net: bool = False) -> dict[str, Any]:
         """Return a JSON-ready dictionary (per-layer means and intervals; optionally per-net).
 
@@ -146,8 +215,8 @@ class SimulationResult:
         for t in range(self.depth):
             row: dict[str, Any] = {"layer": t + 1}
             for f, m in means.items():
-                row[f] = _json_float(m[t])
-            row["q_ci95"] = [_json_float(lo[t]), _json_float(hi[t])]
+                row[f] = json_float(m[t])
+            row["q_ci95"] = [json_float(lo[t]), json_float(hi[t])]
             layers.append(row)
         out: dict[str, Any] = {
             "nets": self.nets,
@@ -160,14 +229,6 @@ class SimulationResult:
             for f in SUMMARY_FIELDS:
                 v = getattr(self, f)
                 if v is not None:
-                    out[f] = [[_json_float(x) for x in row] for row in v]
+                    out[f] = [[json_float(x) for x in row] for row in v]
             out["first_nonfinite_layer"] = self.first_nonfinite_layer.tolist()
         return out
-
-
-def _json_float(x: float) -> float | str:
-    """JSON has no inf/NaN: write them as strings."""
-    x = float(x)
-    if np.isfinite(x):
-        return x
-    return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")

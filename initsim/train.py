@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from initsim import activations, initializers
 from initsim._jit import jit
+from initsim._validate import check_int, check_real
 from initsim.activations import Activation, dphi_scalar, phi_scalar
 from initsim.seeding import SeedLike, as_generator, as_seed_sequence
 
@@ -459,23 +460,6 @@ def _check_activation(activation: Any) -> Activation:
         raise ValueError(f"activation: {exc}") from None
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
-def _check_positive_real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0.0):
-        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
-    return v
-
-
 def _check_inputs(mlp: MLP, X: npt.ArrayLike, name: str = "X") -> np.ndarray:
     if not isinstance(mlp, MLP):
         raise ValueError(f"mlp must be an MLP; got {type(mlp).__name__}")
@@ -564,7 +548,7 @@ def init_mlp(
     """
     if isinstance(sizes, str | bytes) or not hasattr(sizes, "__len__"):
         raise ValueError(f"sizes must be a sequence of integers; got {sizes!r}")
-    dims = [_check_int("sizes", s, 1) for s in sizes]
+    dims = [check_int("sizes", s, 1) for s in sizes]
     if len(dims) < 3:
         raise ValueError(
             f"sizes must be [n_in, hidden..., n_out] with at least one hidden layer; got {dims}"
@@ -674,9 +658,9 @@ def batch_indices(n_samples: int, batch_size: int, steps: int, seed: SeedLike = 
         of the samples cut into ``n_samples // batch_size`` batches (the
         incomplete last batch dropped, as PyTorch's ``drop_last=True``).
     """
-    n = _check_int("n_samples", n_samples, 1)
-    bs = _check_int("batch_size", batch_size, 1)
-    steps = _check_int("steps", steps, 0)
+    n = check_int("n_samples", n_samples, 1)
+    bs = check_int("batch_size", batch_size, 1)
+    steps = check_int("steps", steps, 0)
     if bs > n:
         raise ValueError(f"batch_size must be <= the number of samples ({n}); got {bs}")
     rng = as_generator(seed)
@@ -740,15 +724,15 @@ def train(
     if not isinstance(loss, str) or loss.strip().lower() not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {loss!r}")
     kind = _MSE if loss.strip().lower() == "mse" else _CROSS_ENTROPY
-    lr = _check_positive_real("lr", lr)
-    steps = _check_int("steps", steps, 0)
+    lr = check_real("lr", lr, minimum=0.0, strict=True)
+    steps = check_int("steps", steps, 0)
     n = xa.shape[0]
     ya, yi = _check_targets(Y, kind, n, mlp.sizes[-1])
     full = batch_size is None
     if full:
         idx = np.zeros((0, 1), dtype=np.int64)
     else:
-        bs = _check_int("batch_size", batch_size, 1)
+        bs = check_int("batch_size", batch_size, 1)
         if bs > n:
             raise ValueError(f"batch_size must be <= the number of samples ({n}); got {bs}")
         idx = batch_indices(n, bs, steps, seed)
@@ -815,10 +799,10 @@ def teacher_data(
         ``(n_samples, n_out)``: the teacher's outputs, a ``[n_in, hidden,
         n_out]`` net with ``lecun_normal`` weights and zero biases.
     """
-    n = _check_int("n_samples", n_samples, 1)
-    n_in = _check_int("n_in", n_in, 1)
-    n_out = _check_int("n_out", n_out, 1)
-    hidden = _check_int("hidden", hidden, 1)
+    n = check_int("n_samples", n_samples, 1)
+    n_in = check_int("n_in", n_in, 1)
+    n_out = check_int("n_out", n_out, 1)
+    hidden = check_int("hidden", hidden, 1)
     x_seed, t_seed = as_seed_sequence(seed).spawn(2)
     teacher = init_mlp([n_in, hidden, n_out], "lecun_normal", activation, seed=t_seed)
     X = as_generator(x_seed).standard_normal((n, n_in))
@@ -854,10 +838,10 @@ def mixture_data(
     y : numpy.ndarray
         ``(n_samples,)`` int64 labels, balanced (``i % n_classes``, shuffled).
     """
-    n = _check_int("n_samples", n_samples, 1)
-    n_in = _check_int("n_in", n_in, 1)
-    k = _check_int("n_classes", n_classes, 2)
-    sep = _check_positive_real("separation", separation)
+    n = check_int("n_samples", n_samples, 1)
+    n_in = check_int("n_in", n_in, 1)
+    k = check_int("n_classes", n_classes, 2)
+    sep = check_real("separation", separation, minimum=0.0, strict=True)
     rng = as_generator(seed)
     centres = rng.standard_normal((k, n_in))
     centres *= sep / np.linalg.norm(centres, axis=1, keepdims=True)

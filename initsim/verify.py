@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from initsim.provenance import json_safe
 from initsim.seeding import as_seed_sequence
 
 __all__ = [
@@ -301,25 +302,7 @@ class VerifyReport:
         doc = asdict(self)
         doc["verdict"] = self.verdict
         doc["passed"] = self.passed
-        return _jsonable(doc)
-
-
-def _jsonable(x: Any) -> Any:
-    """Convert numpy scalars/arrays and tuples to JSON types; NaN and inf to None."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, bool | np.bool_):
-        return bool(x)
-    if isinstance(x, int | np.integer):
-        return int(x)
-    if isinstance(x, float | np.floating):
-        v = float(x)
-        return v if math.isfinite(v) else None
-    return x if x is None or isinstance(x, str) else str(x)
+        return json_safe(doc, nonfinite="null")
 
 
 # --------------------------------------------------------------------------- the target

@@ -200,7 +200,7 @@ def other_entries() -> dict[str, str]:
     out["theory/fixed_point"] = repr(theory.fixed_point("tanh", 1.5, 0.05))
     out["theory/chi1"] = repr(theory.chi1("erf", 1.5, 0.05))
     out["theory/critical"] = repr(theory.critical_sigma_w2("tanh", 0.05))
-    from initsim.study_spec import read_spec
+    from initsim.study import read_spec
 
     for spec_path in sorted((ROOT / "reports").glob("*.toml")):
         out[f"spec/{spec_path.name}"] = read_spec(spec_path).sha256

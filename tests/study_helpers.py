@@ -1,16 +1,85 @@
-"""Cell functions with planted faults, importable by Dask worker processes."""
+"""Shared pieces of the study tests: the test spec, helpers, and faulty cell functions.
+
+The cell functions with planted faults must be importable by Dask worker
+processes, so they live here (a module path), not in a test file.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from initsim.study_cells import run_cell
+from initsim.study.cells import run_cell
+from initsim.study.store import ResultsDir
 
 #: Directory for "this fault already happened" markers (set by the test).
 MARKER_ENV = "INITSIM_TEST_FAULT_DIR"
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC = """\
+name = "tiny"
+seed = 7
+description = "a small study for the tests"
+
+[defaults]
+nets = 20
+
+[[experiment]]
+name = "he-lecun"
+depth = 4
+width = 32
+backward = true
+[experiment.grid]
+init = ["he_normal", "lecun_normal"]
+activation = ["relu", "tanh"]
+[experiment.checks]
+alpha = 0.01
+
+[[experiment]]
+name = "phase"
+activation = "tanh"
+depth = 5
+width = 24
+init = {name = "variance_scaling"}
+[experiment.grid]
+init.scale = [0.5, 2.0]
+bias_std = [0.0, 0.3]
+
+[[experiment]]
+name = "jac"
+kind = "jacobian"
+depth = 3
+width = 12
+nets = 5
+cases = [{init = "orthogonal"}, {init = "lecun_normal"}]
+
+[[experiment]]
+name = "zero"
+kind = "train"
+sizes = [4, 8, 1]
+data = {kind = "teacher", n_samples = 32}
+steps = 5
+cases = [{init = "zeros"}, {init = "he_normal"}]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def cell_digests(out: Path) -> dict[str, str]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    store = ResultsDir(out)
+    return {
+        cid: store.read_cell(cid, manifest["spec_sha256"])[1]["sha256"] for cid in manifest["cells"]
+    }
 
 
 def _first_time(tag: str) -> bool:

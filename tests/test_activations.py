@@ -18,6 +18,7 @@ from initsim._jit import jit
 
 EPS = np.finfo(np.float64).eps
 TINY = np.finfo(np.float64).tiny
+SUBNORMAL = np.finfo(np.float64).smallest_subnormal
 
 # Every canonical activation with default parameters, plus non-default parameters
 # that exercise the param-dependent branches (and slope 0 / slope 1 edge cases).
@@ -62,7 +63,34 @@ def c_dphi(act: A.Activation, x: np.ndarray) -> np.ndarray:
 # while the C library stays within 3 ulp, checked against mpmath below) and
 # flushes to zero where the C library returns subnormals; gelu's derivative also
 # cancels near its root x ~ -0.75. Hence gelu gets rtol 1e-12 plus a small atol.
-TWIN_TOL = {"tanh": (4 * EPS, 0.0), "erf": (4 * EPS, 0.0), "gelu": (1e-12, 1e-15)}
+#
+# exp, expm1 and log1p differ too where numpy dispatches them to its SIMD (AVX-512)
+# kernels while numba calls the C library (numpy 2.4, numba 0.68, glibc 2.36 on an
+# AVX-512 Xeon; elsewhere they may agree bit for bit). Measured worst cases of
+# phi and phi', over GRID and over a dense grid (2.7e7 points: linspaces on [-750, 750],
+# +-logspace(-320, 3), uniform draws, and dense around silu's root and x in [-712, -705]),
+# for every parameter in ACTS; rtol = (worst ulp) * eps, atol covers results below the
+# smallest normal (x < -708, exp(x) subnormal: 1 ulp there is a whole subnormal step):
+#   elu (expm1, exp)        <= 2 ulp (1 for alpha <= 1; alpha scales the 1-step subnormal
+#                           difference of exp to <= 3 steps). GRID: 36 of 2442 phi values
+#                           differ at alpha 1, by 1 ulp.
+#   selu (expm1, exp)       <= 2 ulp, subnormal <= 2 steps (lambda alpha ~ 1.76).
+#   sigmoid (exp)           <= 4 ulp (phi'; phi <= 2), subnormal <= 1 step.
+#   softplus (log1p, exp)   <= 3 ulp (phi; phi' <= 2), subnormal <= 1 step.
+#   silu (exp)              <= 3 ulp, but phi' = s (1 + x (1 - s)) cancels for x in
+#                           [-5.1, -0.9] around its root x ~ -1.28 (up to 1.4e4 ulp,
+#                           absolute <= eps / 2, reached), and x * s with s subnormal
+#                           keeps the error of s (absolute <= 4e-321).
+TWIN_TOL = {
+    "tanh": (4 * EPS, 0.0),
+    "erf": (4 * EPS, 0.0),
+    "gelu": (1e-12, 1e-15),
+    "elu": (2 * EPS, 3 * SUBNORMAL),
+    "selu": (2 * EPS, 2 * SUBNORMAL),
+    "sigmoid": (4 * EPS, SUBNORMAL),
+    "softplus": (3 * EPS, SUBNORMAL),
+    "silu": (3 * EPS, EPS / 2),
+}
 
 GRID = np.array(
     [
@@ -479,6 +507,23 @@ def test_defaults_and_params_roundtrip() -> None:
     assert A.get("elu", alpha=2).params == {"alpha": 2.0}
     assert A.get("leaky_relu", slope=0.2).label == "leaky_relu(slope=0.2)"
     assert A.get("tanh").label == "tanh"
+
+
+def test_from_param_rebuilds_stored_activations() -> None:
+    # Stored configs hold the name and the unnamed param; from_param maps it back.
+    for act in ACTS:
+        assert A.Activation.from_param(act.name, act.param) == act
+    assert A.Activation.from_param("leaky_relu", 0.2) == A.get("leaky_relu", slope=0.2)
+    assert A.Activation.from_param("elu", 2.5) == A.get("elu", alpha=2.5)
+    assert A.Activation.from_param("LeakyReLU", 0.0).params == {"slope": 0.0}
+    assert A.Activation.from_param("leaky_relu") == A.get("leaky_relu")  # default slope
+    assert A.Activation.from_param("tanh", 0.0) == A.Activation.from_param("tanh") == A.get("tanh")
+    with pytest.raises(ValueError, match="tanh takes no parameter"):
+        A.Activation.from_param("tanh", 0.5)
+    with pytest.raises(ValueError, match="'alpha' must be > 0"):
+        A.Activation.from_param("elu", 0.0)
+    with pytest.raises(ValueError, match="unknown activation"):
+        A.Activation.from_param("softmax", 0.0)
 
 
 def test_activation_passthrough_and_override() -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from initsim import initializers, simulate
-from initsim.checks import check, holm
+from initsim import activations, initializers, simulate
+from initsim.checks import TheoryInputs, check, holm, theory_inputs
 from initsim.cli import main
 
 pytestmark = pytest.mark.usefixtures("warm_kernels")
@@ -213,6 +215,86 @@ def test_check_refuses_what_the_theory_does_not_cover():
         check(simulate(depth=2, width=8, nets=3))
     with pytest.raises(ValueError, match="input"):
         check(simulate(depth=2, width=8, nets=20, input=np.ones(8)))
+
+
+def test_theory_inputs_refuses_uniform_0_1_as_check_does():
+    # uniform(0, 1) has mean 0.5, yet its LawSpec has loc == 0 (a uniform law keeps its
+    # bounds in low/high): the report's old filter (law name and loc == 0) accepted it.
+    r = simulate(init=initializers.get("uniform", a=0.0, b=1.0), depth=2, width=8, nets=20)
+    ti, reason = theory_inputs(r)
+    assert ti is None
+    assert "zero-mean symmetric" in reason and "'uniform'" in reason
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        check(r)
+    # the centred uniform law is covered, with sigma_w2 = fan_in * (2 a)^2 / 12
+    ti, reason = theory_inputs(
+        simulate(init=initializers.get("uniform", a=-0.5, b=0.5), depth=2, width=8, nets=20)
+    )
+    assert reason is None and ti.law == "uniform"
+    np.testing.assert_allclose(ti.sigma_w2, [8 / 12, 8 / 12], rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "why"),
+    [
+        ({"init": "zeros"}, "symmetric"),
+        ({"init": "identity"}, "symmetric"),
+        ({"init": initializers.get("normal", mean=0.1)}, "symmetric"),
+        ({"input": np.ones(8)}, "input"),
+    ],
+)
+def test_theory_inputs_gives_the_reason(kwargs, why):
+    ti, reason = theory_inputs(simulate(depth=2, width=8, nets=20, **kwargs))
+    assert ti is None and why in reason
+
+
+def test_theory_inputs_of_he_normal():
+    r = simulate(
+        activation="relu", init="he_normal", depth=3, width=16, nets=20, bias_std=0.5, seed=0
+    )
+    ti, reason = theory_inputs(r)
+    assert reason is None and isinstance(ti, TheoryInputs)
+    assert ti.activation.name == "relu" and ti.law == "gaussian"
+    assert ti.widths == (16, 16, 16, 16)
+    np.testing.assert_array_equal(ti.sigma_w2, [2.0, 2.0, 2.0])
+    assert not ti.sigma_w2.flags.writeable
+    assert ti.sigma_b2 == 0.25 and ti.input == "sphere" and ti.inputs == 1
+    assert ti.q0 == 1.0 and ti.q0_var == 0.0
+
+
+def test_theory_inputs_rebuilds_activation_and_layer_laws():
+    r = simulate(
+        activation=activations.get("elu", alpha=0.5),
+        init="orthogonal",
+        depth=2,
+        width=[16, 4],
+        input_dim=8,
+        nets=20,
+        input="gaussian",
+    )
+    ti, _ = theory_inputs(r)
+    assert ti.activation == activations.get("elu", alpha=0.5)
+    # orthogonal: sigma_w2 = gain^2 n_in / max(n_in, n_out), not fan_in * Var(W_ij)
+    np.testing.assert_array_equal(ti.sigma_w2, [0.5, 1.0])
+    assert ti.law == "orthogonal" and ti.widths == (8, 16, 4)
+    assert ti.q0_var == 2.0 / 8
+    leaky = simulate(activation=activations.get("leaky_relu", slope=0.2), depth=2, width=8, nets=20)
+    assert theory_inputs(leaky)[0].activation.params == {"slope": 0.2}
+
+
+def test_theory_inputs_of_a_jacobian_spectrum():
+    from initsim import jacobian_spectrum
+
+    spec = jacobian_spectrum(activation="tanh", init="orthogonal", depth=2, width=8, nets=3)
+    ti, reason = theory_inputs(spec)
+    assert reason is None and ti.law == "orthogonal" and ti.inputs == 1
+    np.testing.assert_array_equal(ti.sigma_w2, [1.0, 1.0])
+
+
+def test_theory_inputs_without_provenance():
+    r = simulate(depth=2, width=8, nets=20)
+    ti, reason = theory_inputs(replace(r, provenance={}))
+    assert ti is None and "provenance" in reason
 
 
 def test_cli_check_exit_codes(capsys):

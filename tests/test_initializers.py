@@ -1056,3 +1056,109 @@ BAD_INPUT = [
 def test_bad_input_raises_value_error_naming_the_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- law vocabulary
+
+DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
+
+
+def emitted_laws() -> dict[str, str]:
+    """Every law an initializer of the catalogue can emit -> one scheme that emits it.
+
+    Each scheme with its defaults (or :data:`REQUIRED`), and once per value of
+    its ``distribution`` parameter where it has one (variance_scaling,
+    lecun_normal, glorot_normal, he_normal).
+    """
+    laws: dict[str, str] = {}
+    for name in names():
+        variants = [make(name)]
+        if "distribution" in make(name).params:
+            for d in DISTRIBUTIONS:
+                try:
+                    variants.append(make(name, distribution=d))
+                except ValueError:  # e.g. he_normal has no uniform distribution
+                    continue
+        for init in variants:
+            for fan_in, fan_out in ((64, 32), (10, 300)):
+                laws.setdefault(init.law_spec(fan_in, fan_out).law, repr(init))
+    return laws
+
+
+def test_every_emitted_law_has_an_engine_law_code():
+    from initsim.engine.laws import LAW_CODES, encode
+
+    laws = emitted_laws()
+    assert set(laws) == set(LAWS)  # the enumeration reaches every law of the vocabulary
+    for law, example in laws.items():
+        if law == "dirac":  # convolution weights only: the engine refuses it, with the reason
+            with pytest.raises(ValueError, match="convolution"):
+                encode(get("dirac").law_spec(8, 8))
+            continue
+        assert law in LAW_CODES, f"{law!r} (emitted by {example}) has no engine law code"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (LawSpec("gaussian", scale=0.3), True),
+        (LawSpec("gaussian", loc=0.1, scale=0.3), False),
+        (LawSpec("uniform", low=-0.5, high=0.5), True),
+        (LawSpec("uniform", low=0.0, high=1.0), False),
+        (LawSpec("uniform", low=-0.5, high=1.0), False),
+        (LawSpec("truncated_gaussian", scale=1.0, low=-2.0, high=2.0), True),
+        (LawSpec("truncated_gaussian", scale=1.0, low=-math.inf, high=math.inf), True),
+        (LawSpec("truncated_gaussian", scale=1.0, low=-1.0, high=2.0), False),
+        (LawSpec("truncated_gaussian", loc=0.5, scale=1.0, low=-2.0, high=2.0), False),
+        (LawSpec("orthogonal", gain=2.0), True),
+        (LawSpec("sparse", scale=0.01, sparsity=0.1), True),
+        (LawSpec("constant", value=0.0), False),  # deterministic, even at 0
+        (LawSpec("constant", value=1.0), False),
+        (LawSpec("identity"), False),
+        (LawSpec("dirac"), False),
+    ],
+)
+def test_law_spec_is_centred(spec, expected):
+    assert spec.is_centred() is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "expected"),
+    [
+        ("uniform", {"a": 0.0, "b": 1.0}, False),  # mean 0.5, though LawSpec.loc == 0
+        ("uniform", {"a": -0.3, "b": 0.3}, True),
+        ("normal", {"mean": 0.1}, False),
+        ("normal", {}, True),
+        ("truncated_normal", {}, True),
+        ("truncated_normal", {"a": -1.0, "b": 2.0}, False),
+        ("truncated_normal", {"mean": 0.5, "a": -1.5, "b": 2.5}, False),
+        ("he_normal", {}, True),
+        ("he_normal", {"distribution": "truncated_normal"}, True),
+        ("he_uniform", {}, True),
+        ("lecun_normal", {}, True),
+        ("lecun_uniform", {}, True),
+        ("glorot_normal", {}, True),
+        ("glorot_uniform", {}, True),
+        ("variance_scaling", {"distribution": "uniform"}, True),
+        ("torch_linear_default", {}, True),
+        ("orthogonal", {"gain": -0.5}, True),
+        ("sparse", {"sparsity": 0.3}, True),
+        ("zeros", {}, False),
+        ("ones", {}, False),
+        ("constant", {"value": 0.25}, False),
+        ("identity", {}, False),
+        ("dirac", {}, False),
+    ],
+)
+def test_is_centred_of_catalogue_laws(name, params, expected):
+    init = make(name, **params)
+    assert init.law_spec(30, 40).is_centred() is expected
+
+
+@pytest.mark.parametrize("name", names())
+def test_centred_laws_have_zero_mean(name):
+    init = make(name)
+    for fan_in, fan_out in ((64, 32), (10, 300)):
+        if init.law_spec(fan_in, fan_out).is_centred():
+            assert init.mean(fan_in, fan_out) == 0.0
+            assert init.variance(fan_in, fan_out) > 0.0

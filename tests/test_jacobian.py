@@ -1,5 +1,8 @@
 """Tests for initsim.jacobian: Jacobian spectra kernel, numpy twin, exact theory, PSG.
 
+The theory's formulas on their own are tested in test_theory_jacobian.py;
+here the kernel's spectra are held against them.
+
 Statistical tests use fixed seeds and two-sided z-tests at ALPHA = 1e-3 each
 (|z| > 3.29), with Monte Carlo standard errors (exact where the theory gives
 the variance, else the sample standard deviation over nets); with the fixed
@@ -32,7 +35,6 @@ from initsim.jacobian import (
     derivative_moments,
     jacobian_spectrum,
     linear_gaussian_moments,
-    linear_gaussian_moments_limit,
     linear_gaussian_trace_moments,
     orthogonal_linear_singular_value,
     psg_spectrum_variance,
@@ -266,43 +268,6 @@ def test_overflowing_net_gives_nan_row():
 # --------------------------------------------------------------------------
 # linear nets: exact finite-width theory
 # --------------------------------------------------------------------------
-def test_exact_formula_small_cases():
-    # one layer: Wishart moments E tr(WW^T) = sw n, E tr((WW^T)^2) = s2^2 n n0 (n + n0 + 1)
-    for n0, n, sw in [(3, 5, 1.0), (7, 2, 1.7), (1, 1, 0.5)]:
-        tr, tr_sq, tr2 = linear_gaussian_trace_moments([n0, n], sw)
-        s2 = sw / n0
-        assert tr == pytest.approx(sw * n, rel=1e-14)
-        assert tr2 == pytest.approx(s2**2 * n * n0 * (n + n0 + 1), rel=1e-14)
-        # (tr W W^T) / s2 is chi-square with n n0 degrees of freedom
-        assert tr_sq == pytest.approx(s2**2 * ((n * n0) ** 2 + 2 * n * n0), rel=1e-14)
-    # scalar chain: J = prod w_l, E J^4 = prod 3 s_l^2
-    sws = [0.5, 2.0, 1.3, 0.9]
-    _, _, tr2 = linear_gaussian_trace_moments([1] * 5, sws)
-    assert tr2 == pytest.approx(np.prod([3 * s**2 for s in sws]), rel=1e-14)
-    # E m1 = prod(sigma_w2) n_L / min(n_0, n_L)
-    m1, _ = linear_gaussian_moments([4, 9, 3, 11], [1.1, 0.7, 2.0])
-    assert m1 == pytest.approx(1.1 * 0.7 * 2.0 * 11 / 4, rel=1e-14)
-    # homogeneity: m2 scales as sigma_w2^(2L)
-    _, a = linear_gaussian_moments([5, 6, 7], 1.0)
-    _, b = linear_gaussian_moments([5, 6, 7], 1.5)
-    assert b == pytest.approx(1.5**4 * a, rel=1e-14)
-
-
-@pytest.mark.parametrize("depth", [1, 3, 10])
-def test_large_width_limit_of_exact_second_moment(depth):
-    prev = math.inf
-    for n in [10, 100, 1000, 10_000, 100_000]:
-        m1, m2 = linear_gaussian_moments([n] * (depth + 1), 1.0)
-        assert m1 == pytest.approx(1.0, rel=1e-13)
-        assert depth + 1 < m2 < prev  # decreases to its limit from above
-        # finite-width excess is about L (L + 1) / (2 n)
-        assert m2 - (depth + 1) == pytest.approx(depth * (depth + 1) / (2 * n), rel=2 * depth / n)
-        prev = m2
-    assert m2 == pytest.approx(depth + 1, rel=1e-4)
-    assert linear_gaussian_moments_limit(depth) == (1.0, depth + 1.0)
-    assert linear_gaussian_moments_limit(depth, 2.0) == (2.0**depth, 4.0**depth * (depth + 1))
-
-
 def _naive_recursion(widths: list[int], sw: float) -> float:
     """A plausible wrong recursion (n^2 instead of n (n + 1) in E tr A'^2)."""
     tr_sq, tr2 = float(widths[0]) ** 2, float(widths[0])
@@ -402,32 +367,6 @@ def test_tanh_critical_point_helper():
     mu1, _ = derivative_moments("tanh", q)
     assert sw2 * mu1 == pytest.approx(1.0, rel=1e-10)  # chi = 1
     assert q == pytest.approx(sw2 * _gauss(lambda h: math.tanh(h) ** 2, q) + 0.1, rel=1e-10)
-
-
-def test_derivative_moments_known_values():
-    assert derivative_moments("linear", 0.7) == pytest.approx((1.0, 1.0), rel=1e-12)
-    assert derivative_moments("relu", 2.3) == pytest.approx((0.5, 0.5), rel=1e-12)
-    # hard_tanh: phi' = 1 on [-1, 1]: mu1 = mu2 = P(|h| < 1)
-    p = 2 * stats.norm.cdf(1 / math.sqrt(0.7)) - 1
-    assert derivative_moments("hard_tanh", 0.7) == pytest.approx((p, p), rel=1e-12)
-    # tanh against mpmath at 30 digits
-    mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 30
-    q = mpmath.mpf("0.7")
-
-    def mom(k):
-        return mpmath.quad(
-            lambda z: (1 - mpmath.tanh(mpmath.sqrt(q) * z) ** 2) ** (2 * k) * mpmath.npdf(z),
-            [-mpmath.inf, 0, mpmath.inf],
-        )
-
-    mu1, mu2 = derivative_moments("tanh", 0.7)
-    assert mu1 == pytest.approx(float(mom(1)), rel=1e-12)
-    assert mu2 == pytest.approx(float(mom(2)), rel=1e-12)
-    assert derivative_moments("tanh", 0.0) == (1.0, 1.0)
-    # linear nets: L for Gaussian weights (Fuss-Catalan variance), 0 for orthogonal
-    assert psg_spectrum_variance("linear", 7, 1.0, "gaussian") == pytest.approx(7.0)
-    assert psg_spectrum_variance("linear", 7, 1.0, "orthogonal") == pytest.approx(0.0)
 
 
 def _psg_run(weights: str, depth: int, width: int, nets: int, seed: int, sigma_b2: float = 0.1):
@@ -542,24 +481,3 @@ def test_bad_input_raises_value_error_naming_parameter(override, name):
 def test_missing_required_arguments():
     with pytest.raises(TypeError):
         jacobian_spectrum(depth=2, width=4)  # nets is required
-
-
-@pytest.mark.parametrize(
-    ("call", "name"),
-    [
-        (lambda: linear_gaussian_moments([3]), "widths"),
-        (lambda: linear_gaussian_moments([3, 0]), "widths"),
-        (lambda: linear_gaussian_moments([3, 4], -1.0), "sigma_w2"),
-        (lambda: linear_gaussian_moments([3, 4, 5], [1.0]), "sigma_w2"),
-        (lambda: linear_gaussian_trace_moments([3, 4], math.inf), "sigma_w2"),
-        (lambda: linear_gaussian_moments_limit(0), "depth"),
-        (lambda: orthogonal_linear_singular_value(3, 0.0), "gain"),
-        (lambda: psg_spectrum_variance("tanh", 3, 0.5, "uniform"), "weights"),
-        (lambda: psg_spectrum_variance("tanh", 0, 0.5), "depth"),
-        (lambda: derivative_moments("tanh", -0.5), "q_star"),
-        (lambda: psg_spectrum_variance("relu", 3, 0.0), "mu1"),
-    ],
-)
-def test_theory_bad_input(call, name):
-    with pytest.raises(ValueError, match=name):
-        call()

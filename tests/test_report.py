@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ pypdf = pytest.importorskip("pypdf")
 
 import initsim  # noqa: E402
 from initsim import train as tr  # noqa: E402
-from initsim.checks import check  # noqa: E402
+from initsim.checks import check, theory_inputs  # noqa: E402
 from initsim.report import FIGURE_KINDS, build_report  # noqa: E402
 from initsim.report._common import resolve_activation, resolve_init  # noqa: E402
 from initsim.study import Cell, TrainCellResult  # noqa: E402
@@ -333,6 +334,65 @@ def test_error_while_drawing_leaves_nothing_partial(
     assert _leftovers(tmp_path / "figs") == []
 
 
+def _simulate_cells(name: str, fixed: dict[str, Any], cases: list[dict[str, Any]]) -> list[Cell]:
+    cells = []
+    for i, case in enumerate(cases):
+        params = {**fixed, **case}
+        result = _run("simulate", params, np.random.SeedSequence(SEED, spawn_key=(90, i)))
+        cells.append(Cell(f"{name}-{i:03d}", name, "simulate", params, result, None, (90, i), {}))
+    return cells
+
+
+def test_theory_line_is_drawn_exactly_where_check_applies(study: Study) -> None:
+    """uniform(0, 1) (mean 0.5): check() and the theory lines refuse it; he_normal: they agree."""
+    from initsim.report.depth_profiles import depth_profile_figure, theory_profiles
+    from initsim.report.histograms import histograms_figure
+
+    fixed = {
+        "activation": "relu",
+        "depth": 4,
+        "width": 20,
+        "nets": 20,
+        "input": "sphere",
+        "backward": True,
+        "histograms": {"bins": 10, "act_range": [0.0, 3.0]},
+    }
+    cells = _simulate_cells(
+        "mean", fixed, [{"init": {"name": "uniform", "a": 0.0, "b": 1.0}}, {"init": "he_normal"}]
+    )
+    uniform, he = (c.result for c in cells)
+
+    ti, reason = theory_inputs(uniform)
+    assert ti is None and "zero-mean symmetric" in reason
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        check(uniform)
+    assert theory_profiles(uniform) is None
+
+    # he_normal: the figure's theory line is the prediction check() tests against
+    report = check(he)
+    th = theory_profiles(he)
+    assert th is not None and th[1] is not None
+    np.testing.assert_array_equal(th[0], [r.predicted for r in report.rows if r.quantity == "E[q]"])
+    np.testing.assert_array_equal(
+        th[1], [r.predicted for r in report.rows if r.quantity == "E[grad^2]"]
+    )
+
+    # depth profile: one colour per cell (C0 uniform, C1 he_normal); theory lines are solid
+    fig, _ = depth_profile_figure(study, cells, {})
+    solid = {
+        line.get_color()
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_linestyle() == "-" and len(line.get_xdata())
+    }
+    assert solid == {"C1"}
+
+    # histograms: one row of panels per cell; the theory curve only in he_normal's row
+    fig, _ = histograms_figure(study, cells, {"layers": [1, 2]})
+    theory = [any(p.get_label() == "mean-field theory" for p in ax.patches) for ax in fig.axes[:4]]
+    assert theory == [False, False, True, True]
+
+
 def test_registry_matches_public_kinds() -> None:
     """The drawing registry and the options table (FIGURE_KINDS is its keys) agree."""
     from initsim.report.pdf import FIGURES as registry
@@ -340,11 +400,33 @@ def test_registry_matches_public_kinds() -> None:
     assert tuple(registry) == FIGURE_KINDS
 
 
+def test_figure_kinds_are_declared_once() -> None:
+    """FIGURE_KINDS, FIGURE_OPTIONS and pdf.FIGURES all come from report/kinds.py."""
+    from initsim.report import FIGURE_OPTIONS, kinds, pdf
+
+    assert FIGURE_KINDS == tuple(kinds.KINDS)
+    assert FIGURE_OPTIONS == {name: k.options for name, k in kinds.KINDS.items()}
+    for name, k in kinds.KINDS.items():
+        fn, cell_kind = pdf.FIGURES[name]
+        assert fn is k.load() and callable(fn)
+        assert cell_kind == k.cell_kind and cell_kind in ("simulate", "jacobian", "train")
+
+
+def test_importing_the_report_package_does_not_import_matplotlib() -> None:
+    code = (
+        "import sys, initsim.report, initsim.report.kinds\n"
+        "from initsim.report import FIGURE_KINDS, FIGURE_OPTIONS\n"
+        "print('matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_shipped_default_spec_covers_every_figure_kind() -> None:
     import tomllib
 
     from initsim.cli.report import default_spec_path
-    from initsim.study_spec import read_spec
+    from initsim.study import read_spec
 
     path = default_spec_path()
     spec = tomllib.loads(path.read_text())

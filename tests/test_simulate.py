@@ -11,7 +11,7 @@ from initsim import activations, initializers, simulate
 from initsim.engine import laws
 from initsim.engine.exact import INPUT_GAUSSIAN, INPUT_GIVEN, INPUT_SPHERE
 from initsim.engine.gram import psd_factor
-from initsim.engine.reference import dense_reference, gram_reference, exact_reference
+from initsim.engine.reference import dense_reference, exact_reference, gram_reference
 from initsim.rng import net_keys, root_key
 
 pytestmark = pytest.mark.usefixtures("warm_kernels")

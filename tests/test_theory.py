@@ -1,4 +1,7 @@
-"""Mean-field and finite-width theory (initsim.theory) and the ``initsim theory`` command.
+"""Mean-field theory and Gaussian expectations (initsim.theory) and the ``initsim theory`` command.
+
+The finite-width laws are tested in test_theory_finite_width.py, the Jacobian
+theory in test_theory_jacobian.py.
 
 Statistical tests use fixed seeds (so they cannot flake) and tolerances of
 ``Z`` Monte Carlo standard errors: ``Z = 5`` is a two-sided false-rejection
@@ -8,20 +11,22 @@ rate of about 6e-7 per comparison, had the seed been random.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import mpmath as mp
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import integrate, special
+from scipy import integrate
 
 from initsim import activations as A
 from initsim import theory as T
-from initsim.theory import _bivariate, _bivariate_quadrature, _quad_expect
+from initsim.theory.gaussian import _bivariate_quadrature, _closed_form, _quad_expect, bivariate
 
 Z = 5.0  # Monte Carlo tolerance in standard errors (alpha ~ 6e-7 two-sided)
 NAMES = A.names()
@@ -149,7 +154,7 @@ def test_closed_forms_agree_with_the_generic_quadrature():
     for act in ACTS:
         for kind, code in codes.items():
             for q in [1e-4, 0.02, 0.7, 3.0, 60.0, 1e3]:
-                closed = T._closed_form(act, np.array([q]), code)
+                closed = _closed_form(act, np.array([q]), code)
                 if closed is None:
                     continue
                 quad = _quad_expect(act, q, code)
@@ -240,7 +245,7 @@ def test_bivariate_rule_reproduces_the_closed_kernels(act):
         }
         for c in C_GRID:
             for which in ("phi", "dphi", "gap"):
-                exact = _bivariate(act, q, c, which)
+                exact = bivariate(act, q, c, which)
                 num = _bivariate_quadrature(act, q, c, which)
                 assert abs(num - exact) <= 1e-12 * scale[which], (q, c, which)
 
@@ -608,108 +613,6 @@ def test_grad_sq_map_against_monte_carlo_linear_nets():
 
 
 # ----------------------------------------------------------------------------------
-# Finite width
-# ----------------------------------------------------------------------------------
-
-
-def _simulate_length_ratio(widths, sigma_w2, phi, nets, seed):
-    rng = np.random.default_rng(seed)
-    x0 = np.linspace(-1.0, 2.0, widths[0])  # one fixed input
-    x = np.broadcast_to(x0, (nets, widths[0]))
-    for n_in, n_out in itertools.pairwise(widths):
-        w = rng.standard_normal((nets, n_out, n_in)) * math.sqrt(sigma_w2 / n_in)
-        x = phi(np.einsum("koi,ki->ko", w, x))
-    return (np.sum(x**2, axis=1) / widths[-1]) / (np.sum(x0**2) / widths[0])
-
-
-@pytest.mark.parametrize(
-    ("moments", "sigma_w2", "phi"),
-    [
-        (T.relu_length_moments, 2.0, lambda h: np.maximum(h, 0.0)),
-        (T.linear_length_moments, 1.0, lambda h: h),
-    ],
-    ids=["relu", "linear"],
-)
-def test_length_moments_against_monte_carlo(moments, sigma_w2, phi):
-    widths = [6, 10, 8, 12]
-    m = _simulate_length_ratio(widths, sigma_w2, phi, 40_000, seed=3)
-    m1, m2 = moments(widths)
-    assert m1 == 1.0
-    assert abs(m.mean() - m1) <= Z * m.std(ddof=1) / math.sqrt(m.size)
-    assert abs(np.mean(m**2) - m2) <= Z * np.std(m**2, ddof=1) / math.sqrt(m.size)
-    # a negative control: the infinite-width answer E[M^2] = 1 is rejected
-    assert abs(np.mean(m**2) - 1.0) > Z * np.std(m**2, ddof=1) / math.sqrt(m.size)
-
-
-def test_length_moment_formulas():
-    assert T.relu_length_moments([3, 5, 5]) == (1.0, 4.0)
-    assert T.linear_length_moments([9, 2, 4]) == (1.0, 3.0)
-    assert T.relu_dead_probability([3, 1, 2]) == 0.625
-    assert T.relu_dead_probability([3, 1]) == 0.5
-    assert T.relu_dead_probability([7, 64, 64]) == pytest.approx(2 * 2.0**-64, rel=1e-12)
-
-
-def test_dead_probability_against_monte_carlo():
-    nets = 40_000
-    for widths in ([3, 1, 2], [2, 2, 2, 2], [4, 1, 1, 3]):
-        m = _simulate_length_ratio(widths, 2.0, lambda h: np.maximum(h, 0.0), nets, seed=5)
-        dead = np.mean(m == 0.0)
-        p = T.relu_dead_probability(widths)
-        assert abs(dead - p) <= Z * math.sqrt(p * (1 - p) / nets), widths
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 50])
-def test_relu_length_ratio_law_moments(n):
-    law = T.relu_length_ratio_law(n)
-    assert law.mean() == pytest.approx(1.0, rel=1e-13)
-    assert law.var() == pytest.approx(5.0 / n, rel=1e-12)
-    assert law.p_zero == 2.0**-n
-    assert law.cdf(0.0) == pytest.approx(2.0**-n, rel=1e-14)
-    assert law.cdf(-1.0) == 0.0
-    assert law.cdf(1e6) == pytest.approx(1.0)
-    x = np.array([0.1, 0.5, 1.0, 2.0])
-    assert np.all(np.diff(law.cdf(x)) > 0)
-    assert np.allclose(law.sf(x), 1 - law.cdf(x))
-
-
-@pytest.mark.parametrize("n", [1, 3, 12])
-def test_relu_length_ratio_law_against_its_definition(n):
-    """R = (2/n) sum_i z_i^2 1{z_i > 0} sampled directly, against cdf, mean and var."""
-    law = T.relu_length_ratio_law(n)
-    size = 200_000
-    z = np.random.default_rng(17).standard_normal((size, n))
-    r = (2.0 / n) * np.sum(np.where(z > 0, z * z, 0.0), axis=1)
-    for x in (0.0, 0.3, 1.0, 2.5):
-        p = law.cdf(x)
-        assert abs(np.mean(r <= x) - p) <= Z * math.sqrt(p * (1 - p) / size) + 1e-12, x
-    assert abs(r.mean() - law.mean()) <= Z * r.std(ddof=1) / math.sqrt(size)
-    assert abs(r.var(ddof=1) - law.var()) <= Z * np.std((r - 1) ** 2) / math.sqrt(size)
-    draws = law.rvs(size=size, seed=23)
-    assert draws.shape == (size,)
-    assert abs(draws.mean() - 1.0) <= Z * math.sqrt(law.var() / size)
-    for x in (0.0, 0.3, 1.0, 2.5):
-        p = law.cdf(x)
-        assert abs(np.mean(draws <= x) - p) <= Z * math.sqrt(p * (1 - p) / size) + 1e-12
-    assert isinstance(law.rvs(seed=1), float)
-    assert np.array_equal(law.rvs(size=5, seed=4), law.rvs(size=5, seed=4))
-
-
-@pytest.mark.parametrize("n", [1, 3, 20])
-def test_relu_log_length_moments_against_monte_carlo(n):
-    size = 200_000
-    z = np.random.default_rng(29).standard_normal((size, n))
-    r = (2.0 / n) * np.sum(np.where(z > 0, z * z, 0.0), axis=1)
-    log_r = np.log(r[r > 0])  # conditioned on K >= 1
-    mean, var = T.relu_log_length_moments(n)
-    assert abs(log_r.mean() - mean) <= Z * log_r.std(ddof=1) / math.sqrt(log_r.size)
-    dev = (log_r - log_r.mean()) ** 2
-    assert abs(dev.mean() - var) <= Z * dev.std(ddof=1) / math.sqrt(log_r.size)
-    if n == 1:  # R = 2 z^2 given z > 0: E ln = ln 2 + psi(1/2) + ln 2, Var = psi'(1/2)
-        assert mean == pytest.approx(math.log(4.0) + special.digamma(0.5) + 0.0, rel=1e-14)
-        assert var == pytest.approx(math.pi**2 / 2, rel=1e-14)
-
-
-# ----------------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------------
 
@@ -736,11 +639,6 @@ def test_relu_log_length_moments_against_monte_carlo(n):
         (lambda: T.c_map("tanh", 1.0, 0.0, 0.5, -1), "depth"),
         (lambda: T.grad_sq_map("tanh", 1.0, 0.0, 1.0, [3, 0, 2]), "widths"),
         (lambda: T.grad_sq_map("tanh", 1.0, 0.0, 1.0, [3]), "widths"),
-        (lambda: T.relu_length_moments([3, -2]), "widths"),
-        (lambda: T.linear_length_moments([3, 2.5]), "widths"),
-        (lambda: T.relu_dead_probability(5), "widths"),
-        (lambda: T.relu_length_ratio_law(0), "n must be"),
-        (lambda: T.relu_log_length_moments(0), "n must be"),
         (lambda: T.gaussian_expectation("tanh", -1.0, "phi2"), "q must be"),
         (lambda: T.gaussian_expectation("tanh", [1.0, math.nan], "phi2"), "q must be"),
         (lambda: T.gaussian_expectation("tanh", 1.0, "phi3"), "kind"),
@@ -754,6 +652,44 @@ def test_relu_log_length_moments_against_monte_carlo(n):
 def test_bad_input_raises_value_error_naming_the_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------------
+# The package: its face and its imports
+# ----------------------------------------------------------------------------------
+
+
+def test_face_reexports_the_submodules_objects():
+    from initsim.theory import finite_width, gaussian, meanfield
+
+    owners = {}
+    for mod in (gaussian, meanfield, finite_width):
+        for name in mod.__all__:
+            assert name not in owners, name  # each public name has one home
+            owners[name] = mod
+    assert sorted(T.__all__) == sorted(owners)
+    for name, mod in owners.items():
+        assert getattr(T, name) is getattr(mod, name), name
+
+
+def _python(code):
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    return proc.stdout.strip()
+
+
+def test_theory_imports_neither_the_simulation_nor_numba_eagerly():
+    # theory/ may not import the Monte Carlo modules (no cycle with initsim.jacobian)
+    loaded = _python(
+        "import sys, initsim.theory, initsim.theory.jacobian; "
+        "print(sorted(m for m in ('initsim.simulation', 'initsim.jacobian', 'initsim.engine') "
+        "if m in sys.modules))"
+    )
+    assert loaded == "[]"
+    # import initsim stays lazy; the theory (Numba cfunc integrand) loads Numba on use
+    assert _python("import initsim, sys; print('numba' in sys.modules)") == "False"
 
 
 # ----------------------------------------------------------------------------------

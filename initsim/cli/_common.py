@@ -6,14 +6,12 @@ Nothing here imports numpy or numba: building the parser must stay instant.
 from __future__ import annotations
 
 import argparse
-import math
 
 __all__ = [
     "add_json",
     "add_seed",
     "add_threads",
     "int_list",
-    "json_float",
     "positive_int",
 ]
 
@@ -73,24 +71,6 @@ def int_list(text: str) -> int | list[int]:
     if not values:
         raise argparse.ArgumentTypeError("expected at least one width")
     return values[0] if len(values) == 1 else values
-
-
-def json_float(x: float) -> float | str:
-    """JSON has no inf/NaN: write them as the strings "inf", "-inf" and "nan".
-
-    Parameters
-    ----------
-    x : float
-        The number.
-
-    Returns
-    -------
-    float or str
-        ``x`` itself when finite.
-    """
-    if math.isfinite(x):
-        return x
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
 def add_seed(p: argparse.ArgumentParser) -> None:

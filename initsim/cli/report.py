@@ -23,7 +23,7 @@ def default_spec_path() -> Path:
     Path
         ``initsim/report/default.toml``.
     """
-    return Path(__file__).resolve().parent / "report" / "default.toml"
+    return Path(__file__).resolve().parents[1] / "report" / "default.toml"
 
 
 def register(sub: Any) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from initsim import keywords
 from initsim.cli._common import add_json, add_seed, add_threads, int_list
 
 __all__ = ["add_net_options", "register"]
@@ -21,17 +22,24 @@ def add_net_options(p: argparse.ArgumentParser, nets: int) -> None:
     nets : int
         Default number of nets.
     """
-    p.add_argument("--activation", default="relu", help="activation name (default relu)")
-    p.add_argument("--init", default="he_normal", help="initializer name (default he_normal)")
-    p.add_argument("--depth", type=int, default=10, help="hidden layers (default 10)")
+    kw = keywords.SIMULATE
+    for name in ("activation", "init"):
+        d = kw[name].default
+        p.add_argument(f"--{name}", default=d, help=f"{kw[name].doc} (default {d})")
+    p.add_argument(
+        "--depth", type=int, default=kw["depth"].default, help=f"{kw['depth'].doc} (default "
+        f"{kw['depth'].default})"
+    )  # fmt: skip
     p.add_argument(
         "--width",
         type=int_list,
-        default=256,
-        help="hidden width, or comma-separated per-layer widths (default 256)",
+        default=kw["width"].default,
+        help=f"hidden width, or comma-separated per-layer widths (default {kw['width'].default})",
     )
     p.add_argument("--input-dim", type=int, default=None, help="input dimension (default width)")
-    p.add_argument("--bias-std", type=float, default=0.0, help="bias standard deviation")
+    p.add_argument(
+        "--bias-std", type=float, default=kw["bias_std"].default, help=kw["bias_std"].doc
+    )
     p.add_argument("--nets", type=int, default=nets, help=f"number of random nets (default {nets})")
 
 
@@ -48,26 +56,29 @@ def register(sub: Any) -> None:
         help="simulate many random nets and print per-layer statistics",
         description=(
             "Propagate inputs (and gradients with --backward) through many random deep nets "
-            "and print, per hidden layer, the mean pre-activation second moment q with a 95%% "
+            "and print, per hidden layer, the mean pre-activation second moment q with a 95% "
             "interval, dead and saturated fractions and the gradient second moment."
         ),
     )
     add_net_options(p, nets=100)
-    p.add_argument("--inputs", type=int, default=1, help="inputs per net (default 1)")
+    kw = keywords.SIMULATE
+    p.add_argument(
+        "--inputs", type=int, default=kw["inputs"].default, help="inputs per net (default 1)"
+    )
     p.add_argument(
         "--input",
-        default="sphere",
-        choices=["sphere", "gaussian"],
+        default=kw["input"].default,
+        choices=keywords.INPUT_MODES,
         help="input distribution (default sphere: ||x||^2 = input_dim)",
     )
-    p.add_argument("--method", default="auto", choices=["auto", "exact", "dense"])
+    p.add_argument("--method", default=kw["method"].default, choices=keywords.METHODS)
     p.add_argument("--backward", action="store_true", help="also propagate gradients")
     add_seed(p)
     add_threads(p)
     p.add_argument(
         "--device",
-        default="cpu",
-        choices=["cpu", "cuda"],
+        default=kw["device"].default,
+        choices=keywords.DEVICES,
         help="where to run: cpu (default) or cuda (needs initsim[cuda] and an NVIDIA GPU)",
     )
     add_json(p)

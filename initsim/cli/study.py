@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from initsim.study_spec import read_spec
+    from initsim.study import read_spec
 
     spec = read_spec(args.spec)
     counts = {e: sum(c.experiment == e for c in spec.cells) for e in spec.experiments}

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from initsim.cli._common import add_json, json_float
+from initsim.cli._common import add_json
 
 __all__ = ["register"]
 
@@ -44,6 +44,7 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from initsim import activations, theory
+    from initsim.provenance import json_float
 
     act = activations.get(args.activation)
     sb = args.sigma_b2

@@ -15,7 +15,7 @@ from initsim.engine import laws
 from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
 from initsim.rng import Purpose, fill_normals
 
-__all__ = ["dense_reference", "gram_reference", "exact_reference"]
+__all__ = ["dense_reference", "exact_reference", "gram_reference"]
 
 U = np.uint64
 

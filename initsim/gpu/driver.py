@@ -199,51 +199,15 @@ def _make_kernel(
     shuffle: bool | None = None,
     max_registers: int | None = None,
 ) -> tuple[GpuKernel, str]:
-    """Validate a GPU run and return ``(kernel(keys, out), kernel name)`` (flat arguments).
+    """Validate a GPU run and bind its kernel, from the plan's fields as flat arguments.
 
-    Parameters
-    ----------
-    method : {"exact", "dense"}
-        The sampler :func:`initsim.simulate` chose.
-    law : str
-        The weight law's name.
-    widths, scale : numpy.ndarray
-        ``n_0 .. n_depth`` and the exact sampler's scale per layer: the
-        weight standard deviation, or the gain of orthogonal weights.
-    law_code, law_params : int, numpy.ndarray or None
-        The dense sampler's encoded law (:func:`initsim.engine.laws.encode`).
-    bias_std, code, param, input_mode, given : see :func:`initsim.simulate`
-        As passed to the CPU kernels (``given`` unit-major).
-    inputs : int
-        Inputs per net.
-    backward : bool
-        Propagate gradients too.
-    saturation_threshold : float
-        Threshold on ``|phi'|``.
-    hedges, aedges : numpy.ndarray
-        Histogram ranges ``(lo, hi, nbins + 2)``.
-    block : int, optional
-        Threads per block (a power of two); default from the widths.
-    shuffle : bool, optional
-        Warp-shuffle reductions; default: on a real GPU, not in the simulator.
-    max_registers : int, optional
-        Register cap per thread (tuning; default none).
-
-    Returns
-    -------
-    kernel : callable
-        ``kernel(keys, (stats, first_nonfinite, hist_h, hist_a))`` fills the
-        chunk's arrays (histograms summed over the chunk into row 0).
-    name : str
-        Kernel name for the provenance.
-
-    Raises
-    ------
-    ValueError
-        When this configuration has no GPU kernel (the message names the
-        parameter or the law and suggests ``device='cpu'``).
-    RuntimeError
-        When numba-cuda or a GPU is unavailable.
+    ``method``, ``law``, ``widths``, ``scale`` (the exact samplers' per-layer
+    std or orthogonal gain), ``law_code``/``law_params`` (the dense sampler's
+    encoded law), the activation's ``code``/``param``, the input (``input_mode``,
+    unit-major ``given``), ``inputs``, ``backward``, ``saturation_threshold`` and
+    the histogram ranges ``hedges``/``aedges`` (``lo, hi, nbins + 2``) are those
+    of :class:`initsim.plan.RunPlan`; ``block``, ``shuffle``, ``max_registers``,
+    the return value and the errors are :func:`make_kernel`'s.
     """
     depth = int(widths.shape[0] - 1)
     nmax = int(widths.max())

@@ -3,8 +3,10 @@
 :func:`build_report` draws every ``[[figure]]`` of a study's spec, adds a
 title page, the table of every check verdict and a provenance page, and
 writes one deterministic PDF (and optionally one PNG per figure).
-:data:`FIGURE_KINDS` lists the figure kinds a spec may ask for. Importing
-this package does not import matplotlib.
+:data:`FIGURE_KINDS` lists the figure kinds a spec may ask for and
+:data:`FIGURE_OPTIONS` their options, both read from :mod:`initsim.report.kinds`
+(where each kind is declared once). Importing this package does not import
+matplotlib.
 """
 
 from __future__ import annotations
@@ -12,21 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from initsim.report.kinds import KINDS
+
 __all__ = ["FIGURE_KINDS", "FIGURE_OPTIONS", "build_report"]
 
 #: Optional keys of a ``[[figure]]`` table, per kind (besides kind, experiment and title).
-FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "histograms": ("layers", "variable"),
-    "literal-typo": (),
-    "training": (),
-    "depth-profile": ("level",),
-    "phase-diagram": ("burn_in", "resolution"),
-    "finite-width": (),
-    "jacobian-spectra": (),
-}
+FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {name: k.options for name, k in KINDS.items()}
 
 #: Figure kinds a spec's ``[[figure]]`` may name.
-FIGURE_KINDS = tuple(FIGURE_OPTIONS)
+FIGURE_KINDS: tuple[str, ...] = tuple(KINDS)
 
 
 def build_report(

@@ -1,4 +1,4 @@
-"""Helpers shared by the figure modules: page layout, captions, parameter labels, theory inputs.
+"""Helpers shared by the figure modules: page layout, captions, parameter labels.
 
 Every figure is a :class:`matplotlib.figure.Figure` of one page
 (:data:`PAGE_SIZE`, landscape) with a title at the top and its caption
@@ -24,7 +24,6 @@ __all__ = [
     "new_page",
     "resolve_activation",
     "resolve_init",
-    "result_theory",
     "seed_phrase",
     "widths_text",
 ]
@@ -280,58 +279,6 @@ def seed_phrase(study: Any, cells: Sequence[Any]) -> str:
         f"Study seed {study.seed}; each cell draws its nets from SeedSequence(seed, spawn_key); "
         f"cells (spawn keys): {', '.join(keys)}."
     )
-
-
-def result_theory(result: Any) -> dict[str, Any] | None:
-    """Read what the mean-field theory needs from a simulation's provenance.
-
-    Parameters
-    ----------
-    result : SimulationResult
-        A result of :func:`initsim.simulate`.
-
-    Returns
-    -------
-    dict or None
-        ``activation`` (Activation), ``widths`` (list of int), ``sigma_w2``
-        (array per layer), ``sigma_b2``, ``q0`` (1.0: both input modes have
-        ``E ||x||^2 / n_0 = 1``), ``q0_var`` and ``law``; None when the
-        theory does not cover the weights (deterministic or non-centred
-        laws) or the input is a user array.
-    """
-    from initsim import activations, initializers
-
-    cfg = result.provenance.get("config") if result.provenance else None
-    if not cfg or cfg.get("input") not in ("sphere", "gaussian"):
-        return None
-    name = cfg["activation"]
-    param = float(cfg.get("activation_param", 0.0))
-    act_params = {"leaky_relu": {"slope": param}, "elu": {"alpha": param}}.get(name, {})
-    act = activations.get(name, **act_params)
-    ini = initializers.get(cfg["init"], **cfg.get("init_params", {}))
-    widths = [int(w) for w in cfg["widths"]]
-    specs = [ini.law_spec(widths[t], widths[t + 1]) for t in range(len(widths) - 1)]
-    law = specs[0].law
-    if law not in ("gaussian", "orthogonal", "uniform", "truncated_gaussian", "sparse"):
-        return None
-    if any(s.loc != 0.0 for s in specs):
-        return None
-    if law == "orthogonal":
-        sw = np.array(
-            [s.gain**2 * widths[t] / max(widths[t], widths[t + 1]) for t, s in enumerate(specs)]
-        )
-    else:
-        sw = np.array([ini.sigma_w2(widths[t], widths[t + 1]) for t in range(len(specs))])
-    return {
-        "activation": act,
-        "widths": widths,
-        "sigma_w2": sw,
-        "sigma_b2": float(cfg["bias_std"]) ** 2,
-        "q0": 1.0,
-        "q0_var": 2.0 / widths[0] if cfg["input"] == "gaussian" else 0.0,
-        "law": law,
-        "input": cfg["input"],
-    }
 
 
 def widths_text(widths: Sequence[int]) -> str:

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
     finish,
     nets_phrase,
     new_page,
     positive,
-    result_theory,
     seed_phrase,
     widths_text,
 )
@@ -25,7 +25,7 @@ __all__ = ["depth_profile_figure", "theory_profiles"]
 def theory_profiles(result: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Theory for ``E[q^l]`` and ``E[grad_sq^l]`` of a simulation.
 
-    ``E[q^l]``: :func:`initsim.finite_width.q_moments` (the mean-field map
+    ``E[q^l]``: :func:`initsim.theory.finite_width.q_moments` (the mean-field map
     with the first finite-width correction; exact for positively homogeneous
     activations). ``grad_sq``: :func:`initsim.theory.grad_sq_map` (gradient
     independence; exact for positively homogeneous activations).
@@ -41,20 +41,21 @@ def theory_profiles(result: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
         The two profiles (the second None without ``backward``); None when the
         theory does not cover the weights.
     """
-    from initsim import finite_width, theory
+    from initsim import theory
+    from initsim.theory import finite_width
 
-    ti = result_theory(result)
+    ti = theory_inputs(result)[0]
     if ti is None:
         return None
-    act = ti["activation"]
+    act = ti.activation
     with np.errstate(over="ignore", invalid="ignore"):
         mean, _, mf = finite_width.q_moments(
-            act, ti["sigma_w2"], ti["sigma_b2"], ti["q0"], ti["widths"], ti["q0_var"]
+            act, ti.sigma_w2, ti.sigma_b2, ti.q0, ti.widths, ti.q0_var
         )
         q = mf if act.positively_homogeneous else mean
         g = None
         if result.grad_sq is not None:
-            g = theory.grad_sq_map(act, ti["sigma_w2"], ti["sigma_b2"], ti["q0"], ti["widths"])
+            g = theory.grad_sq_map(act, ti.sigma_w2, ti.sigma_b2, ti.q0, ti.widths)
     return np.asarray(q, dtype=float), g
 
 

@@ -5,7 +5,7 @@ and a fixed-norm input, ``M_L = (||x^L||^2 / n_L) / (||x^0||^2 / n_0)`` has
 ``E[M_L] = 1`` and ``E[M_L^2] = prod_l (1 + 5 / n_l)`` (Hanin and Rolnick
 2018): the mean is kept at every width, the spread grows like ``exp(5 L / n)``.
 For other nets the figure uses ``M_L = q^L / E[q^L]`` with the moments of
-:func:`initsim.finite_width.q_moments`.
+:func:`initsim.theory.finite_width.q_moments`.
 """
 
 from __future__ import annotations
@@ -16,18 +16,19 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from initsim.report._common import finish, fmt, new_page, result_theory, seed_phrase
+from initsim.checks import TheoryInputs, theory_inputs
+from initsim.report._common import finish, fmt, new_page, seed_phrase
 
 __all__ = ["finite_width_figure", "length_ratio"]
 
 
-def _is_he_relu(ti: dict[str, Any]) -> bool:
+def _is_he_relu(ti: TheoryInputs) -> bool:
     return (
-        ti["activation"].name == "relu"
-        and ti["law"] == "gaussian"
-        and bool(np.allclose(ti["sigma_w2"], 2.0, rtol=1e-12))
-        and ti["sigma_b2"] == 0.0
-        and ti["input"] == "sphere"
+        ti.activation.name == "relu"
+        and ti.law == "gaussian"
+        and bool(np.allclose(ti.sigma_w2, 2.0, rtol=1e-12))
+        and ti.sigma_b2 == 0.0
+        and ti.input == "sphere"
     )
 
 
@@ -46,17 +47,18 @@ def length_ratio(result: Any) -> tuple[np.ndarray, float, str]:
         used ("length": ``||x^L||^2 / n_L`` over ``q^0 = 1``, He ReLU, exact;
         "q": ``q^L / E[q^L]``, delta-method moments).
     """
-    from initsim import finite_width, theory
+    from initsim import theory
+    from initsim.theory import finite_width
 
-    ti = result_theory(result)
+    ti = theory_inputs(result)[0]
     if ti is None:
         raise ValueError("finite-width: the theory does not cover these weights")
-    depth = len(ti["widths"]) - 1
+    depth = len(ti.widths) - 1
     if _is_he_relu(ti):
         sq = result.act_var[:, depth - 1] + result.act_mean[:, depth - 1] ** 2
-        return np.asarray(sq, dtype=float), theory.relu_length_moments(ti["widths"])[1], "length"
+        return np.asarray(sq, dtype=float), theory.relu_length_moments(ti.widths)[1], "length"
     mean, var, _ = finite_width.q_moments(
-        ti["activation"], ti["sigma_w2"], ti["sigma_b2"], ti["q0"], ti["widths"], ti["q0_var"]
+        ti.activation, ti.sigma_w2, ti.sigma_b2, ti.q0, ti.widths, ti.q0_var
     )
     m, v = float(mean[-1]), float(var[-1])
     return result.q[:, depth - 1] / m, (v + m * m) / (m * m), "q"
@@ -156,7 +158,7 @@ def finite_width_figure(
         "E[M_L^2] = prod_(l=1..L) (1 + 5/n_l) exactly (Hanin and Rolnick 2018)"
         if kinds == ["length"]
         else "M_L = q^L / E[q^L], with E[q^L] and Var(q^L) from the finite-width delta method "
-        "(initsim.finite_width.q_moments), so that E[M_L^2] = 1 + Var(q^L) / E[q^L]^2"
+        "(initsim.theory.finite_width.q_moments), so that E[M_L^2] = 1 + Var(q^L) / E[q^L]^2"
     )
     title = options.get("title") or "Finite width: fluctuations of the squared length"
     caption = (

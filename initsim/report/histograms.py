@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
     finish,
     fmt,
     nets_phrase,
     new_page,
-    result_theory,
     seed_phrase,
     widths_text,
 )
@@ -71,12 +71,12 @@ def binned_law(activation: Any, q: float, lo: float, hi: float, bins: int) -> np
 def _theory_q(result: Any) -> np.ndarray | None:
     from initsim import theory
 
-    ti = result_theory(result)
+    ti = theory_inputs(result)[0]
     if ti is None:
         return None
-    depth = len(ti["widths"]) - 1
+    depth = len(ti.widths) - 1
     with np.errstate(over="ignore", invalid="ignore"):
-        return theory.q_map(ti["activation"], ti["sigma_w2"], ti["sigma_b2"], ti["q0"], depth)
+        return theory.q_map(ti.activation, ti.sigma_w2, ti.sigma_b2, ti.q0, depth)
 
 
 def histograms_figure(study: Any, cells: Sequence[Any], options: dict[str, Any]) -> tuple[Any, str]:
@@ -124,8 +124,8 @@ def histograms_figure(study: Any, cells: Sequence[Any], options: dict[str, Any])
         edges = np.asarray(h[f"{variable}_edges"], dtype=float)
         bins = len(edges) - 1
         q = _theory_q(c.result)
-        ti = result_theory(c.result)
-        act = ti["activation"] if ti is not None else None
+        ti = theory_inputs(c.result)[0]
+        act = ti.activation if ti is not None else None
         for j, layer in enumerate(layers):
             ax = axes[i, j]
             row = counts[layer - 1]
@@ -176,7 +176,7 @@ def histograms_figure(study: Any, cells: Sequence[Any], options: dict[str, Any])
             if j == 0:
                 label = cell_label(c.params, ("activation",))
                 init = cell_label(c.params, ("init",))
-                sw = f"sigma_w2 = {fmt(ti['sigma_w2'][-1])}" if ti else ""
+                sw = f"sigma_w2 = {fmt(ti.sigma_w2[-1])}" if ti else ""
                 ax.text(
                     -0.3,
                     0.5,

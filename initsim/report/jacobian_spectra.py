@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
     finish,
     fmt,
     nets_phrase,
     new_page,
-    result_theory,
     seed_phrase,
 )
 
@@ -44,13 +44,13 @@ def spectrum_theory(spectrum: Any) -> tuple[float, float, str] | None:
     """
     from initsim import jacobian, theory
 
-    ti = result_theory(spectrum)
-    if ti is None or ti["law"] not in ("gaussian", "orthogonal"):
+    ti = theory_inputs(spectrum)[0]
+    if ti is None or ti.law not in ("gaussian", "orthogonal"):
         return None
-    act, widths, sw = ti["activation"], ti["widths"], ti["sigma_w2"]
+    act, widths, sw = ti.activation, ti.widths, ti.sigma_w2
     depth = len(widths) - 1
-    if act.name == "linear" and ti["sigma_b2"] == 0.0:
-        if ti["law"] == "gaussian":
+    if act.name == "linear" and ti.sigma_b2 == 0.0:
+        if ti.law == "gaussian":
             m1, m2 = jacobian.linear_gaussian_moments(widths, list(sw))
             return m1, m2 / (m1 * m1) - 1.0, "exact (linear, Gaussian)"
         if len(set(widths)) == 1:
@@ -59,10 +59,10 @@ def spectrum_theory(spectrum: Any) -> tuple[float, float, str] | None:
     # mean-field pre-activation variances along the net, then per layer the moments
     # mu_k = E[phi'(h)^(2k)]: means multiply, normalised variances add (free probability)
     with np.errstate(over="ignore", invalid="ignore"):
-        q = theory.q_map(act, sw, ti["sigma_b2"], ti["q0"], depth)
+        q = theory.q_map(act, sw, ti.sigma_b2, ti.q0, depth)
     if not np.all(np.isfinite(q)):
         return None
-    s1 = {"gaussian": -1.0, "orthogonal": 0.0}[ti["law"]]
+    s1 = {"gaussian": -1.0, "orthogonal": 0.0}[ti.law]
     mean = 1.0
     nvar = 0.0
     for t in range(depth):

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
     finish,
@@ -19,7 +20,6 @@ from initsim.report._common import (
     nets_phrase,
     new_page,
     positive,
-    result_theory,
     seed_phrase,
 )
 from initsim.report.depth_profiles import theory_profiles
@@ -54,10 +54,10 @@ def literal_typo_figure(
         r = c.result
         colour = f"C{k % 10}"
         layers = np.arange(1, r.depth + 1)
-        ti = result_theory(r)
+        ti = theory_inputs(r)[0]
         widths = r.provenance.get("config", {}).get("widths", [])
         var_w = (
-            f"Var(W)={fmt(ti['sigma_w2'][-1] / widths[-2])}, sigma_w2={fmt(ti['sigma_w2'][-1])}"
+            f"Var(W)={fmt(ti.sigma_w2[-1] / widths[-2])}, sigma_w2={fmt(ti.sigma_w2[-1])}"
             if ti and len(widths) > 1
             else ""
         )
@@ -77,7 +77,7 @@ def literal_typo_figure(
         if th is not None:
             ax_q.plot(layers, positive(th[0]), "-", color=colour, lw=1.2)
             lines.append(f"{cell_label(c.params)}: q^L = {fmt(mean[-1])} (theory {fmt(th[0][-1])})")
-        act = ti["activation"] if ti else None
+        act = ti.activation if ti else None
         if act is not None and act.can_be_dead:
             ax_s.plot(
                 layers,

@@ -28,29 +28,16 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from initsim._files import temp_file_in
-from initsim.report import FIGURE_KINDS, FIGURE_OPTIONS
-from initsim.report.depth_profiles import depth_profile_figure
-from initsim.report.finite_width import finite_width_figure
-from initsim.report.histograms import histograms_figure
-from initsim.report.jacobian_spectra import jacobian_spectra_figure
-from initsim.report.literal_typo import literal_typo_figure
+from initsim.report.kinds import KINDS
 from initsim.report.pages import check_table_lines, provenance_lines, text_pages, title_page
-from initsim.report.phase_diagram import phase_diagram_figure
-from initsim.report.training import training_figure
 
 __all__ = ["FIGURES", "build_report", "plan_figures"]
 
 FigureFn = Callable[[Any, Sequence[Any], dict[str, Any]], tuple[Figure, str]]
 
-#: Figure kind -> (drawing function, the cell kind it needs).
+#: Figure kind -> (drawing function, the cell kind it needs), read from ``kinds.KINDS``.
 FIGURES: dict[str, tuple[FigureFn, str]] = {
-    "histograms": (histograms_figure, "simulate"),
-    "literal-typo": (literal_typo_figure, "simulate"),
-    "training": (training_figure, "train"),
-    "depth-profile": (depth_profile_figure, "simulate"),
-    "phase-diagram": (phase_diagram_figure, "simulate"),
-    "finite-width": (finite_width_figure, "simulate"),
-    "jacobian-spectra": (jacobian_spectra_figure, "jacobian"),
+    name: (kind.load(), kind.cell_kind) for name, kind in KINDS.items()
 }
 
 #: rcParams of every page (set with rc_context: global state is left alone).
@@ -110,16 +97,15 @@ def plan_figures(study: Any) -> list[tuple[str, list[str], list[Any], dict[str, 
     plan = []
     for i, fig in enumerate(study.figures):
         kind = fig.get("kind")
-        if kind not in FIGURES:
+        if kind not in KINDS:
             raise ValueError(
-                f"figure {i + 1}: unknown figure kind {kind!r}; valid kinds: "
-                f"{', '.join(FIGURE_KINDS)}"
+                f"figure {i + 1}: unknown figure kind {kind!r}; valid kinds: {', '.join(KINDS)}"
             )
         names = _names(fig.get("experiment"))
         options = {k: v for k, v in fig.items() if k not in ("kind", "experiment")}
-        unknown = sorted(set(options) - {"title", *FIGURE_OPTIONS[kind]})
+        unknown = sorted(set(options) - {"title", *KINDS[kind].options})
         if unknown:
-            valid = ", ".join(("title", *FIGURE_OPTIONS[kind]))
+            valid = ", ".join(("title", *KINDS[kind].options))
             raise ValueError(
                 f"figure {i + 1} ({kind}): unknown option(s) {', '.join(unknown)}; valid: {valid}"
             )
@@ -131,7 +117,7 @@ def plan_figures(study: Any) -> list[tuple[str, list[str], list[Any], dict[str, 
                     f"does not have; experiments: {', '.join(present) or 'none'}"
                 )
             cells.extend(study.cells_of(name))
-        need = FIGURES[kind][1]
+        need = KINDS[kind].cell_kind
         wrong = [c.id for c in cells if c.kind != need]
         if wrong:
             raise ValueError(

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 from matplotlib import colors
 
+from initsim.checks import theory_inputs
 from initsim.report._common import (
     finish,
     fmt,
     nets_phrase,
     new_page,
-    result_theory,
     seed_phrase,
     widths_text,
 )
@@ -83,10 +83,10 @@ def phase_diagram_figure(
 
     points = []
     for c in cells:
-        ti = result_theory(c.result)
+        ti = theory_inputs(c.result)[0]
         if ti is None:
             raise ValueError(f"phase-diagram: the theory does not cover cell {c.id}'s weights")
-        points.append((float(ti["sigma_w2"][-1]), ti["sigma_b2"], ti["activation"], c))
+        points.append((float(ti.sigma_w2[-1]), ti.sigma_b2, ti.activation, c))
     names = sorted({p[2].name for p in points})
     if len(names) != 1:
         raise ValueError(f"phase-diagram needs one activation across its cells; got {names}")

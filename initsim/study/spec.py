@@ -13,6 +13,12 @@ The canonical form of a spec (:attr:`StudySpec.canonical`) holds only what
 determines the numbers: the seed and every resolved cell with its spawn key
 and checks. Its sha256 identifies a results directory; editing a
 description, a figure or the layout of the TOML does not change it.
+
+This module owns the spec's syntax (top-level, experiment, checks and figure
+keys), the parameter validators (:func:`_check_param`, by rule name), the
+expansion of cases and grids, and the spec hash. What each cell kind accepts
+(its parameter schema, required keys and defaults) is declared once, in
+:data:`initsim.study.cells.CELL_KINDS`, and read from there.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from initsim.study.cells import CELL_KINDS
+
 __all__ = [
-    "CELL_KINDS",
     "CellSpec",
     "SpecError",
     "StudySpec",
@@ -41,70 +48,13 @@ __all__ = [
 #: Version of the cell definition; part of the spec hash.
 SPEC_FORMAT = 1
 
-#: What a cell computes.
-CELL_KINDS = ("simulate", "jacobian", "train")
-
 _TOP_KEYS = ("name", "description", "seed", "defaults", "experiment", "figure")
 _EXPERIMENT_KEYS = ("name", "kind", "cases", "grid", "checks")
 _CHECK_KEYS = ("alpha", "claims")
 _FIGURE_KEYS = ("kind", "experiment", "title")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # study and experiment names
 
-# Parameter schemas per cell kind: key -> validator name (see _check_param).
-_PARAMS: dict[str, dict[str, str]] = {
-    "simulate": {
-        "activation": "activation",
-        "init": "init",
-        "depth": "pos_int",
-        "width": "widths",
-        "input_dim": "pos_int",
-        "bias_std": "nonneg_real",
-        "nets": "pos_int",
-        "inputs": "pos_int",
-        "input": "choice:sphere,gaussian",
-        "method": "choice:auto,exact,dense",
-        "backward": "bool",
-        "histograms": "histograms",
-        "saturation_threshold": "nonneg_real",
-        "device": "choice:cpu,cuda",
-    },
-    "jacobian": {
-        "activation": "activation",
-        "init": "init",
-        "depth": "pos_int",
-        "width": "widths",
-        "input_dim": "pos_int",
-        "bias_std": "nonneg_real",
-        "nets": "pos_int",
-        "input": "choice:sphere,gaussian",
-    },
-    "train": {
-        "sizes": "sizes",
-        "init": "init",
-        "activation": "activation",
-        "bias": "bias",
-        "data": "data",
-        "lr": "pos_real",
-        "steps": "nonneg_int",
-        "batch_size": "pos_int",
-        "loss": "choice:mse,cross_entropy",
-        "repeats": "pos_int",
-    },
-}
-_REQUIRED = {
-    "simulate": (),
-    "jacobian": ("depth", "width", "nets"),
-    "train": ("sizes", "data"),
-}
-_TRAIN_DEFAULTS: dict[str, Any] = {
-    "init": "he_normal",
-    "activation": "relu",
-    "bias": 0.0,
-    "lr": 0.1,
-    "steps": 100,
-    "loss": "mse",
-    "repeats": 1,
-}
+# Keys of a train cell's ``data`` table per data kind (checked by the "data" rule).
 _DATA_KEYS = {
     "teacher": ("n_samples", "n_out", "hidden", "activation"),
     "mixture": ("n_samples", "n_classes", "separation"),
@@ -127,7 +77,7 @@ class CellSpec:
     experiment : str
         Name of the experiment the cell belongs to.
     kind : str
-        One of :data:`CELL_KINDS`.
+        One of :data:`initsim.study.cells.CELL_KINDS`.
     params : dict
         Fully resolved keyword arguments (JSON-like: ``init`` and
         ``activation`` are names or tables with a ``"name"`` key).
@@ -439,7 +389,7 @@ def _validate_params(
     what: str,
     also_valid: Sequence[str] = (),
 ) -> None:
-    schema = _PARAMS[kind]
+    schema = CELL_KINDS[kind].params
     _check_keys(ctx, params, [*also_valid, *schema], what)
     for key, value in params.items():
         try:
@@ -483,7 +433,8 @@ def _expand_experiment(
         raise ctx.error(
             "kind", f"kind must be one of {', '.join(map(repr, CELL_KINDS))}; got {kind!r}"
         )
-    schema = _PARAMS[kind]
+    cell_kind = CELL_KINDS[kind]
+    schema = cell_kind.params
     fixed = {k: v for k, v in exp.items() if k not in _EXPERIMENT_KEYS}
     _validate_params(ctx, kind, fixed, "[[experiment]]", also_valid=_EXPERIMENT_KEYS)
 
@@ -514,13 +465,12 @@ def _expand_experiment(
 
     checks = None
     if "checks" in exp:
-        if kind != "simulate":
-            raise ctx.error("checks", "checks apply to simulate experiments only")
+        if not cell_kind.checks:
+            checkable = [k for k, ck in CELL_KINDS.items() if ck.checks]
+            raise ctx.error("checks", f"checks apply to {' and '.join(checkable)} experiments only")
         checks = _check_checks(ctx, exp["checks"])
 
-    base = {k: v for k, v in defaults.items() if k in schema}
-    if kind == "train":
-        base = {**_TRAIN_DEFAULTS, **base}
+    base = {**cell_kind.defaults, **{k: v for k, v in defaults.items() if k in schema}}
     base.update(fixed)
     cells: list[CellSpec] = []
     points = list(itertools.product(*(values for _, values in axes)))
@@ -535,7 +485,7 @@ def _expand_experiment(
                 _apply(params, path, value)
             except ValueError as exc:
                 raise ctx.error(path, f"grid key {path!r} {exc}") from None
-        for key in _REQUIRED[kind]:
+        for key in cell_kind.required:
             if key not in params:
                 raise ctx.error(None, f"{kind} experiments need {key!r}")
         for key in ("init", "activation"):
@@ -599,10 +549,11 @@ def parse_spec(
     dctx = _Context(loc, "[defaults]", 0, "")
     if not isinstance(defaults, Mapping):
         raise dctx.error(None, "[defaults] must be a table")
-    known = sorted({k for schema in _PARAMS.values() for k in schema})
+    schemas = [ck.params for ck in CELL_KINDS.values()]
+    known = sorted({k for schema in schemas for k in schema})
     _check_keys(dctx, defaults, known, "[defaults]")
     for key, value in defaults.items():
-        rule = next(s[key] for s in _PARAMS.values() if key in s)
+        rule = next(s[key] for s in schemas if key in s)
         try:
             _check_param(key, rule, value)
         except ValueError as exc:

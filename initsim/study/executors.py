@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from initsim.study_cells import run_cell
+from initsim.study.cells import run_cell
 
 __all__ = ["DaskExecutor", "LocalExecutor", "Outcome", "make_executor"]
 
@@ -53,7 +53,7 @@ class LocalExecutor:
         Parameters
         ----------
         cells : sequence of mapping
-            Cells as :meth:`~initsim.study_spec.CellSpec.to_dict` gives them.
+            Cells as :meth:`~initsim.study.spec.CellSpec.to_dict` gives them.
         seed : int
             The study's seed.
 
@@ -172,7 +172,7 @@ class DaskExecutor:
         Parameters
         ----------
         cells : sequence of mapping
-            Cells as :meth:`~initsim.study_spec.CellSpec.to_dict` gives them.
+            Cells as :meth:`~initsim.study.spec.CellSpec.to_dict` gives them.
         seed : int
             The study's seed.
 

@@ -1,0 +1,79 @@
+"""The figure kinds of a report, each declared once (no matplotlib import).
+
+A kind states the options its ``[[figure]]`` table accepts (besides ``kind``,
+``experiment`` and ``title``), the kind of cell its experiments must hold
+(``"simulate"``, ``"jacobian"`` or ``"train"``) and the function that draws
+it, by module and name. :data:`initsim.report.FIGURE_KINDS`,
+:data:`initsim.report.FIGURE_OPTIONS` (read by the study spec's validator)
+and :data:`initsim.report.pdf.FIGURES` all derive from :data:`KINDS`; the
+drawing modules, which import matplotlib, are imported only by
+:mod:`initsim.report.pdf`, through :meth:`FigureKind.load`.
+
+Adding a kind: write its drawing function in a module of this package, add
+one entry here, and add the kind to ``default.toml`` (a test checks that the
+shipped spec draws every kind).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["KINDS", "FigureKind"]
+
+
+@dataclass(frozen=True)
+class FigureKind:
+    """One figure kind: its options, the cells it draws and its drawing function.
+
+    Attributes
+    ----------
+    options : tuple of str
+        Optional keys of its ``[[figure]]`` table, besides ``kind``,
+        ``experiment`` and ``title``.
+    cell_kind : str
+        The kind of every cell it draws: ``"simulate"``, ``"jacobian"`` or
+        ``"train"``.
+    module, function : str
+        Where the drawing function lives, e.g.
+        ``"initsim.report.histograms"`` and ``"histograms_figure"``; it takes
+        ``(study, cells, options)`` and returns ``(Figure, caption)``.
+    """
+
+    options: tuple[str, ...]
+    cell_kind: str
+    module: str
+    function: str
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the drawing function (this imports matplotlib).
+
+        Returns
+        -------
+        callable
+            ``function(study, cells, options) -> (Figure, str)``.
+        """
+        return getattr(importlib.import_module(self.module), self.function)
+
+
+def _kind(options: tuple[str, ...], cell_kind: str, module: str, function: str) -> FigureKind:
+    return FigureKind(options, cell_kind, f"initsim.report.{module}", function)
+
+
+#: Figure kind -> its declaration, in the order the kinds are listed to users.
+KINDS: Mapping[str, FigureKind] = MappingProxyType(
+    {
+        "histograms": _kind(("layers", "variable"), "simulate", "histograms", "histograms_figure"),
+        "literal-typo": _kind((), "simulate", "literal_typo", "literal_typo_figure"),
+        "training": _kind((), "train", "training", "training_figure"),
+        "depth-profile": _kind(("level",), "simulate", "depth_profiles", "depth_profile_figure"),
+        "phase-diagram": _kind(
+            ("burn_in", "resolution"), "simulate", "phase_diagram", "phase_diagram_figure"
+        ),
+        "finite-width": _kind((), "simulate", "finite_width", "finite_width_figure"),
+        "jacobian-spectra": _kind((), "jacobian", "jacobian_spectra", "jacobian_spectra_figure"),
+    }
+)

@@ -1,0 +1,349 @@
+"""The cell kinds of a study, declared once, and :func:`run_cell`, which computes one cell.
+
+:data:`CELL_KINDS` holds one :class:`CellKind` per kind (``simulate``,
+``jacobian``, ``train``): the parameter schema, required keys and defaults
+that :mod:`initsim.study.spec` validates a spec against, the runner that
+computes a cell, and the loader that turns a cell's stored arrays back into
+a result object for :mod:`initsim.study.results`. A new kind of cell is one
+entry here.
+
+:func:`run_cell` is the function executors ship to workers, so it takes and
+returns only picklable plain data (a cell as a dict, numpy arrays, JSON-ready
+metadata) and depends on nothing but the cell and the study seed. One lock
+per process serialises cells, so a Dask worker running several tasks at once
+never enters two numba parallel regions concurrently (the workqueue threading
+layer is not thread-safe) and never uses more than its share of cores.
+
+Importing this module loads only numpy: the runners and loaders import the
+simulator, the trainer, scipy and Numba inside their bodies, so the spec
+validator (which reads :data:`CELL_KINDS`) stays light.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from initsim import keywords
+from initsim.provenance import json_safe, numba_threads, versions
+
+__all__ = ["CELL_KINDS", "CellKind", "TrainCellResult", "cell_seed", "run_cell"]
+
+_LOCK = threading.Lock()
+
+#: A runner: ``(cell, seed sequence, threads) -> (arrays, meta)``.
+Runner = Callable[
+    [Mapping[str, Any], np.random.SeedSequence, "int | None"],
+    tuple[dict[str, np.ndarray], dict[str, Any]],
+]
+#: A loader: ``(stored arrays, provenance) -> result object``.
+Loader = Callable[[Mapping[str, np.ndarray], dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class CellKind:
+    """Everything the study machinery knows about one kind of cell.
+
+    Attributes
+    ----------
+    params : mapping of str to str
+        Parameter schema: key -> the name of the rule that
+        :mod:`initsim.study.spec` checks its value with (``"pos_int"``,
+        ``"widths"``, ``"choice:a,b"``, ...). Only these keys are accepted
+        in an experiment, its cases and its grid.
+    required : tuple of str
+        Keys every cell of this kind must end up with.
+    defaults : mapping of str to Any
+        Values a cell gets unless ``[defaults]`` or the experiment sets them
+        (part of the resolved parameters, hence of the spec hash).
+    run : callable
+        ``run(cell, seed_sequence, threads) -> (arrays, meta)``: computes the
+        cell; ``meta`` is ``{"provenance": ..., "checks": ...}``.
+    load : callable
+        ``load(arrays, provenance) -> result``: rebuilds the result object
+        from the arrays ``run`` returned (as stored on disk).
+    checks : bool
+        Whether an experiment of this kind may ask for ``[experiment.checks]``.
+    """
+
+    params: Mapping[str, str]
+    required: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    run: Runner
+    load: Loader
+    checks: bool = False
+
+
+@dataclass(frozen=True)
+class TrainCellResult:
+    """Arrays of a training cell (``repeats`` independent nets).
+
+    Attributes
+    ----------
+    loss : numpy.ndarray (repeats, steps + 1)
+        Training loss before each step and after the last.
+    unit_distance : numpy.ndarray (repeats, steps + 1, hidden layers)
+        Smallest distance between two units of a layer (0: identical units).
+    grad_norms : numpy.ndarray (repeats, steps, layers)
+        Gradient norm per layer and step.
+    provenance : dict
+        Seed, configuration, versions.
+    """
+
+    loss: np.ndarray
+    unit_distance: np.ndarray
+    grad_norms: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+# Sub-streams of a training cell (appended to the cell's spawn key).
+_TRAIN_DATA, _TRAIN_INIT, _TRAIN_BATCHES = 0, 1, 2
+
+
+def cell_seed(seed: int, spawn_key: tuple[int, ...] | list[int]) -> np.random.SeedSequence:
+    """Return the seed sequence of a cell.
+
+    Parameters
+    ----------
+    seed : int
+        The study's seed (entropy).
+    spawn_key : tuple of int
+        The cell's spawn key.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        ``SeedSequence(seed, spawn_key=spawn_key)``: depends on nothing else,
+        so a cell gives the same numbers on any executor.
+    """
+    return np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in spawn_key))
+
+
+def _named(module: Any, value: Any) -> Any:
+    if isinstance(value, Mapping):
+        params = {k: v for k, v in value.items() if k != "name"}
+        return module.get(value["name"], **params)
+    return module.get(value)
+
+
+def _resolved(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments with ``init``/``activation`` names or tables turned into objects."""
+    from initsim import activations, initializers
+
+    kwargs = dict(params)
+    if "init" in kwargs:
+        kwargs["init"] = _named(initializers, kwargs["init"])
+    if "activation" in kwargs:
+        kwargs["activation"] = _named(activations, kwargs["activation"])
+    return kwargs
+
+
+# ----------------------------------------------------------------------------------
+# Runners and loaders, one pair per kind
+# ----------------------------------------------------------------------------------
+
+
+def _simulate_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads: int | None):
+    from initsim.checks import check
+    from initsim.simulation import simulate
+
+    result = simulate(**_resolved(cell["params"]), seed=ss, threads=threads, progress=False)
+    arrays = result.to_arrays()
+    meta: dict[str, Any] = {"provenance": result.provenance, "checks": None}
+    if cell.get("checks"):
+        report = check(result, alpha=cell["checks"]["alpha"], claims=cell["checks"]["claims"])
+        meta["checks"] = report.to_dict()
+    return arrays, meta
+
+
+def _load_simulate(arrays: Mapping[str, np.ndarray], provenance: dict[str, Any]) -> Any:
+    from initsim.result import SimulationResult
+
+    return SimulationResult.from_arrays(arrays, provenance)
+
+
+def _jacobian_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads: int | None):
+    from initsim.jacobian import jacobian_spectrum
+
+    spec = jacobian_spectrum(**_resolved(cell["params"]), seed=ss, threads=threads)
+    meta = {"provenance": spec.provenance, "checks": None}
+    return {"singular_values": spec.singular_values}, meta
+
+
+def _load_jacobian(arrays: Mapping[str, np.ndarray], provenance: dict[str, Any]) -> Any:
+    from initsim.jacobian import JacobianSpectrum
+
+    return JacobianSpectrum(singular_values=arrays["singular_values"], provenance=provenance)
+
+
+def _train_data(data: Mapping[str, Any], n_in: int, n_out: int, ss: np.random.SeedSequence):
+    from initsim import train as tr
+
+    kind = data["kind"]
+    opts = {k: v for k, v in data.items() if k != "kind"}
+    if kind == "teacher":
+        n_samples = opts.pop("n_samples", 256)
+        if isinstance(opts.get("activation"), Mapping):
+            from initsim import activations
+
+            opts["activation"] = _named(activations, opts["activation"])
+        opts.setdefault("n_out", n_out)
+        if opts["n_out"] != n_out:
+            raise ValueError(f"data.n_out ({opts['n_out']}) must equal sizes[-1] ({n_out})")
+        return tr.teacher_data(n_samples, n_in, opts.pop("n_out"), **opts, seed=ss)
+    if kind == "mixture":
+        n_samples = opts.pop("n_samples", 256)
+        n_classes = opts.pop("n_classes", n_out)
+        return tr.mixture_data(n_samples, n_in, n_classes, **opts, seed=ss)
+    X, y = tr.digits_data()
+    if X.shape[1] != n_in:
+        raise ValueError(f"data kind 'digits' has {X.shape[1]} inputs; sizes[0] is {n_in}")
+    return X, y
+
+
+def _train_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads: int | None):
+    from initsim import activations, initializers
+    from initsim import train as tr
+
+    p = cell["params"]
+    sizes = list(p["sizes"])
+    key = tuple(ss.spawn_key)
+    child = lambda *k: np.random.SeedSequence(ss.entropy, spawn_key=(*key, *k))  # noqa: E731
+    X, Y = _train_data(p["data"], sizes[0], sizes[-1], child(_TRAIN_DATA))
+    init = _named(initializers, p["init"])
+    activation = _named(activations, p["activation"])
+    bias = (
+        p["bias"] if not isinstance(p["bias"], str | Mapping) else _named(initializers, p["bias"])
+    )
+    losses, distances, norms = [], [], []
+    with numba_threads(threads):
+        for r in range(int(p["repeats"])):
+            mlp = tr.init_mlp(sizes, init, activation, bias=bias, seed=child(_TRAIN_INIT, r))
+            out = tr.train(
+                mlp,
+                X,
+                Y,
+                lr=p["lr"],
+                steps=p["steps"],
+                batch_size=p.get("batch_size"),
+                loss=p["loss"],
+                seed=child(_TRAIN_BATCHES, r),
+            )
+            losses.append(out.loss)
+            distances.append(out.unit_distance)
+            norms.append(out.grad_norms)
+    arrays = {
+        "loss": np.stack(losses),
+        "unit_distance": np.stack(distances),
+        "grad_norms": np.stack(norms),
+    }
+    provenance = {
+        "seed_entropy": str(ss.entropy),
+        "spawn_key": list(key),
+        "config": {k: v for k, v in p.items()},
+        "versions": versions(),
+    }
+    return arrays, {"provenance": provenance, "checks": None}
+
+
+def _load_train(arrays: Mapping[str, np.ndarray], provenance: dict[str, Any]) -> TrainCellResult:
+    return TrainCellResult(
+        loss=arrays["loss"],
+        unit_distance=arrays["unit_distance"],
+        grad_norms=arrays["grad_norms"],
+        provenance=provenance,
+    )
+
+
+# ----------------------------------------------------------------------------------
+# The table
+# ----------------------------------------------------------------------------------
+
+# Parameter schemas: key -> the name of the rule the spec validator applies to its value.
+# Simulate and jacobian cells take the keywords of simulate() and jacobian_spectrum(),
+# declared once in initsim.keywords.
+_SIMULATE_PARAMS = {k: kw.rule for k, kw in keywords.SIMULATE.items()}
+_JACOBIAN_PARAMS = {k: kw.rule for k, kw in keywords.JACOBIAN.items()}
+_TRAIN_PARAMS = {
+    "sizes": "sizes",
+    "init": "init",
+    "activation": "activation",
+    "bias": "bias",
+    "data": "data",
+    "lr": "pos_real",
+    "steps": "nonneg_int",
+    "batch_size": "pos_int",
+    "loss": "choice:mse,cross_entropy",
+    "repeats": "pos_int",
+}
+_TRAIN_DEFAULTS = {
+    "init": "he_normal",
+    "activation": "relu",
+    "bias": 0.0,
+    "lr": 0.1,
+    "steps": 100,
+    "loss": "mse",
+    "repeats": 1,
+}
+
+#: What a cell computes: kind -> :class:`CellKind`, in the order error messages list them.
+#: The first kind that has a key gives its rule for ``[defaults]``.
+CELL_KINDS: Mapping[str, CellKind] = MappingProxyType(
+    {
+        "simulate": CellKind(
+            params=MappingProxyType(_SIMULATE_PARAMS),
+            required=(),
+            defaults=MappingProxyType({}),
+            run=_simulate_cell,
+            load=_load_simulate,
+            checks=True,
+        ),
+        "jacobian": CellKind(
+            params=MappingProxyType(_JACOBIAN_PARAMS),
+            required=keywords.JACOBIAN_REQUIRED,
+            defaults=MappingProxyType({}),
+            run=_jacobian_cell,
+            load=_load_jacobian,
+        ),
+        "train": CellKind(
+            params=MappingProxyType(_TRAIN_PARAMS),
+            required=("sizes", "data"),
+            defaults=MappingProxyType(_TRAIN_DEFAULTS),
+            run=_train_cell,
+            load=_load_train,
+        ),
+    }
+)
+
+
+def run_cell(
+    cell: Mapping[str, Any], seed: int, threads: int | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Compute one cell.
+
+    Parameters
+    ----------
+    cell : mapping
+        :meth:`initsim.study.spec.CellSpec.to_dict` of the cell.
+    seed : int
+        The study's seed.
+    threads : int, optional
+        Numba threads for this cell (default: all available).
+
+    Returns
+    -------
+    arrays : dict of numpy.ndarray
+        The cell's per-net arrays (what the store writes).
+    meta : dict
+        JSON-ready ``{"provenance": ..., "checks": CheckReport.to_dict() or None}``.
+    """
+    ss = cell_seed(seed, cell["spawn_key"])
+    with _LOCK:
+        arrays, meta = CELL_KINDS[cell["kind"]].run(cell, ss, threads)
+    meta["provenance"] = json_safe(meta["provenance"])
+    return {k: np.ascontiguousarray(v) for k, v in arrays.items()}, meta

@@ -1,0 +1,380 @@
+"""A study's results: :func:`load_results`, :class:`StudyResults`, :class:`Cell`, the table.
+
+>>> import initsim                                              # doctest: +SKIP
+>>> results = initsim.load_results("results/he-vs-lecun-0123456789ab")  # doctest: +SKIP
+>>> results.table()[:3]                                         # doctest: +SKIP
+>>> results.write_csv("he-vs-lecun.csv")                        # doctest: +SKIP
+
+Loading reads the results directory (:mod:`initsim.study.store`), checks it
+against its stored spec and rebuilds each finished cell's result object with
+its kind's loader (:data:`initsim.study.cells.CELL_KINDS`) and its check
+verdicts with :meth:`initsim.checks.CheckReport.from_dict`. Nothing is
+computed here; running a study is :mod:`initsim.study.run`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initsim.study.cells import CELL_KINDS
+from initsim.study.spec import StudySpec, parse_spec
+from initsim.study.store import CorruptCellError, ResultsDir, StoreError
+
+__all__ = ["TABLE_COLUMNS", "Cell", "StudyResults", "load_results", "read_results"]
+
+#: Columns of :meth:`StudyResults.table`, in order.
+TABLE_COLUMNS = (
+    ("cell", "U64"),
+    ("experiment", "U64"),
+    ("activation", "U64"),
+    ("init", "U128"),
+    ("width", "i8"),
+    ("depth", "i8"),
+    ("bias_std", "f8"),
+    ("nets", "i8"),
+    ("layer", "i8"),
+    ("q_mean", "f8"),
+    ("q_lo", "f8"),
+    ("q_hi", "f8"),
+    ("grad_sq_mean", "f8"),
+    ("grad_sq_lo", "f8"),
+    ("grad_sq_hi", "f8"),
+    ("act_mean", "f8"),
+    ("act_var", "f8"),
+    ("dead_fraction", "f8"),
+    ("saturated_fraction", "f8"),
+    ("nonfinite_nets", "i8"),
+    ("q_predicted", "f8"),
+    ("q_p_value", "f8"),
+    ("q_verdict", "U8"),
+    ("grad_sq_predicted", "f8"),
+    ("grad_sq_p_value", "f8"),
+    ("grad_sq_verdict", "U8"),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One finished cell of a study.
+
+    Attributes
+    ----------
+    id, experiment, kind : str
+        Identity (see :class:`initsim.study.spec.CellSpec`).
+    params : dict
+        Resolved parameters.
+    result : SimulationResult, JacobianSpectrum or TrainCellResult
+        What the cell computed, as its kind's loader rebuilt it from the arrays.
+    checks : CheckReport or None
+        Verdicts, if the experiment asked for checks.
+    spawn_key : tuple of int
+        The cell's seed-sequence spawn key.
+    arrays : dict of numpy.ndarray
+        The raw per-net arrays as stored.
+    """
+
+    id: str
+    experiment: str
+    kind: str
+    params: dict[str, Any]
+    result: Any
+    checks: Any
+    spawn_key: tuple[int, ...]
+    arrays: dict[str, np.ndarray]
+
+
+def _check_report(data: Mapping[str, Any] | None) -> Any:
+    """Return a cell's stored verdicts as a :class:`~initsim.checks.CheckReport`, or None."""
+    if data is None:
+        return None
+    from initsim.checks import CheckReport
+
+    return CheckReport.from_dict(data)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, Mapping):
+        rest = ", ".join(f"{k}={v}" for k, v in value.items() if k != "name")
+        return f"{value['name']}({rest})" if rest else str(value["name"])
+    return str(value)
+
+
+@dataclass
+class StudyResults:
+    """The finished cells of a study, as loaded from its results directory.
+
+    Attributes
+    ----------
+    name : str
+        Study name.
+    seed : int
+        Study seed.
+    spec : dict
+        The parsed TOML.
+    spec_sha256 : str
+        Hash of the canonical spec.
+    provenance : dict
+        Manifest provenance: versions, threading layer, executor, seed.
+    figures : list of dict
+        The spec's ``[[figure]]`` tables.
+    cells : list of Cell
+        Finished cells in spec order.
+    missing : list of str
+        Ids of cells not (validly) on disk.
+    path : Path
+        The results directory.
+    description : str
+        The spec's description.
+    """
+
+    name: str
+    seed: int
+    spec: dict[str, Any]
+    spec_sha256: str
+    provenance: dict[str, Any]
+    figures: list[dict[str, Any]]
+    cells: list[Cell]
+    missing: list[str]
+    path: Path
+    description: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every cell of the spec is on disk."""
+        return not self.missing
+
+    def cells_of(self, experiment: str) -> list[Cell]:
+        """Return the finished cells of one experiment, in spec order.
+
+        Parameters
+        ----------
+        experiment : str
+            Experiment name.
+
+        Returns
+        -------
+        list of Cell
+            Its cells.
+
+        Raises
+        ------
+        ValueError
+            If no experiment has that name.
+        """
+        names = self.spec_experiments
+        if experiment not in names:
+            raise ValueError(
+                f"no experiment {experiment!r} in study {self.name!r}; "
+                f"experiments: {', '.join(names)}"
+            )
+        return [c for c in self.cells if c.experiment == experiment]
+
+    @property
+    def spec_experiments(self) -> list[str]:
+        """Experiment names in spec order."""
+        return [e["name"] for e in self.spec.get("experiment", [])]
+
+    @property
+    def failed_checks(self) -> int:
+        """Number of checked cells whose overall verdict is FAIL."""
+        return sum(1 for c in self.cells if c.checks is not None and c.checks.verdict == "FAIL")
+
+    def table(self) -> np.ndarray:
+        """One row per simulate cell x layer: summary statistics and check verdicts.
+
+        Returns
+        -------
+        numpy.ndarray
+            A structured array with the fields of :data:`TABLE_COLUMNS`
+            (``pandas.DataFrame(results.table())`` makes a data frame).
+            Means and 95% Student-t intervals are over nets; ``q_predicted``,
+            ``q_p_value`` and ``q_verdict`` come from the cell's checks
+            ("" and NaN where the cell was not checked or the row untested).
+        """
+        rows: list[tuple[Any, ...]] = []
+        for cell in self.cells:
+            if cell.kind != "simulate":
+                continue
+            r = cell.result
+            p = cell.params
+            width = p.get("width", 256)
+            width = width if isinstance(width, int) else -1
+            verdicts: dict[tuple[str, int], Any] = {}
+            if cell.checks is not None:
+                for row in cell.checks.rows:
+                    verdicts[(row.quantity, row.layer)] = row
+            q_lo, q_hi = r.layer_interval("q")
+            q_mean = r.layer_mean("q")
+            if r.grad_sq is not None:
+                g_mean = r.layer_mean("grad_sq")
+                g_lo, g_hi = r.layer_interval("grad_sq")
+            else:
+                g_mean = g_lo = g_hi = np.full(r.depth, np.nan)
+            nonfinite = r.first_nonfinite_layer
+            for layer in range(1, r.depth + 1):
+                i = layer - 1
+                qrow = verdicts.get(("E[q]", layer))
+                grow = verdicts.get(("E[grad^2]", layer))
+                rows.append(
+                    (
+                        cell.id,
+                        cell.experiment,
+                        _label(p.get("activation", "relu")),
+                        _label(p.get("init", "he_normal")),
+                        width,
+                        r.depth,
+                        float(p.get("bias_std", 0.0)),
+                        r.nets,
+                        layer,
+                        q_mean[i],
+                        q_lo[i],
+                        q_hi[i],
+                        g_mean[i],
+                        g_lo[i],
+                        g_hi[i],
+                        float(np.mean(r.act_mean[:, i])),
+                        float(np.mean(r.act_var[:, i])),
+                        float(np.mean(r.dead_fraction[:, i])),
+                        float(np.mean(r.saturated_fraction[:, i])),
+                        int(np.sum((nonfinite > 0) & (nonfinite <= layer))),
+                        qrow.predicted if qrow else math.nan,
+                        qrow.p_value if qrow else math.nan,
+                        qrow.verdict if qrow else "",
+                        grow.predicted if grow else math.nan,
+                        grow.p_value if grow else math.nan,
+                        grow.verdict if grow else "",
+                    )
+                )
+        return np.array(rows, dtype=list(TABLE_COLUMNS))
+
+    def write_csv(self, path: str | Path) -> Path:
+        """Write :meth:`table` as CSV (atomically).
+
+        Parameters
+        ----------
+        path : str or Path
+            Destination file.
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
+        import csv
+        import io
+
+        from initsim._files import atomic_write
+
+        table = self.table()
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(table.dtype.names)
+        for row in table.tolist():
+            writer.writerow([f"{v:.17g}" if isinstance(v, float) else v for v in row])
+        path = Path(path)
+        with atomic_write(path, "w") as fh:
+            fh.write(buf.getvalue())
+        return path
+
+
+def load_results(path: str | Path, *, allow_missing: bool = True) -> StudyResults:
+    """Load a study's results directory (no computation).
+
+    Parameters
+    ----------
+    path : str or Path
+        The directory ``initsim study run`` wrote.
+    allow_missing : bool
+        If False, raise when cells are missing or corrupt.
+
+    Returns
+    -------
+    StudyResults
+        The finished cells; ``missing`` lists the others.
+
+    Raises
+    ------
+    StoreError
+        If ``path`` is not a results directory, or (``allow_missing=False``)
+        the study is incomplete.
+    """
+    store = ResultsDir(path)
+    manifest = store.read_manifest()
+    spec = parse_spec(manifest["spec"], source=str(store.manifest_path))
+    if spec.sha256 != manifest["spec_sha256"]:
+        raise StoreError(
+            f"{str(store.manifest_path)!r}: the stored spec does not match its sha256 "
+            "(edited by hand, or written by an incompatible initsim)"
+        )
+    return read_results(store, spec, manifest, allow_missing=allow_missing)
+
+
+def read_results(
+    store: ResultsDir, spec: StudySpec, manifest: Mapping[str, Any], *, allow_missing: bool
+) -> StudyResults:
+    """Load the finished cells of ``spec`` from an opened results directory.
+
+    Parameters
+    ----------
+    store : ResultsDir
+        The results directory.
+    spec : StudySpec
+        The study whose cells to read (already matched against the manifest).
+    manifest : mapping
+        The directory's manifest.
+    allow_missing : bool
+        If False, raise when cells are missing or corrupt.
+
+    Returns
+    -------
+    StudyResults
+        The finished cells; ``missing`` lists the others.
+
+    Raises
+    ------
+    StoreError
+        If ``allow_missing=False`` and the study is incomplete.
+    """
+    cells: list[Cell] = []
+    missing: list[str] = []
+    for cs in spec.cells:
+        try:
+            arrays, meta = store.read_cell(cs.id, spec.sha256)
+        except (FileNotFoundError, CorruptCellError):
+            missing.append(cs.id)
+            continue
+        cells.append(
+            Cell(
+                id=cs.id,
+                experiment=cs.experiment,
+                kind=cs.kind,
+                params=cs.params,
+                result=CELL_KINDS[cs.kind].load(arrays, meta["provenance"]),
+                checks=_check_report(meta.get("checks")),
+                spawn_key=cs.spawn_key,
+                arrays=arrays,
+            )
+        )
+    if missing and not allow_missing:
+        raise StoreError(
+            f"{str(store.path)!r} is incomplete: {len(missing)} of {len(spec.cells)} cells "
+            f"missing or corrupt (first: {missing[0]}); run the study again to finish it"
+        )
+    return StudyResults(
+        name=spec.name,
+        seed=spec.seed,
+        spec=spec.raw,
+        spec_sha256=spec.sha256,
+        provenance=dict(manifest.get("provenance", {})),
+        figures=list(spec.figures),
+        cells=cells,
+        missing=missing,
+        path=store.path,
+        description=spec.description,
+    )
