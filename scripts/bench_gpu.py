@@ -78,35 +78,22 @@ def _initsim_case(
 ) -> tuple[Callable[[], None], str]:
     from numba import cuda
 
-    from initsim import activations, initializers
-    from initsim.engine import laws
-    from initsim.engine.exact import INPUT_SPHERE
     from initsim.gpu import driver
+    from initsim.plan import make_plan
     from initsim.rng import net_keys, root_key
 
-    widths = np.full(depth + 1, width, dtype=np.int64)
-    ini = initializers.get(init)
-    spec = ini.law_spec(width, width)
-    code, params = laws.encode(spec)
-    kern, name = driver.make_kernel(
-        method=method,
-        law=spec.law,
-        widths=widths,
-        scale=np.full(depth, math.sqrt(ini.variance(width, width))),
-        law_code=code,
-        law_params=np.tile(params, (depth, 1)),
-        bias_std=0.0,
-        code=activations.get("relu").code,
-        param=0.0,
-        input_mode=INPUT_SPHERE,
-        given=np.zeros(0),
+    plan = make_plan(
+        activation="relu",
+        init=init,
+        depth=depth,
+        width=width,
+        nets=nets,
         inputs=inputs,
+        method=method,
         backward=backward,
-        saturation_threshold=1e-2,
-        hedges=np.array([0.0, 1.0, 0.0]),
-        aedges=np.array([0.0, 1.0, 0.0]),
-        block=block,
+        device="cuda",
     )
+    kern, name = driver.make_kernel(plan, block=block)
     d_keys = cuda.to_device(net_keys(root_key(0), 0, nets))
     d_stats = cuda.to_device(np.zeros((nets, depth, 6)))
     d_first = cuda.to_device(np.zeros(nets, dtype=np.int64))
