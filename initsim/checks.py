@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +39,9 @@ import numpy as np
 from scipy import stats
 
 from initsim import initializers as _initializers
+from initsim._validate import check_real
 from initsim.activations import Activation
-from initsim.result import SimulationResult
+from initsim.result import SimulationResult, mean_and_se
 
 if TYPE_CHECKING:
     from initsim.jacobian import JacobianSpectrum
@@ -212,15 +214,19 @@ def holm(p_values: np.ndarray, alpha: float) -> np.ndarray:
 def _z_row(
     layer: int, quantity: str, samples: np.ndarray, predicted: float, alpha: float, regime: str
 ) -> tuple[CheckRow, float]:
-    n = samples.size
-    mean = float(np.mean(samples))
+    # overflow-safe: values whose squares exceed the float64 range are still tested
+    mean, se_mc = mean_and_se(samples)
     # floor: deterministic quantities (orthogonal linear nets) differ only by rounding
-    se = max(float(np.std(samples, ddof=1) / math.sqrt(n)), _ROUNDING * abs(predicted))
+    se = max(se_mc, _ROUNDING * abs(predicted))
     zc = stats.norm.isf(alpha / 2)
     if se == 0.0:
         p = 1.0 if mean == predicted else 0.0
     else:
-        p = float(2 * stats.norm.sf(abs(mean - predicted) / se))
+        z = abs(mean - predicted) / se
+        if not math.isfinite(z) and math.isfinite(mean) and math.isfinite(se):
+            top = max(abs(mean), abs(predicted))  # the difference overflowed: rescale
+            z = abs(mean / top - predicted / top) / (se / top)
+        p = float(2 * stats.norm.sf(z))
     return CheckRow(
         layer, quantity, mean, predicted, (mean - zc * se, mean + zc * se), p, regime
     ), se
@@ -232,7 +238,7 @@ def _overflow_row(layer: int, quantity: str, obs: np.ndarray, predicted: float) 
     return CheckRow(
         layer,
         quantity,
-        float(np.mean(obs)),
+        mean_and_se(obs)[0],
         float(predicted),
         nan2,
         math.nan,
@@ -245,7 +251,10 @@ def _skew_regime(row: CheckRow, rel_var: float, nets: int) -> CheckRow:
     skew = _mean_skewness(float(rel_var), nets) if math.isfinite(rel_var) else math.inf
     if skew <= _MAX_MEAN_SKEW or math.isnan(row.p_value):
         return row
-    need = math.ceil(nets * (skew / _MAX_MEAN_SKEW) ** 2) if math.isfinite(skew) else 0
+    try:
+        need = math.ceil(nets * (skew / _MAX_MEAN_SKEW) ** 2) if math.isfinite(skew) else 0
+    except OverflowError:  # more nets than a float can count
+        need = 0
     more = f"; about {need} nets would do" if need else ""
     return replace(
         row,
@@ -368,7 +377,7 @@ def check(
     alpha: float = 0.01,
     sigma_w2: float | None = None,
     sigma_b2: float | None = None,
-    claims: tuple[str, ...] | list[str] = (),
+    claims: str | Sequence[str] = (),
 ) -> CheckReport:
     """Test a simulation against the theory, with family-wise error rate ``alpha``.
 
@@ -381,8 +390,8 @@ def check(
     sigma_w2, sigma_b2 : float, optional
         Test against these instead of the values implied by the result's
         initializer and ``bias_std`` (to test a claim such as "Var(w) = 2/n").
-    claims : sequence of str
-        Extra claims from :data:`CLAIMS`.
+    claims : str or sequence of str
+        Extra claims from :data:`CLAIMS` (one name, or a list of names).
 
     Returns
     -------
@@ -392,7 +401,8 @@ def check(
     Raises
     ------
     ValueError
-        For an invalid ``alpha``, ``sigma_w2``, ``sigma_b2`` or claim, or a
+        For a ``result`` that is not a :class:`SimulationResult`, an invalid
+        ``alpha``, ``sigma_w2``, ``sigma_b2`` or claim, or a
         simulation the theory does not cover (deterministic or non-symmetric
         weights, a user-supplied input array; the reason from
         :func:`theory_inputs`).
@@ -400,11 +410,29 @@ def check(
     from initsim import theory
     from initsim.theory import finite_width
 
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    if not isinstance(result, SimulationResult):
+        raise ValueError(
+            f"result must be a SimulationResult (what initsim.simulate returns); got "
+            f"{type(result).__name__}"
+        )
+    alpha = check_real("alpha", alpha, minimum=0.0, strict=True)
+    if not alpha < 1.0:
+        raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}")
+    if isinstance(claims, str):  # one claim
+        claims = (claims,)
+    try:
+        claims = tuple(claims)
+    except TypeError:
+        raise ValueError(
+            f"claims must be a claim name or a list of them ({', '.join(CLAIMS)}); got {claims!r}"
+        ) from None
     for c in claims:
         if c not in CLAIMS:
             raise ValueError(f"unknown claim {c!r}; valid claims: {', '.join(CLAIMS)}")
+    if sigma_w2 is not None:
+        sigma_w2 = check_real("sigma_w2", sigma_w2, minimum=0.0, strict=True)
+    if sigma_b2 is not None:
+        sigma_b2 = check_real("sigma_b2", sigma_b2, minimum=0.0)
     if result.nets < 10:
         raise ValueError(f"checks need at least 10 nets; the result has {result.nets}")
     ti, reason = theory_inputs(result)
@@ -412,12 +440,8 @@ def check(
         raise ValueError(reason)
     sw = ti.sigma_w2
     if sigma_w2 is not None:
-        if not math.isfinite(sigma_w2) or sigma_w2 <= 0:
-            raise ValueError(f"sigma_w2 must be a finite number > 0; got {sigma_w2}")
-        sw = np.full_like(sw, float(sigma_w2))
-    sb = ti.sigma_b2 if sigma_b2 is None else float(sigma_b2)
-    if not math.isfinite(sb) or sb < 0:
-        raise ValueError(f"sigma_b2 must be a finite number >= 0; got {sigma_b2}")
+        sw = np.full_like(sw, sigma_w2)
+    sb = ti.sigma_b2 if sigma_b2 is None else sigma_b2
     act = ti.activation
     widths = ti.widths
     n_min = min(widths[1:])
@@ -428,13 +452,16 @@ def check(
     notes: list[str] = []
 
     rows: list[CheckRow] = []
-    mean_q, var_q, mf_q = finite_width.q_moments(act, sw, sb, 1.0, widths, q0_var)
+    # diverging predictions overflow to inf/NaN: such rows are reported "overflow: not
+    # tested" below, so the overflow is expected here, not a warning
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mean_q, var_q, mf_q = finite_width.q_moments(act, sw, sb, 1.0, widths, q0_var)
     nets = result.nets
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rel2 = 1.0 + np.asarray(var_q) / np.asarray(mean_q) ** 2  # E[q^2] / E[q]^2
-    # gradient at layer l: the relative second moment gathered over layers l..L
-    rel2_before = np.concatenate(([1.0 + q0_var], rel2[:-1]))
-    grad_rel_var = np.cumprod((rel2 / rel2_before)[::-1])[::-1] - 1.0
+        # gradient at layer l: the relative second moment gathered over layers l..L
+        rel2_before = np.concatenate(([1.0 + q0_var], rel2[:-1]))
+        grad_rel_var = np.cumprod((rel2 / rel2_before)[::-1])[::-1] - 1.0
 
     for t in range(depth):
         obs = result.q[:, t]
@@ -445,7 +472,8 @@ def check(
         row, se = _z_row(t + 1, "E[q]", obs, pred, alpha, "exact" if exact else "mean-field")
         if not exact:
             correction = abs(mean_q[t] - mf_q[t])
-            remainder = 10.0 * correction * correction / max(abs(mf_q[t]), 1e-300)
+            with np.errstate(over="ignore"):  # an infinite remainder: outside the regime
+                remainder = 10.0 * correction * correction / max(abs(mf_q[t]), 1e-300)
             if remainder > _REGIME_FRACTION * se:
                 row = replace(row, p_value=math.nan, regime=outside)
         rows.append(_skew_regime(row, rel2[t] - 1.0, nets))
@@ -453,7 +481,8 @@ def check(
     if ti.law == "gaussian" and ti.inputs == 1 and ti.input == "sphere":
         q1 = float(sw[0] + sb)
         n1 = widths[1]
-        ks = stats.kstest(result.q[:, 0] * n1 / q1, stats.chi2(n1).cdf)
+        with np.errstate(over="ignore", invalid="ignore"):  # diverged nets: inf or NaN
+            ks = stats.kstest(result.q[:, 0] * n1 / q1, stats.chi2(n1).cdf)
         rows.append(
             CheckRow(
                 1,
@@ -467,7 +496,8 @@ def check(
         )
 
     if result.grad_sq is not None:
-        pred_g = theory.grad_sq_map(act, sw, sb, 1.0, widths)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            pred_g = theory.grad_sq_map(act, sw, sb, 1.0, widths)
         for t in range(depth):
             obs = result.grad_sq[:, t]
             if not np.all(np.isfinite(obs)) or not math.isfinite(pred_g[t]):

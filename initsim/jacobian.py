@@ -51,6 +51,7 @@ from initsim.provenance import (
     threading_layer,
     versions,
 )
+from initsim.result import mean_and_se
 from initsim.rng import net_keys, root_key
 from initsim.seeding import SeedLike, as_seed_sequence
 from initsim.theory.jacobian import (
@@ -113,8 +114,10 @@ class JacobianSpectrum:
             Column 0: ``m_1 = mean_i s_i^2``; column 1: ``m_2 = mean_i s_i^4``
             (``tr(J J^T)/k`` and ``tr((J J^T)^2)/k``, ``k = min(n_0, n_L)``).
         """
-        s2 = self.singular_values**2
-        return np.stack([s2.mean(axis=1), (s2 * s2).mean(axis=1)], axis=1)
+        # an exploding net's s^4 exceeds the float64 range: inf is then the answer
+        with np.errstate(over="ignore", invalid="ignore"):
+            s2 = self.singular_values**2
+            return np.stack([s2.mean(axis=1), (s2 * s2).mean(axis=1)], axis=1)
 
     def moments(self) -> tuple[float, float]:
         """Moments of the spectrum of ``J J^T`` pooled over nets.
@@ -125,7 +128,7 @@ class JacobianSpectrum:
             ``(mu1, mu2)``: the means over nets of the per-net ``m_1`` and
             ``m_2`` (:meth:`per_net_moments`).
         """
-        m = self.per_net_moments().mean(axis=0)
+        m, _ = mean_and_se(self.per_net_moments())  # no overflow for finite moments
         return float(m[0]), float(m[1])
 
     def moment_standard_errors(self) -> tuple[float, float]:
@@ -139,7 +142,7 @@ class JacobianSpectrum:
         """
         if self.nets < 2:
             return math.nan, math.nan
-        se = self.per_net_moments().std(axis=0, ddof=1) / math.sqrt(self.nets)
+        _, se = mean_and_se(self.per_net_moments())  # no overflow for finite moments
         return float(se[0]), float(se[1])
 
     def spectrum_variance(self, normalized: bool = False) -> float:
@@ -178,13 +181,15 @@ class JacobianSpectrum:
         if self.nets < 2:
             return math.nan
         pm = self.per_net_moments()
-        mu1, mu2 = pm.mean(axis=0)
-        if normalized:
-            grad = np.array([-2.0 * mu2 / mu1**3, 1.0 / mu1**2])
-        else:
-            grad = np.array([-2.0 * mu1, 1.0])
-        cov = np.cov(pm.T)
-        return float(math.sqrt(max(grad @ cov @ grad, 0.0) / self.nets))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            mu1, mu2 = pm.mean(axis=0)
+            if normalized:
+                grad = np.array([-2.0 * mu2 / mu1**3, 1.0 / mu1**2])
+            else:
+                grad = np.array([-2.0 * mu1, 1.0])
+            cov = np.cov(pm.T)
+            var = grad @ cov @ grad
+        return float(math.sqrt(max(var, 0.0) / self.nets))
 
 
 # --------------------------------------------------------------------------
@@ -246,6 +251,9 @@ def jacobian_spectrum(
     ------
     ValueError
         For any invalid parameter; the message names it.
+    initsim.plan.RunTooLargeError
+        (a ValueError) When the run needs more memory than is available
+        (:func:`initsim.plan.make_plan` with ``kernel="jacobian"``).
 
     Notes
     -----
@@ -273,6 +281,7 @@ def jacobian_spectrum(
         input=input,
         method="dense",
         threads=threads,
+        kernel="jacobian",  # its memory estimate (refused here if the machine lacks it)
     )
     law_codes, law_params = plan.law_table
     widths = plan.widths

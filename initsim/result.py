@@ -16,7 +16,7 @@ from scipy import stats as _st
 
 from initsim.provenance import json_float
 
-__all__ = ["SUMMARY_FIELDS", "SimulationResult"]
+__all__ = ["SUMMARY_FIELDS", "SimulationResult", "mean_and_se"]
 
 #: Prefix of the stored histogram arrays (``hist_h``, ``hist_act``, ``hist_h_edges``, ...).
 _HIST_PREFIX = "hist_"
@@ -30,6 +30,60 @@ SUMMARY_FIELDS = (
     "saturated_fraction",
     "grad_sq",
 )
+
+
+def _column_scale(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(s, v / s)`` with ``s`` the largest ``|value|`` of each column (1 for zeros)."""
+    s = np.max(np.abs(v), axis=0)
+    s = np.where(s > 0.0, s, 1.0)
+    return s, v / s
+
+
+def mean_and_se(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over axis 0 and its standard error, without overflow for finite values.
+
+    The plain formulas (``mean``, ``std(ddof=1) / sqrt(n)``) are used where
+    they give finite numbers, so those results are bit-identical to them.
+    Where they do not although every value of the column is finite (a sum
+    or a square beyond the float64 range, e.g. values above ``1.3e154``, or
+    squares that all underflow to a zero standard error for values that
+    differ), the column is divided by its largest ``|value|`` first and the
+    results multiplied back; they are then infinite only if the quantity itself
+    exceeds the float64 range. Columns holding inf or NaN keep the plain
+    (non-finite) result: there the data are not finite.
+
+    Parameters
+    ----------
+    values : numpy.ndarray (n,) or (n, m)
+        Samples along axis 0, ``n >= 1``.
+
+    Returns
+    -------
+    (numpy.ndarray or float, numpy.ndarray or float)
+        The mean and the standard error (NaN for ``n = 1``), per column
+        (scalars for 1-D input).
+    """
+    v = np.asarray(values, dtype=float)
+    n = v.shape[0]
+    with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
+        mean = np.asarray(v.mean(axis=0), dtype=float).copy()
+        if n < 2:  # no standard error from one sample
+            se = np.full(mean.shape, np.nan)
+        else:
+            se = np.asarray(v.std(axis=0, ddof=1) / np.sqrt(n), dtype=float).copy()
+        finite = np.all(np.isfinite(v), axis=0)
+        redo_mean = finite & ~np.isfinite(mean)
+        redo_se = finite & ~np.isfinite(se)
+        redo_se |= finite & (se == 0.0) & (v.max(axis=0) > v.min(axis=0))
+        redo = redo_mean | redo_se
+        if np.any(redo):
+            s, y = _column_scale(v)
+            mean[redo_mean] = (s * y.mean(axis=0))[redo_mean]
+            if n >= 2:
+                se[redo_se] = (s * (y.std(axis=0, ddof=1) / np.sqrt(n)))[redo_se]
+    if v.ndim == 1:
+        return float(mean), float(se)
+    return mean, se
 
 
 @dataclass(frozen=True)
@@ -104,10 +158,19 @@ class SimulationResult:
         Returns
         -------
         numpy.ndarray (depth,)
-            The mean over nets (NaN where a net diverged to NaN).
+            The mean over nets (NaN where a net diverged to NaN, inf where
+            one diverged to inf). Finite values never overflow it: where
+            their sum exceeds the float64 range the layer is averaged in
+            units of its largest value (see :func:`mean_and_se`).
         """
+        v = self._field(name)
         with np.errstate(invalid="ignore", over="ignore"):
-            return self._field(name).mean(axis=0)
+            mean = v.mean(axis=0)
+            redo = ~np.isfinite(mean) & np.all(np.isfinite(v), axis=0)
+            if np.any(redo):
+                s, y = _column_scale(v[:, redo])
+                mean[redo] = s * y.mean(axis=0)
+        return mean
 
     def layer_interval(self, name: str = "q", level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Student-t confidence interval for the per-layer mean over nets.
@@ -123,6 +186,16 @@ class SimulationResult:
         -------
         (numpy.ndarray, numpy.ndarray)
             Lower and upper bounds per layer (NaN with a single net).
+
+        Notes
+        -----
+        A layer whose values are all finite gets finite bounds unless a bound
+        itself lies beyond the float64 range (about ``1.8e308``): where the
+        plain formulas overflow (squares of values above ``1.3e154``) or
+        underflow to a zero standard error for values that differ, the layer
+        is computed in units of its largest ``|value|`` and scaled back.
+        Everywhere else the bounds are exactly the plain formulas'. A layer
+        with an inf or NaN value (a diverged net) gets non-finite bounds.
         """
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must be in (0, 1); got {level}")
@@ -131,12 +204,23 @@ class SimulationResult:
         if n < 2:
             nan = np.full(v.shape[1], np.nan)
             return nan, nan.copy()
+        tq = _st.t.ppf(0.5 + level / 2.0, df=n - 1)
         # diverged nets make these inf/NaN: that is the answer, not a warning
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
             mean = v.mean(axis=0)
             se = v.std(axis=0, ddof=1) / np.sqrt(n)
-            half = _st.t.ppf(0.5 + level / 2.0, df=n - 1) * se
-            return mean - half, mean + half
+            half = tq * se
+            lo, hi = mean - half, mean + half
+            finite = np.all(np.isfinite(v), axis=0)
+            redo = finite & ~(np.isfinite(lo) & np.isfinite(hi))
+            redo |= finite & (se == 0.0) & (v.max(axis=0) > v.min(axis=0))
+            if np.any(redo):
+                s, y = _column_scale(v[:, redo])
+                m = y.mean(axis=0)
+                h = tq * (y.std(axis=0, ddof=1) / np.sqrt(n))
+                lo[redo] = s * (m - h)
+                hi[redo] = s * (m + h)
+        return lo, hi
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Return the arrays of the stored form (a study's simulate cell file).

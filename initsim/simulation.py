@@ -16,6 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from initsim import activations as _activations
+from initsim._validate import check_bool
 from initsim.plan import DEFAULT_SATURATION_THRESHOLD, RunPlan, make_plan
 from initsim.progress import Progress
 from initsim.provenance import (
@@ -128,6 +129,12 @@ def simulate(
     ------
     ValueError
         For any invalid parameter; the message names it and the valid range.
+    initsim.plan.RunTooLargeError
+        (a ValueError) When the run's estimated memory
+        (:attr:`initsim.plan.RunPlan.memory_bytes`: the per-net results,
+        ``nets x depth`` summaries, plus each running net's kernel buffers)
+        exceeds the memory available (:func:`initsim.plan.available_memory`);
+        the message says how much it needs and what to reduce.
     RuntimeError
         For ``device="cuda"`` when numba-cuda or a GPU is unavailable.
 
@@ -139,6 +146,7 @@ def simulate(
     >>> r.layer_mean("q").shape
     (20,)
     """
+    progress = check_bool("progress", progress, allow_none=True)
     plan = make_plan(
         activation=activation,
         init=init,

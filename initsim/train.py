@@ -44,10 +44,17 @@ from initsim.activations import Activation, dphi_scalar, phi_scalar
 from initsim.seeding import SeedLike, as_generator, as_seed_sequence
 
 __all__ = [
+    "DIGITS_SHAPE",
     "LOSSES",
     "MLP",
     "TrainResult",
     "batch_indices",
+    "check_data_fits",
+    "check_digits_args",
+    "check_mixture_args",
+    "check_mlp_args",
+    "check_teacher_args",
+    "check_train_args",
     "digits_data",
     "forward",
     "init_mlp",
@@ -508,6 +515,268 @@ def _check_targets(Y: npt.ArrayLike, kind: int, n: int, n_out: int) -> tuple[np.
 # ----------------------------------------------------------------------------------
 
 
+# Argument checks: each maker and trainer below starts with its check, and the study
+# validator (initsim.study.cells) calls the same functions on a spec's cells before
+# anything is computed.
+
+_NO_SKLEARN = (
+    "digits_data() needs scikit-learn, which initsim does not depend on: "
+    "install it with `pip install scikit-learn`"
+)
+#: ``(samples, inputs, classes)`` of scikit-learn's digits (:func:`digits_data`).
+DIGITS_SHAPE = (1797, 64, 10)
+
+
+def check_mlp_args(
+    sizes: Any,
+    init: str | initializers.Initializer = "he_normal",
+    activation: str | Activation = "relu",
+    *,
+    bias: float | str | initializers.Initializer = 0.0,
+) -> tuple[list[int], initializers.Initializer, Activation, initializers.Initializer | None, float]:
+    """Check the arguments of :func:`init_mlp` (what it checks before sampling).
+
+    Parameters
+    ----------
+    sizes, init, activation, bias
+        As in :func:`init_mlp`.
+
+    Returns
+    -------
+    dims : list of int
+        The widths.
+    w_init : Initializer
+        The weight initializer.
+    act : Activation
+        The activation.
+    b_init : Initializer or None
+        The bias initializer, or None for a constant bias.
+    b_const : float
+        The constant bias (0.0 when ``b_init`` is given).
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (the message names it); an initializer that
+        cannot fill a dense weight matrix (``dirac``) or a bias vector (laws
+        that depend on the fans, e.g. ``he_normal``) is refused here, probed
+        on a 1 x 1 matrix and a 1-vector.
+    """
+    if isinstance(sizes, str | bytes) or not hasattr(sizes, "__len__"):
+        raise ValueError(f"sizes must be a sequence of integers; got {sizes!r}")
+    dims = [check_int("sizes", s, 1) for s in sizes]
+    if len(dims) < 3:
+        raise ValueError(
+            f"sizes must be [n_in, hidden..., n_out] with at least one hidden layer; got {dims}"
+        )
+    try:
+        w_init = initializers.get(init)
+        w_init.sample((1, 1), seed=0)
+    except ValueError as exc:
+        raise ValueError(f"init: {exc}") from None
+    act = _check_activation(activation)
+    b_init: initializers.Initializer | None = None
+    b_const = 0.0
+    if isinstance(bias, str | initializers.Initializer):
+        try:
+            b_init = initializers.get(bias)
+        except ValueError as exc:
+            raise ValueError(f"bias: {exc}") from None
+        try:
+            b_init.sample((1,), seed=0)
+        except ValueError as exc:
+            raise ValueError(
+                f"bias: initializer {b_init.name!r} cannot draw a bias vector ({exc}); give a "
+                "number or a law that does not depend on the fans (normal, uniform, zeros, ...)"
+            ) from None
+    elif isinstance(bias, numbers.Real) and not isinstance(bias, bool) and math.isfinite(bias):
+        b_const = float(bias)
+    else:
+        raise ValueError(f"bias must be a finite number or an initializer; got {bias!r}")
+    return dims, w_init, act, b_init, b_const
+
+
+def check_train_args(
+    n_samples: int,
+    *,
+    lr: float = 0.1,
+    steps: int = 100,
+    batch_size: int | None = None,
+    loss: str = "mse",
+) -> tuple[str, float, int, int | None]:
+    """Check the arguments of :func:`train` other than the net and the arrays.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of training samples (rows of ``X``).
+    lr, steps, batch_size, loss
+        As in :func:`train`.
+
+    Returns
+    -------
+    loss : str
+        The loss, normalised ("mse" or "cross_entropy").
+    lr : float
+        The learning rate.
+    steps : int
+        The number of steps.
+    batch_size : int or None
+        The batch size (None: full batch).
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (the message names it), e.g. a batch
+        larger than the training set.
+    """
+    if not isinstance(loss, str) or loss.strip().lower() not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {loss!r}")
+    lr = check_real("lr", lr, minimum=0.0, strict=True)
+    steps = check_int("steps", steps, 0)
+    bs = None
+    if batch_size is not None:
+        bs = check_int("batch_size", batch_size, 1)
+        if bs > n_samples:
+            raise ValueError(f"batch_size must be <= the number of samples ({n_samples}); got {bs}")
+    return loss.strip().lower(), lr, steps, bs
+
+
+def check_data_fits(
+    loss: str, n_out: int, *, targets: int | None = None, classes: int | None = None
+) -> None:
+    """Check, from shapes alone, that a data set fits a net's outputs and loss.
+
+    The shape-level form of what :func:`train` checks on ``Y``: regression
+    targets (``targets`` real columns, e.g. :func:`teacher_data`) need
+    ``loss="mse"`` and ``targets == n_out``; class labels in ``[0, classes)``
+    (:func:`mixture_data`, :func:`digits_data`) need ``loss="cross_entropy"``
+    and ``classes <= n_out``, or ``loss="mse"`` on a net with one output (the
+    labels are then regressed as numbers, as :func:`train` accepts).
+
+    Parameters
+    ----------
+    loss : {"mse", "cross_entropy"}
+        The loss.
+    n_out : int
+        The net's outputs (``sizes[-1]``).
+    targets : int, optional
+        Columns of real targets ``Y`` (give this or ``classes``).
+    classes : int, optional
+        Labels run over ``0 .. classes - 1``.
+
+    Raises
+    ------
+    ValueError
+        If :func:`train` would refuse such targets; the message says which
+        loss or output width would fit.
+    """
+    if (targets is None) == (classes is None):
+        raise ValueError("give exactly one of targets and classes")
+    loss = check_train_args(1, loss=loss)[0]
+    if loss == "mse":
+        if targets is not None and targets != n_out:
+            raise ValueError(
+                f"loss='mse' needs targets of shape (B, {n_out}) (n_out = {n_out}); "
+                f"the data have {targets} target columns"
+            )
+        if classes is not None and n_out != 1:
+            raise ValueError(
+                f"loss='mse' needs real targets of shape (B, {n_out}); class labels fit "
+                "loss='cross_entropy' (or a net with one output)"
+            )
+        return
+    if targets is not None:
+        raise ValueError(
+            f"loss='cross_entropy' needs integer class labels; {targets} columns of real "
+            "targets need loss='mse'"
+        )
+    if classes is not None and classes > n_out:
+        raise ValueError(
+            f"loss='cross_entropy' needs class labels in [0, {n_out - 1}] (n_out = {n_out}); "
+            f"the data have {classes} classes"
+        )
+
+
+def check_teacher_args(
+    n_samples: int,
+    n_in: int,
+    n_out: int,
+    *,
+    hidden: int = 32,
+    activation: str | Activation = "tanh",
+) -> tuple[int, int, int, int, Activation]:
+    """Check the arguments of :func:`teacher_data` (its defaults are the same).
+
+    Parameters
+    ----------
+    n_samples, n_in, n_out, hidden, activation
+        As in :func:`teacher_data`.
+
+    Returns
+    -------
+    tuple
+        ``(n_samples, n_in, n_out, hidden, activation)``, checked.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (the message names it).
+    """
+    n = check_int("n_samples", n_samples, 1)
+    n_in = check_int("n_in", n_in, 1)
+    n_out = check_int("n_out", n_out, 1)
+    hidden = check_int("hidden", hidden, 1)
+    return n, n_in, n_out, hidden, _check_activation(activation)
+
+
+def check_mixture_args(
+    n_samples: int, n_in: int, n_classes: int, *, separation: float = 3.0
+) -> tuple[int, int, int, float]:
+    """Check the arguments of :func:`mixture_data` (its defaults are the same).
+
+    Parameters
+    ----------
+    n_samples, n_in, n_classes, separation
+        As in :func:`mixture_data`.
+
+    Returns
+    -------
+    tuple
+        ``(n_samples, n_in, n_classes, separation)``, checked.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (the message names it).
+    """
+    n = check_int("n_samples", n_samples, 1)
+    n_in = check_int("n_in", n_in, 1)
+    k = check_int("n_classes", n_classes, 2)
+    sep = check_real("separation", separation, minimum=0.0, strict=True)
+    return n, n_in, k, sep
+
+
+def check_digits_args() -> tuple[int, int, int]:
+    """Check that :func:`digits_data` can load, without loading it.
+
+    Returns
+    -------
+    tuple of int
+        :data:`DIGITS_SHAPE`, ``(samples, inputs, classes)``.
+
+    Raises
+    ------
+    ImportError
+        If scikit-learn is not installed (the message says how to install it).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is None:
+        raise ImportError(_NO_SKLEARN)
+    return DIGITS_SHAPE
+
+
 def init_mlp(
     sizes: Any,
     init: str | initializers.Initializer = "he_normal",
@@ -546,29 +815,7 @@ def init_mlp(
         If ``sizes``, ``init``, ``activation``, ``bias`` or ``seed`` is
         invalid (the message names the parameter).
     """
-    if isinstance(sizes, str | bytes) or not hasattr(sizes, "__len__"):
-        raise ValueError(f"sizes must be a sequence of integers; got {sizes!r}")
-    dims = [check_int("sizes", s, 1) for s in sizes]
-    if len(dims) < 3:
-        raise ValueError(
-            f"sizes must be [n_in, hidden..., n_out] with at least one hidden layer; got {dims}"
-        )
-    try:
-        w_init = initializers.get(init)
-    except ValueError as exc:
-        raise ValueError(f"init: {exc}") from None
-    act = _check_activation(activation)
-    b_init: initializers.Initializer | None = None
-    b_const = 0.0
-    if isinstance(bias, str | initializers.Initializer):
-        try:
-            b_init = initializers.get(bias)
-        except ValueError as exc:
-            raise ValueError(f"bias: {exc}") from None
-    elif isinstance(bias, numbers.Real) and not isinstance(bias, bool) and math.isfinite(bias):
-        b_const = float(bias)
-    else:
-        raise ValueError(f"bias must be a finite number or an initializer; got {bias!r}")
+    dims, w_init, act, b_init, b_const = check_mlp_args(sizes, init, activation, bias=bias)
     ss = as_seed_sequence(seed)
     n_layers = len(dims) - 1
     w_seeds = ss.spawn(n_layers)
@@ -721,20 +968,14 @@ def train(
         If an argument is invalid (the message names it).
     """
     xa = _check_inputs(mlp, X)
-    if not isinstance(loss, str) or loss.strip().lower() not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {loss!r}")
-    kind = _MSE if loss.strip().lower() == "mse" else _CROSS_ENTROPY
-    lr = check_real("lr", lr, minimum=0.0, strict=True)
-    steps = check_int("steps", steps, 0)
     n = xa.shape[0]
+    loss, lr, steps, bs = check_train_args(n, lr=lr, steps=steps, batch_size=batch_size, loss=loss)
+    kind = _MSE if loss == "mse" else _CROSS_ENTROPY
     ya, yi = _check_targets(Y, kind, n, mlp.sizes[-1])
-    full = batch_size is None
-    if full:
+    full = bs is None
+    if bs is None:
         idx = np.zeros((0, 1), dtype=np.int64)
     else:
-        bs = check_int("batch_size", batch_size, 1)
-        if bs > n:
-            raise ValueError(f"batch_size must be <= the number of samples ({n}); got {bs}")
         idx = batch_indices(n, bs, steps, seed)
     params, sizes, w_off, b_off, u_off = _pack(mlp)
     loss_out = np.empty(steps + 1)
@@ -799,10 +1040,9 @@ def teacher_data(
         ``(n_samples, n_out)``: the teacher's outputs, a ``[n_in, hidden,
         n_out]`` net with ``lecun_normal`` weights and zero biases.
     """
-    n = check_int("n_samples", n_samples, 1)
-    n_in = check_int("n_in", n_in, 1)
-    n_out = check_int("n_out", n_out, 1)
-    hidden = check_int("hidden", hidden, 1)
+    n, n_in, n_out, hidden, activation = check_teacher_args(
+        n_samples, n_in, n_out, hidden=hidden, activation=activation
+    )
     x_seed, t_seed = as_seed_sequence(seed).spawn(2)
     teacher = init_mlp([n_in, hidden, n_out], "lecun_normal", activation, seed=t_seed)
     X = as_generator(x_seed).standard_normal((n, n_in))
@@ -838,10 +1078,7 @@ def mixture_data(
     y : numpy.ndarray
         ``(n_samples,)`` int64 labels, balanced (``i % n_classes``, shuffled).
     """
-    n = check_int("n_samples", n_samples, 1)
-    n_in = check_int("n_in", n_in, 1)
-    k = check_int("n_classes", n_classes, 2)
-    sep = check_real("separation", separation, minimum=0.0, strict=True)
+    n, n_in, k, sep = check_mixture_args(n_samples, n_in, n_classes, separation=separation)
     rng = as_generator(seed)
     centres = rng.standard_normal((k, n_in))
     centres *= sep / np.linalg.norm(centres, axis=1, keepdims=True)
@@ -868,9 +1105,6 @@ def digits_data() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise ImportError(
-            "digits_data() needs scikit-learn, which initsim does not depend on: "
-            "install it with `pip install scikit-learn`"
-        ) from exc
+        raise ImportError(_NO_SKLEARN) from exc
     data = load_digits()
     return np.asarray(data.data, dtype=np.float64) / 16.0, np.asarray(data.target, dtype=np.int64)

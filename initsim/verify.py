@@ -61,7 +61,9 @@ import inspect
 import json
 import math
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -75,6 +77,7 @@ from initsim.seeding import as_seed_sequence
 
 __all__ = [
     "DEAD_LIMIT",
+    "DEFAULT_TIMEOUT",
     "LAW_TOLERANCE",
     "PROFILES",
     "Q_RATIO_BAND",
@@ -99,12 +102,91 @@ GROWTH_EXPONENT = 0.25
 Q_RATIO_BAND = (0.5, 2.0)
 #: Largest fraction of dead last-layer units that still passes.
 DEAD_LIMIT = 0.5
+#: Seconds one call of the target may take before it counts as hanging (``timeout``).
+DEFAULT_TIMEOUT = 60.0
 
 PASS, FAIL, WARN = "PASS", "FAIL", "WARN"
 
 
 class VerifyUsageError(ValueError):
     """The target cannot be verified: not importable, not callable, or it broke its contract."""
+
+
+class _TargetTimeout(Exception):
+    """A call of the target did not return within the timeout (reported as a FAIL)."""
+
+    def __init__(self, call: str, shape: Any, timeout: float) -> None:
+        super().__init__(f"{call} did not return within {timeout:g} s")
+        self.call = call
+        self.shape = shape
+        self.timeout = timeout
+
+
+def _describe_exit(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class _Caller:
+    """Runs user code, with a timeout per call, in one daemon worker thread.
+
+    Anything the user code raises, ``SystemExit`` and other ``BaseException``
+    included, comes back wrapped in :class:`_Raised` (never propagated), so a
+    ``sys.exit()`` inside an initializer cannot end the verification. A call
+    that does not return within ``timeout`` seconds raises
+    :class:`_TargetTimeout`; the worker is then abandoned (Python cannot stop
+    a thread; a daemon thread does not keep the process alive). Without a
+    timeout the calls run in the calling thread.
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, args = job
+            try:
+                out = fn(*args)
+            except BaseException as exc:  # SystemExit would silently end the thread
+                out = _Raised(exc)
+            self._results.put(out)
+
+    def __call__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Return ``fn(*args)``, or :class:`_Raised` with what it raised."""
+        if self.timeout is None:
+            try:
+                return fn(*args)
+            except KeyboardInterrupt:  # the user's own Ctrl-C
+                raise
+            except BaseException as exc:
+                return _Raised(exc)
+        if self._worker is None:
+            self._worker = threading.Thread(
+                target=self._loop, name="initsim-verify-target", daemon=True
+            )
+            self._worker.start()
+        self._jobs.put((fn, args))
+        try:
+            return self._results.get(timeout=self.timeout)
+        except queue.Empty:
+            raise _TargetTimeout("", args[0] if args else None, self.timeout) from None
+
+    def close(self) -> None:
+        """Let the worker thread end (a hung one ends with the process)."""
+        if self._worker is not None:
+            self._jobs.put(None)
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """What user code raised (returned by :class:`_Caller` instead of propagating)."""
+
+    exc: BaseException
 
 
 @dataclass(frozen=True)
@@ -354,9 +436,11 @@ def load_target(spec: str) -> Any:
                 f"module {mod_name!r} not found (searched the current directory {cwd} and sys.path)"
             ) from None
         raise VerifyUsageError(f"importing module {mod_name!r} failed: {exc}") from exc
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a module that exits is a broken target
         raise VerifyUsageError(
-            f"importing module {mod_name!r} raised {type(exc).__name__}: {exc}"
+            f"importing module {mod_name!r} raised {_describe_exit(exc)}"
         ) from exc
     finally:
         if inserted and cwd in sys.path:
@@ -388,6 +472,12 @@ class _Target:
     call: Callable[[tuple[int, int], np.random.Generator], Any]
     how: str  # how it is called, for messages
     declared_variance: Callable[[int, int], Any] | None
+    caller: _Caller = field(default_factory=lambda: _Caller(None))
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds a call may take (None: no limit)."""
+        return self.caller.timeout
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """Draw one matrix, enforcing the return contract; float64."""
@@ -395,14 +485,29 @@ class _Target:
 
     def draw_raw(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         """Draw one matrix, enforcing the return contract; the dtype the target returned."""
+        how = self.how.format(shape=shape)
         try:
-            out = self.call(shape, rng)
-        except Exception as exc:
+            out = self.caller(self.call, (shape, rng))
+        except _TargetTimeout as hang:
+            raise _TargetTimeout(how, shape, hang.timeout) from None
+        if isinstance(out, _Raised):
             raise VerifyUsageError(
-                f"{self.how.format(shape=shape)} raised {type(exc).__name__}: {exc} "
+                f"{how} raised {_describe_exit(out.exc)} "
                 f"(expected a float ndarray of shape {shape}, PyTorch layout (fan_out, fan_in))"
-            ) from exc
+            ) from out.exc
         return _check_result(out, shape, self.label)
+
+    def variance(self, fan_in: int, fan_out: int) -> Any:
+        """Call the target's declared ``variance(fan_in, fan_out)`` (user code, guarded)."""
+        assert self.declared_variance is not None
+        how = f"{self.label}.variance({fan_in}, {fan_out})"
+        try:
+            out = self.caller(self.declared_variance, (fan_in, fan_out))
+        except _TargetTimeout as hang:
+            raise _TargetTimeout(how, (fan_out, fan_in), hang.timeout) from None
+        if isinstance(out, _Raised):
+            raise VerifyUsageError(f"{how} failed: {_describe_exit(out.exc)}") from out.exc
+        return out
 
 
 def _check_result(out: Any, shape: tuple[int, int], label: str) -> np.ndarray:
@@ -436,7 +541,7 @@ def _check_result(out: Any, shape: tuple[int, int], label: str) -> np.ndarray:
     return out
 
 
-def _as_target(target: Any) -> _Target:
+def _as_target(target: Any, caller: _Caller | None = None) -> _Target:
     """Turn a string, callable or sampler object into a :class:`_Target`."""
     label = target if isinstance(target, str) else _describe(target)
     obj = load_target(target) if isinstance(target, str) else target
@@ -448,14 +553,16 @@ def _as_target(target: Any) -> _Target:
     variance = getattr(obj, "variance", None)
     declared = variance if callable(variance) else None
     sample = getattr(obj, "sample", None)
+    caller = caller if caller is not None else _Caller(None)
     if callable(sample):
 
         def call_sample(shape: tuple[int, int], rng: np.random.Generator) -> Any:
             return sample(shape, seed=int(rng.integers(0, 2**32 - 1)))
 
-        return _Target(label, call_sample, f"{label}.sample({{shape}}, seed=...)", declared)
+        how = f"{label}.sample({{shape}}, seed=...)"
+        return _Target(label, call_sample, how, declared, caller)
     if callable(obj):
-        return _Target(label, obj, f"{label}({{shape}}, rng)", declared)
+        return _Target(label, obj, f"{label}({{shape}}, rng)", declared, caller)
     raise VerifyUsageError(
         f"{label} is not callable (it is of type {type(obj).__name__}): expected a function "
         "my_init(shape, rng) -> ndarray or an object with a sample(shape, seed=...) method"
@@ -527,6 +634,14 @@ class _Cell:
         return self.fan_out, self.fan_in
 
 
+def _square(x: float) -> float:
+    """``x ** 2``, inf where that exceeds the float64 range (Python's ``**`` raises there)."""
+    try:
+        return x**2
+    except OverflowError:
+        return math.inf
+
+
 def _measure(target: _Target, fan_in: int, fan_out: int, n_draws: int, rng: Any) -> _Cell:
     """Draw ``n_draws >= 2`` matrices of one shape; mean and variance with standard errors.
 
@@ -585,16 +700,17 @@ def _measure(target: _Target, fan_in: int, fan_out: int, n_draws: int, rng: Any)
     )
     if deterministic:
         variance, se_var = 0.0, 0.0
+    scale2 = _square(scale)  # inf when entries above 1e154 make Var exceed float64
     return _Cell(
         fan_in,
         fan_out,
         r_draws,
         n,
         shift + mu * scale,
-        variance * scale**2,
-        pooled * scale**2,
+        variance * scale2,
+        pooled * scale2,
         se_mean * scale,
-        se_var * scale**2,
+        se_var * scale2,
         duplicate,
         constant,
         deterministic,
@@ -743,6 +859,23 @@ def _variance_law_row(cells: list[_Cell], act_name: str, preserving: float) -> V
             "the variance is below the smallest float64 (about 1e-308): no law to fit",
             data={"grid": grid},
         )
+    huge = [c for c in cells if not math.isfinite(c.variance)]
+    if huge:
+        small = _smallest(huge)
+        return VerifyRow(
+            "variance law",
+            f"Var beyond float64 at {len(huge)} of {len(cells)} fan pairs",
+            expected,
+            FAIL,
+            "the entries are so large (above about 1.3e154) that Var(W_ij) exceeds the float64 "
+            "range (about 1.8e308): no law can be fitted, and every signal through such "
+            f"weights overflows. Criterion: {crit}",
+            example=(
+                f"shape (fan_out, fan_in) = {small.shape}: Var(W_ij) overflows float64, expected "
+                f"{_fmt(preserving)}/fan_in = {_fmt(preserving / small.fan_in)} for {act_name}"
+            ),
+            data={"grid": grid},
+        )
     if any(c.variance == 0.0 for c in cells):
         zero = [c.shape for c in cells if c.variance == 0.0]
         return VerifyRow(
@@ -819,14 +952,14 @@ def _variance_law_row(cells: list[_Cell], act_name: str, preserving: float) -> V
 
 
 def _declared_variance_row(
-    declared: Callable[[int, int], Any], label: str, cells: list[_Cell], alpha: float
+    target: _Target, label: str, cells: list[_Cell], alpha: float
 ) -> VerifyRow:
     from initsim.checks import holm
 
     expect = []
     for c in cells:
+        v = target.variance(c.fan_in, c.fan_out)
         try:
-            v = declared(c.fan_in, c.fan_out)
             v = float(v)
         except Exception as exc:
             raise VerifyUsageError(
@@ -838,7 +971,13 @@ def _declared_variance_row(
                 "number >= 0"
             )
         expect.append(v)
-    p = np.array([_z_p(c.variance - e, c.se_variance) for c, e in zip(cells, expect, strict=True)])
+    # a sampled variance beyond float64 disagrees with any finite declared one
+    p = np.array(
+        [
+            _z_p(c.variance - e, c.se_variance) if math.isfinite(c.variance) else 0.0
+            for c, e in zip(cells, expect, strict=True)
+        ]
+    )
     reject = holm(p, alpha)
     rel = [
         abs(c.variance / e - 1.0) if e > 0 else (0.0 if c.variance == 0.0 else math.inf)
@@ -863,11 +1002,12 @@ def _declared_variance_row(
         f"Holm family-wise alpha = {alpha:g} over {len(cells)} pairs"
     )
     worst = int(np.argmax([r if math.isfinite(r) else 1e300 for r in rel]))
-    observed = (
-        f"max |Var/declared - 1| = {rel[worst]:.2%}"
-        if math.isfinite(rel[worst])
-        else ("declared 0, sampled > 0")
-    )
+    if math.isfinite(rel[worst]):
+        observed = f"max |Var/declared - 1| = {rel[worst]:.2%}"
+    elif not math.isfinite(cells[worst].variance):
+        observed = "sampled Var beyond float64"
+    else:
+        observed = "declared 0, sampled > 0"
     if not reject.any():
         return VerifyRow(
             "declared variance",
@@ -983,9 +1123,11 @@ def _simulate(
     """Forward bias-free MLPs with weights from the target; q and dead fractions per layer."""
     n, depth, nets, batch = prof.width, prof.depth, prof.nets, prof.batch
     pilot = [target.draw((n, n), rng) for _ in range(2)]
-    second = float(np.mean([np.mean(w * w) for w in pilot]))
+    with np.errstate(over="ignore"):  # entries above 1e154: inf, and q^1 overflows below
+        second = float(np.mean([np.mean(w * w) for w in pilot]))
     # scale inputs so that q^1 ~ 1, the regime initializers are designed for
-    q0 = 1.0 / (n * second) if second > 0.0 and math.isfinite(1.0 / (n * second)) else 1.0
+    scaled = 0.0 < second < math.inf and math.isfinite(1.0 / (n * second))
+    q0 = 1.0 / (n * second) if scaled else 1.0
     q = np.full((nets, depth), np.nan)
     dead = np.full((nets, depth), np.nan)
     moments = np.zeros(3)  # count, sum, sum of squares of every simulated weight
@@ -1003,7 +1145,10 @@ def _simulate(
                 if not math.isfinite(q[m, t]):
                     break
     count, total, squares = moments
-    var_hat = max(squares / count - (total / count) ** 2, 0.0)
+    if math.isfinite(squares):
+        var_hat = max(squares / count - (total / count) ** 2, 0.0)
+    else:  # the squares of the entries overflowed: so does the variance
+        var_hat = math.inf
     return {"q": q, "dead": dead, "q0": q0, "sigma_w2": n * var_hat}
 
 
@@ -1044,6 +1189,18 @@ def _depth_row(sim: dict[str, Any], act: Any, prof: VerifyProfile, zero_mean: bo
             "vanishing: the first layer's pre-activations are 0 (the weights are zero or "
             f"vanishingly small), nothing reaches the output. Criterion: {crit}",
             example=f"layer 1 of a width-{n} net: E[q^1] = 0, expected > 0",
+            data=data,
+        )
+    if not math.isfinite(eq[0]):
+        return VerifyRow(
+            "variance through depth",
+            "q^1 overflows float64",
+            expected,
+            FAIL,
+            "exploding: overflow (inf) at layer 1: the first layer's pre-activations already "
+            f"exceed the float64 range (sigma_w2 = fan_in * Var = {_fmt(sw)}). "
+            f"Criterion: {crit}",
+            example=f"layer 1 of a width-{n} net: E[q^1] = inf, expected finite and ~1",
             data=data,
         )
     ratio = eq / eq[0]
@@ -1158,6 +1315,7 @@ def verify(
     profile: str = "dev",
     seed: int = 0,
     alpha: float = 0.01,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> VerifyReport:
     """Check a user's weight initializer: contract, variance law, symmetry, depth, dead units.
 
@@ -1180,20 +1338,29 @@ def verify(
     alpha : float
         Family-wise false-rejection rate of each statistical test family
         (declared variance, mean), in (0, 1).
+    timeout : float or None
+        Seconds each call of the target (a draw, or ``variance``) may take,
+        default :data:`DEFAULT_TIMEOUT` (60); None for no limit. The calls
+        then run in a daemon thread. A call that does not return in time
+        ends the verification with a FAIL report: its "return contract" row
+        names the call and the shape; the call itself is abandoned (Python
+        cannot stop a thread), the module import is not timed.
 
     Returns
     -------
     VerifyReport
         One row per property; ``report.passed`` is False when a property
-        FAILs.
+        FAILs (or a call timed out: then the only row).
 
     Raises
     ------
     VerifyUsageError
         (a ValueError) If the target cannot be imported or called, returns
         something other than a finite float ndarray of the requested shape,
-        or its ``variance`` fails; or if ``activation``, ``profile``,
-        ``seed`` or ``alpha`` is invalid.
+        or its ``variance`` fails; anything the target raises counts,
+        ``SystemExit`` (``sys.exit()``) and other ``BaseException`` included
+        (only the user's own Ctrl-C propagates). Also if ``activation``,
+        ``profile``, ``seed``, ``alpha`` or ``timeout`` is invalid.
 
     Examples
     --------
@@ -1214,22 +1381,68 @@ def verify(
         raise VerifyUsageError(f"alpha must be a number in (0, 1); got {alpha!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise VerifyUsageError(f"seed must be a non-negative integer; got {seed!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not (math.isfinite(timeout) and timeout > 0)
+    ):
+        raise VerifyUsageError(f"timeout must be a number of seconds > 0 or None; got {timeout!r}")
     act = activations.get(activation)
     prof = PROFILES[profile]
+    caller = _Caller(None if timeout is None else float(timeout))
+    tgt = _as_target(target, caller)
     # small matrices: one BLAS thread is fastest (many threads are ~100x slower on a
     # loaded machine) and keeps the products deterministic
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _verify(target, act, prof, int(seed), float(alpha), start)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _verify(tgt, act, prof, int(seed), float(alpha), start)
+    except _TargetTimeout as hang:
+        return _timeout_report(tgt, hang, act, prof, int(seed), float(alpha), start)
+    finally:
+        caller.close()
+
+
+def _timeout_report(
+    tgt: _Target,
+    hang: _TargetTimeout,
+    act: Any,
+    prof: VerifyProfile,
+    seed: int,
+    alpha: float,
+    start: float,
+) -> VerifyReport:
+    """Return the report of a verification a hanging call ended: one FAIL row naming it."""
+    shape = tuple(hang.shape) if hang.shape is not None else ()
+    row = VerifyRow(
+        "return contract",
+        f"no return within {hang.timeout:g} s",
+        "float ndarray of shape (fan_out, fan_in)",
+        FAIL,
+        f"{hang.call} did not return within {hang.timeout:g} s (the timeout per call; raise it "
+        "with timeout=... or --timeout if the initializer is just slow): an initializer must "
+        "return promptly; the other properties were not checked",
+        example=f"shape (fan_out, fan_in) = {shape}: no result after {hang.timeout:g} s",
+        data={"timeout_s": hang.timeout, "shape": list(shape)},
+    )
+    return VerifyReport(
+        target=tgt.label,
+        activation=act.label,
+        profile=prof.name,
+        seed=seed,
+        alpha=alpha,
+        rows=[row],
+        settings={"profile": asdict(prof), "timeout_s": hang.timeout},
+        elapsed_s=time.perf_counter() - start,
+    )
 
 
 def _verify(
-    target: Any, act: Any, prof: VerifyProfile, seed: int, alpha: float, start: float
+    tgt: _Target, act: Any, prof: VerifyProfile, seed: int, alpha: float, start: float
 ) -> VerifyReport:
     from initsim import theory
 
     streams = as_seed_sequence(seed).spawn(4)
     rngs = [np.random.default_rng(s) for s in streams]
-    tgt = _as_target(target)
 
     # 1. return contract (every later draw is checked too)
     contract = [(s, tgt.draw_raw(s, rngs[0])) for s in prof.contract_shapes]
@@ -1266,7 +1479,7 @@ def _verify(
     preserving = 1.0 / float(theory.gaussian_expectation(act, 1.0, "phi2"))
     rows.append(_variance_law_row(cells, act.label, preserving))
     if tgt.declared_variance is not None:
-        rows.append(_declared_variance_row(tgt.declared_variance, tgt.label, cells, alpha))
+        rows.append(_declared_variance_row(tgt, tgt.label, cells, alpha))
     rows.append(_mean_row(cells, alpha))
     rows.append(_symmetry_row(cells, contract))
     t_grid = time.perf_counter() - t0
@@ -1287,6 +1500,7 @@ def _verify(
         "q_ratio_band": list(Q_RATIO_BAND),
         "dead_limit": DEAD_LIMIT,
         "preserving_sigma_w2": preserving,
+        "timeout_s": tgt.timeout,
         "seconds": {"variance_grid": t_grid, "depth": t_depth},
     }
     return VerifyReport(

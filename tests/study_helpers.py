@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -106,4 +108,31 @@ def always_failing_cell(cell: Mapping[str, Any], seed: int, threads: int | None)
     """Fail every attempt of cell index 1; compute the others."""
     if cell["spawn_key"][1] == 1:
         raise RuntimeError("planted permanent failure")
+    return run_cell(cell, seed, threads)
+
+
+#: Opened by a test once every study it runs has submitted its cells (see gated_cell).
+GATE = threading.Event()
+
+
+def gated_cell(cell: Mapping[str, Any], seed: int, threads: int | None):
+    """Compute a cell once :data:`GATE` is set (in-process Dask workers only)."""
+    if not GATE.wait(timeout=120):
+        raise RuntimeError("the test never opened the gate")
+    return run_cell(cell, seed, threads)
+
+
+def blocking_cell(cell: Mapping[str, Any], seed: int, threads: int | None):
+    """Compute cell index 0 at once; before any other, touch ``waiting`` and wait for ``release``.
+
+    Both files are in the directory named by :data:`MARKER_ENV`.
+    """
+    if cell["spawn_key"][1] > 0:
+        markers = Path(os.environ[MARKER_ENV])
+        (markers / "waiting").touch()
+        deadline = time.monotonic() + 120
+        while not (markers / "release").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the test never released the cell")
+            time.sleep(0.02)
     return run_cell(cell, seed, threads)

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import inspect
+import time
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import initsim
 from initsim import initializers, keywords
+from initsim import plan as plan_module
 from initsim.cli import build_parser
-from initsim.plan import DenseLayer, choose_method, make_plan
+from initsim.plan import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    DenseLayer,
+    RunTooLargeError,
+    available_memory,
+    choose_method,
+    make_plan,
+    memory_estimate,
+)
 
 
 def test_simulate_signature_defaults_are_the_keyword_table():
@@ -105,3 +117,113 @@ def test_simulate_config_keys_are_unchanged():
         "inputs", "input", "method", "backward", "saturation_threshold", "histograms",
         "input_sha256",
     ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- memory (issue 14)
+
+GIB = 1 << 30
+
+
+@pytest.fixture
+def machine_16gib(monkeypatch):
+    """A machine with 16 GiB available, whatever this one has."""
+    monkeypatch.setattr(plan_module, "available_memory", lambda: 16 * GIB)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needles"),
+    [
+        ({"nets": 1_000_000_000}, ["per-net results", "reduce nets or depth"]),
+        ({"nets": 1_000_000_000, "inputs": 1, "depth": 10}, ["GiB"]),
+        ({"depth": 100_000_000}, ["per-net results", "reduce nets or depth"]),
+        ({"method": "dense", "width": 100_000}, ["weight matrix", "reduce the widths"]),
+        ({"width": 2_000_000_000, "depth": 2, "nets": 2}, ["kernels' buffers", "reduce width"]),
+        ({"inputs": 200_000, "width": 8, "depth": 2, "nets": 2, "method": "exact"}, ["Gram"]),
+    ],
+)
+def test_runs_larger_than_the_machine_are_refused_up_front(machine_16gib, kwargs, needles):
+    started = time.perf_counter()
+    with pytest.raises(RunTooLargeError) as info:
+        make_plan(**kwargs)
+    assert time.perf_counter() - started < 5.0  # before building anything of size depth
+    message = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert "needs about" in message and "16 GiB are available" in message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_refusal_uses_the_real_machine_too():
+    assert available_memory() is None or available_memory() > 0
+    with pytest.raises(RunTooLargeError, match="needs about"):
+        make_plan(nets=10**15, depth=10, width=8)
+
+
+def test_widths_depth_and_inputs_are_capped_for_the_kernels():
+    with pytest.raises(
+        ValueError, match=r"width must be an integer between 1 and 4294967296.*2\*\*32"
+    ):
+        make_plan(width=10_000_000_000, depth=2, nets=1)
+    with pytest.raises(ValueError, match="width must be an integer between 1 and"):
+        make_plan(width=[8, MAX_WIDTH + 1], depth=2, nets=1)
+    with pytest.raises(ValueError, match="input_dim must be an integer between 1 and"):
+        make_plan(width=8, input_dim=2**70, depth=2, nets=1)
+    with pytest.raises(ValueError, match="depth must be an integer between 1 and"):
+        make_plan(depth=MAX_DEPTH + 1, width=8, nets=1)
+    with pytest.raises(ValueError, match="inputs must be an integer between 1 and"):
+        make_plan(inputs=2**40, width=8, depth=2, nets=1)
+    with pytest.raises(ValueError, match=r"histograms\['bins'\] must be an integer between"):
+        make_plan(histograms=2**40, width=8, depth=2, nets=1)
+
+
+def test_layers_drawing_beyond_a_random_substream_are_refused(monkeypatch):
+    monkeypatch.setattr(plan_module, "available_memory", lambda: 1 << 60)  # a huge machine
+    with pytest.raises(RunTooLargeError, match="substream"):
+        make_plan(method="dense", width=70_000, depth=1, nets=1, threads=1)
+    with pytest.raises(RunTooLargeError, match="substream"):
+        make_plan(width=3_000_000_000, depth=1, nets=1, threads=1)
+
+
+def test_memory_estimate_is_exposed_and_grows_with_what_is_allocated():
+    p = make_plan(depth=10, width=256, nets=100)
+    assert (
+        p.memory_bytes
+        == p.memory["total"]
+        == sum(p.memory[k] for k in ("results", "kernels", "plan", "base"))
+    )
+    dense = make_plan(method="dense", width=3000, depth=2, nets=4, threads=1)
+    assert dense.memory["kernel_per_net"] >= 3000 * 3000 * 8  # the weight matrix
+    gram = make_plan(width=8, depth=2, nets=4, inputs=500, threads=1, method="exact")
+    assert gram.memory["kernel_per_net"] >= 500 * 500 * 8  # a B x B Gram matrix
+    back = make_plan(width=64, depth=50, nets=4, backward=True)
+    fwd = make_plan(width=64, depth=50, nets=4)
+    assert back.memory["kernel_per_net"] > 10 * fwd.memory["kernel_per_net"]  # kept signals
+    jac = make_plan(width=64, depth=3, nets=5, method="dense", kernel="jacobian")
+    assert jac.memory["kernel_per_net"] >= 2 * 64 * 64 * 8  # the Jacobian products
+    gpu = memory_estimate(np.full(4, 64), nets=4, device="cuda")
+    assert gpu["kernels"] == 0
+
+
+def test_memory_estimate_bounds_what_simulate_allocates():
+    kwargs = {"depth": 50, "width": 8, "nets": 4000, "backward": True}
+    est = make_plan(**kwargs).memory
+    initsim.simulate(**kwargs, seed=0, progress=False)  # compile outside the measurement
+    tracemalloc.start()
+    try:
+        initsim.simulate(**kwargs, seed=0, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0.7 * est["results"] <= peak <= est["results"] + est["plan"] + (1 << 20)
+
+
+def test_jacobian_spectrum_and_cli_refuse_like_make_plan(machine_16gib, capsys):
+    from initsim.cli import main
+
+    with pytest.raises(RunTooLargeError, match="needs about"):
+        initsim.jacobian_spectrum(depth=2, width=60_000, nets=4)
+    assert main(["simulate", "--nets", "1000000000"]) == 2
+    err = capsys.readouterr().err
+    assert "initsim simulate: error: the run needs about" in err
+    assert main(["simulate", "--method", "dense", "--width", "100000", "--depth", "2"]) == 2
+    assert "reduce the widths" in capsys.readouterr().err

@@ -344,3 +344,131 @@ def test_real_command_line(usermod, tmp_path):
     proc = run("no_such_module_xyz:my_init")
     assert proc.returncode == 2
     assert "initsim verify: error: module 'no_such_module_xyz' not found" in proc.stderr
+
+
+# --------------------------------------------------------------------------- robustness (issue 14)
+
+HUGE = """
+def my_init(shape, rng):
+    return rng.standard_normal(shape) * 1e300
+"""
+SLEEPS = """
+import time
+
+def my_init(shape, rng):
+    time.sleep(60)
+    return rng.standard_normal(shape)
+"""
+SLEEPS_LATER = """
+import time
+
+def my_init(shape, rng):
+    if shape == (256, 256):  # the variance grid's largest fan pair
+        time.sleep(60)
+    return rng.standard_normal(shape) * np.sqrt(2 / shape[1])
+"""
+HUGE_DECLARED = """
+class Init:
+    def sample(self, shape, seed=None):
+        return np.random.default_rng(seed).standard_normal(shape) * 1e300
+
+    def variance(self, fan_in, fan_out):
+        return 2.0 / fan_in
+
+init = Init()
+"""
+EXITS = """
+import sys
+
+def my_init(shape, rng):
+    sys.exit(0)
+"""
+EXITS_IN_VARIANCE = """
+import sys
+
+class Init:
+    def sample(self, shape, seed=None):
+        return np.random.default_rng(seed).standard_normal(shape) * np.sqrt(2 / shape[1])
+
+    def variance(self, fan_in, fan_out):
+        raise SystemExit(4)
+
+init = Init()
+"""
+EXITS_ON_IMPORT = """
+import sys
+sys.exit(0)
+
+def my_init(shape, rng):
+    return rng.standard_normal(shape)
+"""
+
+
+def test_entries_whose_squares_overflow_fail_instead_of_crashing(usermod):
+    target = f"{usermod(HUGE)}:my_init"
+    report = verify(target)  # filterwarnings=error: no overflow warning either
+    assert not report.passed
+    law = report.row("variance law")
+    assert law.verdict == "FAIL" and "float64" in law.detail and law.example
+    depth = report.row("variance through depth")
+    assert depth.verdict == "FAIL" and "exploding" in depth.detail
+    json.dumps(report.to_dict(), allow_nan=False)
+    code, out = _cli(target, "--json")
+    assert code == EXIT_FAIL and json.loads(out)["verdict"] == "FAIL"
+    declared = verify(f"{usermod(HUGE_DECLARED)}:init").row("declared variance")
+    assert declared.verdict == "FAIL" and "beyond float64" in declared.observed
+
+
+def test_a_hanging_initializer_fails_after_the_timeout(usermod):
+    import time
+
+    target = f"{usermod(SLEEPS)}:my_init"
+    started = time.perf_counter()
+    report = verify(target, timeout=0.5)
+    assert time.perf_counter() - started < 10
+    assert not report.passed
+    row = report.row("return contract")
+    assert row.verdict == "FAIL" and "did not return within 0.5 s" in row.detail
+    assert "timeout" in row.detail and row.example
+    code, out = _cli(target, "--timeout", "0.5")
+    assert code == EXIT_FAIL
+    assert "did not return within 0.5 s" in out and "overall: FAIL" in out
+
+
+def test_a_timeout_in_a_later_check_fails_too(usermod):
+    report = verify(f"{usermod(SLEEPS_LATER)}:my_init", timeout=0.5)
+    row = report.row("return contract")
+    assert row.verdict == "FAIL" and "(256, 256)" in row.example
+
+
+def test_timeout_is_validated_and_documented(usermod):
+    import inspect
+
+    from initsim import verify as verify_module
+
+    default = inspect.signature(verify).parameters["timeout"].default
+    assert default == verify_module.DEFAULT_TIMEOUT > 0
+    for bad in (0, -1.0, "10", float("nan"), True):
+        with pytest.raises(VerifyUsageError, match="timeout"):
+            verify(f"{usermod(HE)}:my_init", timeout=bad)
+    assert verify(f"{usermod(HE)}:my_init", timeout=None).passed
+
+
+@pytest.mark.parametrize(
+    ("source", "attr", "words"),
+    [
+        (EXITS, "my_init", ["raised SystemExit: 0"]),
+        (EXITS_IN_VARIANCE, "init", ["variance(16, 16)", "SystemExit: 4"]),
+        (EXITS_ON_IMPORT, "my_init", ["raised SystemExit: 0"]),
+    ],
+    ids=["in-a-call", "in-variance", "on-import"],
+)
+def test_system_exit_in_user_code_is_a_reported_failure(usermod, source, attr, words):
+    target = f"{usermod(source)}:{attr}"
+    with pytest.raises(VerifyUsageError) as info:
+        verify(target)
+    for w in words:
+        assert w in str(info.value)
+    from initsim.cli import main
+
+    assert main(["verify", target]) == 2  # not exit 0 with no output

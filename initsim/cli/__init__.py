@@ -94,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success, 2 on bad input.
+        The exit status: 0 on success, 2 on bad input or a file that cannot be
+        written (a full disk, a missing or read-only folder), 130 on Ctrl-C; the
+        last two print one line on stderr (what happened, and for a study what
+        was kept), not a traceback.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -106,6 +109,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"initsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"initsim {args.command}: error: {_os_error_text(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:  # a study's StudyInterrupted says what was kept
+        print(f"initsim {args.command}: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return 130
+
+
+def _os_error_text(exc: OSError) -> str:
+    """One line for an :class:`OSError`: its own message, else "reason: 'file'"."""
+    from initsim._files import DiskFullError
+
+    if isinstance(exc, DiskFullError) or exc.strerror is None:
+        return str(exc)
+    names = [repr(str(f)) for f in (exc.filename, exc.filename2) if f is not None]
+    return exc.strerror + (f": {' -> '.join(names)}" if names else "")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from initsim.cli._common import add_threads
+from initsim.cli._common import add_scheduler_timeout, add_threads, check_output_file
 
 __all__ = ["DEFAULT_PDF", "default_spec_path", "register"]
 
@@ -72,6 +71,7 @@ def register(sub: Any) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, help="run on a Dask LocalCluster")
     where.add_argument("--scheduler", default=None, help="run on the Dask cluster at this address")
+    add_scheduler_timeout(p)
     add_threads(p, help="numba threads per cell (local)")
     p.add_argument(
         "--progress",
@@ -86,13 +86,24 @@ def _check_output(path: Path) -> None:
     """Fail before any computation if the PDF cannot be written."""
     if path.suffix.lower() != ".pdf":
         raise ValueError(f"-o/--output must end in .pdf; got {str(path)!r}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"-o/--output: directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ValueError(f"-o/--output: cannot write {str(path)!r} (permission denied)")
-    if path.is_dir():
-        raise ValueError(f"-o/--output: {str(path)!r} is a directory")
+    check_output_file(path, "-o/--output")
+
+
+def _make_default_dir(output: Path) -> None:
+    """Create the folder of the default PDF (``reports/``), or say why it cannot be."""
+    folder = output.parent
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"cannot write the report to {str(output)!r}: {str(folder)!r} exists and is not "
+            "a directory; move it away, or choose the PDF with -o/--output"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot write the report to {str(output)!r}: cannot create {str(folder)!r} "
+            f"({exc.strerror or exc}); choose the PDF with -o/--output"
+        ) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -110,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         name = study.spec.name if study is not None else source.name
         output = DEFAULT_PDF if source is None else Path("reports") / f"{name}.pdf"
-        output.parent.mkdir(parents=True, exist_ok=True)
+        _make_default_dir(output)
     _check_output(output)  # before any computation
     figures_dir = None
     if args.format == "png" or args.figures_dir is not None:
@@ -126,6 +137,7 @@ def _run(args: argparse.Namespace) -> int:
                 scheduler=args.scheduler,
                 threads=args.threads,
                 progress=args.progress,
+                scheduler_timeout=args.scheduler_timeout,
             )
         except ImportError as exc:
             raise ValueError(str(exc)) from None
@@ -137,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         study_results = study.results(args.out, allow_missing=False)
 
+    from initsim._files import DiskFullError, is_disk_full
     from initsim.report import build_report
 
     try:
@@ -144,6 +157,10 @@ def _run(args: argparse.Namespace) -> int:
             study_results, output, figures_dir=figures_dir, progress=bool(args.progress)
         )
     except OSError as exc:
+        if isinstance(exc, DiskFullError):
+            raise  # names the file and says the disk is full (initsim.cli.main: exit 2)
+        if is_disk_full(exc):
+            raise DiskFullError(output, exc.errno) from exc
         raise ValueError(f"cannot write the report {str(output)!r}: {exc}") from None
     failed = study_results.failed_checks
     print(

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from initsim.cli._common import add_json
+from initsim.cli._common import add_json, add_scheduler_timeout, check_output_file, positive_int
 
 __all__ = ["register"]
 
@@ -36,7 +36,9 @@ def register(sub: Any) -> None:
         description=(
             "Run a study. Valid finished cells in the results directory are kept, corrupt or "
             "partial ones recomputed; a directory holding another spec's results is refused. "
-            "Exit 0 when every cell is done, 1 if cells failed, 2 on bad input."
+            "Ctrl-C keeps the finished cells (run again to resume; exit 130); a full disk "
+            "stops the run with the file it could not write (exit 2), keeping the cells "
+            "already written. Exit 0 when every cell is done, 1 if cells failed, 2 on bad input."
         ),
     )
     run.add_argument("spec", help="the study's TOML file")
@@ -48,6 +50,7 @@ def register(sub: Any) -> None:
         "--workers", type=int, default=None, help="start a Dask LocalCluster with N workers"
     )
     where.add_argument("--scheduler", default=None, help="use the Dask cluster at tcp://HOST:PORT")
+    add_scheduler_timeout(run)
     run.add_argument(
         "--threads", type=int, default=None, help="numba threads per cell (local runs)"
     )
@@ -60,11 +63,19 @@ def register(sub: Any) -> None:
         default=None,
         help="progress bar over cells on stderr (default: when stderr is a terminal)",
     )
+    run.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another run is using the results directory, wait for it to end "
+        "(default: exit 2, naming its pid and host)",
+    )
+    _add_max_cells(run)
     add_json(run, help="print the summary as JSON")
     run.set_defaults(func=_run)
 
     val = ssub.add_parser("validate", help="check a spec and list its cells; runs nothing")
     val.add_argument("spec", help="the study's TOML file")
+    _add_max_cells(val)
     add_json(val)
     val.set_defaults(func=_validate)
 
@@ -77,13 +88,26 @@ def register(sub: Any) -> None:
     tab.set_defaults(func=_table)
 
 
+def _add_max_cells(parser: argparse.ArgumentParser) -> None:
+    from initsim.study.spec import MAX_CELLS, WARN_CELLS
+
+    parser.add_argument(
+        "--max-cells",
+        type=positive_int,
+        default=MAX_CELLS,
+        metavar="N",
+        help=(
+            f"refuse a spec with more than N cells, counted before any is built (default "
+            f"{MAX_CELLS}; a warning above {WARN_CELLS})"
+        ),
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from initsim.study import Study
 
-    study = Study.from_toml(args.spec)
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1; got {args.threads}")
-    try:
+    study = Study.from_toml(args.spec, max_cells=args.max_cells)
+    try:  # study.run checks threads, scheduler and --out before doing anything
         summary = study.run(
             args.out,
             workers=args.workers,
@@ -91,6 +115,8 @@ def _run(args: argparse.Namespace) -> int:
             threads=args.threads,
             progress=args.progress,
             only=args.only,
+            scheduler_timeout=args.scheduler_timeout,
+            wait=args.wait,
         )
     except ImportError as exc:
         raise ValueError(str(exc)) from None
@@ -106,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from initsim.study import read_spec
 
-    spec = read_spec(args.spec)
+    spec = read_spec(args.spec, max_cells=args.max_cells)
     counts = {e: sum(c.experiment == e for c in spec.cells) for e in spec.experiments}
     if args.json:
         doc = {
@@ -127,7 +153,11 @@ def _validate(args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from initsim.study import load_results
 
+    if args.csv:
+        check_output_file(args.csv, "--csv")  # before loading anything
     results = load_results(args.results)
+    for cell_id, why in results.corrupt.items():
+        print(f"cell {cell_id} is damaged, recomputed by the next run: {why}", file=sys.stderr)
     if args.experiment is not None:
         results.cells_of(args.experiment)  # raises for an unknown name
         results.cells = [c for c in results.cells if c.experiment == args.experiment]

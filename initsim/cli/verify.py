@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Any
@@ -23,7 +24,7 @@ def register(sub: Any) -> None:
     sub : argparse._SubParsersAction
         The subparsers of the main parser.
     """
-    from initsim.verify import PROFILES
+    from initsim.verify import DEFAULT_TIMEOUT, PROFILES
 
     p = sub.add_parser(
         "verify",
@@ -36,7 +37,8 @@ def register(sub: Any) -> None:
             "return contract, fits the variance law over a grid of fans, tests the declared "
             "variance and the mean, symmetry breaking, signal variance through a deep MLP "
             "and dead units. Exit 0 when every property holds, 3 when one fails (with a "
-            "minimal failing example), 2 on bad usage."
+            "minimal failing example; a call that hangs past --timeout fails), 2 on bad "
+            "usage (including an initializer that raises or calls sys.exit)."
         ),
     )
     p.add_argument("target", help="the initializer, as module:attribute (e.g. mymodule:my_init)")
@@ -56,8 +58,28 @@ def register(sub: Any) -> None:
         default=0.01,
         help="family-wise false-rejection rate of the statistical tests (default 0.01)",
     )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=(
+            "seconds one call of the initializer may take before it counts as hanging "
+            f"(a FAIL, exit 3); 0 for no limit (default {DEFAULT_TIMEOUT:g})"
+        ),
+    )
     add_json(p)
     p.set_defaults(func=_run)
+
+
+def _seconds(text: str) -> float | None:
+    """Argument type of ``--timeout``: seconds > 0, or 0 for no limit (None)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value if value > 0 else None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         profile=args.profile,
         seed=args.seed,
         alpha=args.alpha,
+        timeout=args.timeout,
     )
     print(report_json(report) if args.json else report.table())
     return 0 if report.passed else EXIT_FAIL

@@ -20,6 +20,7 @@ __all__ = [
     "cell_label",
     "describe_init",
     "finish",
+    "fit_log_axis",
     "fmt",
     "new_page",
     "resolve_activation",
@@ -321,6 +322,55 @@ def nets_phrase(results: Sequence[Any]) -> str:
     if len(counts) == 1:
         return f"{counts[0]} independent random nets per cell"
     return f"{', '.join(map(str, counts))} independent random nets per cell"
+
+
+#: Decades (``|log10|``) up to which matplotlib's own log-axis limits and ticks stay in range.
+_LOG_SAFE_DECADES = 250.0
+
+
+def fit_log_axis(ax: Any, which: str = "y") -> None:
+    """Give an axis a log scale, with limits and ticks that stay inside float64.
+
+    matplotlib pads a log axis's limits and places its ticks by raising 10 to
+    a power; for data beyond about ``1e250`` (diverging nets) that overflows
+    float64: a RuntimeWarning and a collapsed axis. Call this after drawing,
+    instead of ``set_yscale("log")``: such an axis gets limits padded by 5 %
+    of its decades, within ``[1e-300, 1e308]``, and at most 9 major ticks at
+    whole decades; any other axis is left to matplotlib.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes.
+    which : {"x", "y"}
+        The axis that gets the log scale.
+    """
+    set_scale = ax.set_yscale if which == "y" else ax.set_xscale
+    lim = ax.dataLim
+    lo, hi = (lim.minposy, lim.y1) if which == "y" else (lim.minposx, lim.x1)
+    finite = math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo <= hi
+    a, b = (math.log10(lo), math.log10(hi)) if finite else (0.0, 0.0)
+    if -_LOG_SAFE_DECADES < a and b < _LOG_SAFE_DECADES:
+        set_scale("log")
+        return
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    pad = 0.05 * max(b - a, 1.0)
+    a0 = max(math.floor(a - pad), -300)
+    b0 = min(math.ceil(b + pad), 308)
+    stride = max(1, math.ceil((b0 - a0) / 8))
+    ticks = 10.0 ** np.arange(a0, b0 + 1, stride, dtype=float)
+    # fixed limits first: setting the scale then does not autoscale (which overflows)
+    if which == "y":
+        ax.set_autoscaley_on(False)
+        ax.set_ylim(10.0**a0, 10.0**b0)
+    else:
+        ax.set_autoscalex_on(False)
+        ax.set_xlim(10.0**a0, 10.0**b0)
+    set_scale("log")
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_minor_locator(NullLocator())
 
 
 def positive(values: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
     finish,
+    fit_log_axis,
     nets_phrase,
     new_page,
     positive,
@@ -105,7 +106,7 @@ def depth_profile_figure(
                 if curve is not None:
                     ax.plot(layers, positive(curve), "-", lw=1.2, color=colour)
     for _, ylabel, ax in panels:
-        ax.set_yscale("log")
+        fit_log_axis(ax)  # log scale; diverging nets reach 1e308
         ax.set_xlabel("hidden layer l")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="major", alpha=0.3)

@@ -10,6 +10,7 @@ For other nets the figure uses ``M_L = q^L / E[q^L]`` with the moments of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,8 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 
 from initsim.checks import TheoryInputs, theory_inputs
-from initsim.report._common import finish, fmt, new_page, seed_phrase
+from initsim.report._common import finish, fit_log_axis, fmt, new_page, seed_phrase
+from initsim.result import mean_and_se
 
 __all__ = ["finite_width_figure", "length_ratio"]
 
@@ -57,9 +59,11 @@ def length_ratio(result: Any) -> tuple[np.ndarray, float, str]:
     if _is_he_relu(ti):
         sq = result.act_var[:, depth - 1] + result.act_mean[:, depth - 1] ** 2
         return np.asarray(sq, dtype=float), theory.relu_length_moments(ti.widths)[1], "length"
-    mean, var, _ = finite_width.q_moments(
-        ti.activation, ti.sigma_w2, ti.sigma_b2, ti.q0, ti.widths, ti.q0_var
-    )
+    # a diverging net's moments overflow to inf/NaN: M_L is then NaN and not drawn
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        mean, var, _ = finite_width.q_moments(
+            ti.activation, ti.sigma_w2, ti.sigma_b2, ti.q0, ti.widths, ti.q0_var
+        )
     m, v = float(mean[-1]), float(var[-1])
     return result.q[:, depth - 1] / m, (v + m * m) / (m * m), "q"
 
@@ -103,9 +107,13 @@ def finite_width_figure(
         dens = counts / max(good.size, 1) / np.diff(np.log10(bins))
         ax_h.stairs(dens, bins, color=colour, lw=1.4, label=f"width {n}")
         nets = m.size
-        m2 = m**2
-        est = float(np.mean(m2))
-        half = 1.96 * float(np.std(m2, ddof=1)) / np.sqrt(nets) if nets > 1 else np.nan
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN/inf M_L: not finite
+            m2 = m**2
+            est = float(np.mean(m2))
+            half = 1.96 * float(np.std(m2, ddof=1)) / np.sqrt(nets) if nets > 1 else np.nan
+        if nets > 1 and not (math.isfinite(est) and math.isfinite(half)):
+            est, se = mean_and_se(m2)  # finite values whose squares overflow
+            half = 1.96 * se
         ax_m.errorbar([n], [est], yerr=[[half], [half]], fmt="o", color=colour, capsize=3, ms=5)
         ax_m.plot([n], [float(np.mean(m))], "s", mfc="none", color=colour, ms=5)
         lines.append(
@@ -114,7 +122,7 @@ def finite_width_figure(
         )
     depth = len(rows[0][4]) - 1
     ax_h.axvline(1.0, color="k", ls="--", lw=0.8)
-    ax_h.set_xscale("log")
+    fit_log_axis(ax_h, "x")  # log scale
     ax_h.set_xlabel("M_L (log scale)")
     ax_h.set_ylabel("density per unit of log10 M_L")
     ax_h.set_title(f"law of M_L at depth L = {depth}", fontsize=10)
@@ -142,7 +150,7 @@ def finite_width_figure(
     ax_m.plot([], [], "ko", label="Monte Carlo E[M^2], 95% interval")
     ax_m.plot([], [], "ks", mfc="none", label="Monte Carlo E[M] (theory 1)")
     ax_m.set_xscale("log")
-    ax_m.set_yscale("log")
+    fit_log_axis(ax_m, "y")  # log scale
     ax_m.set_xticks([r[0] for r in rows], [str(r[0]) for r in rows])
     ax_m.xaxis.set_minor_formatter(NullFormatter())
     ax_m.set_xlabel("hidden width n (log scale)")

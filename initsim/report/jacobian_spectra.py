@@ -11,6 +11,7 @@ from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
     finish,
+    fit_log_axis,
     fmt,
     nets_phrase,
     new_page,
@@ -104,10 +105,12 @@ def jacobian_spectra_figure(
         cfg = c.result.provenance.get("config", {})
         ax = axes[0, acts.index(cfg.get("activation", "?"))]
         colour = f"C{k % 10}"
-        s2 = np.asarray(c.result.singular_values, dtype=float) ** 2
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond 1e308: not drawn
+            s2 = np.asarray(c.result.singular_values, dtype=float) ** 2
         s2 = s2[np.isfinite(s2) & (s2 > 0)]
         m1, m2 = c.result.moments()
-        nv = m2 / (m1 * m1) - 1.0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            nv = m2 / (m1 * m1) - 1.0
         th = spectrum_theory(c.result)
         label = cell_label(c.params, ("init",))
         text = f"{label}: mean {fmt(m1)}, var/mean^2 {fmt(nv)}"
@@ -118,10 +121,13 @@ def jacobian_spectra_figure(
             if hi - lo < 1e-6:  # a point mass (orthogonal linear net)
                 ax.axvline(float(s2[0]), color=colour, lw=2.5, label=text)
             else:
-                bins = np.logspace(lo - 0.05, hi + 0.05, 60)
+                # 10^308.25 is the last decade float64 holds (s^2 of an exploding net)
+                bins = np.logspace(lo - 0.05, min(hi + 0.05, 308.25), 60)
                 counts, _ = np.histogram(s2, bins)
                 dens = counts / s2.size / np.diff(np.log10(bins))
                 ax.stairs(dens, bins, color=colour, lw=1.4, label=text)
+        else:  # every s^2 overflowed (or the nets diverged): the legend still says so
+            ax.plot([], [], color=colour, lw=1.4, label=f"{text}; no finite s^2 to draw")
         if th is not None:
             ax.axvline(th[0], color=colour, ls=":", lw=1.2)
             lines.append(f"{cfg.get('activation')}, {label}: theory {th[2]}")
@@ -131,7 +137,7 @@ def jacobian_spectra_figure(
             fontsize=10,
         )
     for ax in axes[0]:
-        ax.set_xscale("log")
+        fit_log_axis(ax, "x")  # log scale; exploding nets reach 1e308
         ax.set_xlabel("squared singular value s^2 of J = dx^L/dx^0 (log scale)")
         ax.set_ylabel("density per unit of log10 s^2")
         ax.legend(fontsize=6.5, loc="upper left")

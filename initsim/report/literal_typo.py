@@ -16,6 +16,7 @@ from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
     finish,
+    fit_log_axis,
     fmt,
     nets_phrase,
     new_page,
@@ -97,7 +98,7 @@ def literal_typo_figure(
                 label=f"{cell_label(c.params)}: saturated",
             )
     ax_q.plot([], [], "k-", label="mean-field theory")
-    ax_q.set_yscale("log")
+    fit_log_axis(ax_q)  # log scale; diverging nets reach 1e308
     for ax in (ax_q, ax_s):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_q.set_xlabel("hidden layer l")

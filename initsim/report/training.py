@@ -7,7 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from initsim.report._common import cell_label, finish, fmt, new_page, positive, seed_phrase
+from initsim.report._common import (
+    cell_label,
+    finish,
+    fit_log_axis,
+    fmt,
+    new_page,
+    positive,
+    seed_phrase,
+)
 
 __all__ = ["training_figure"]
 
@@ -43,7 +51,8 @@ def training_figure(study: Any, cells: Sequence[Any], options: dict[str, Any]) -
         colour = f"C{k % 10}"
         style = ("-", "--", "-.", ":")[k % 4]
         label = cell_label(c.params, ("init", "activation"))
-        mean = loss.mean(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):  # diverged training: inf or NaN
+            mean = loss.mean(axis=0)
         ax_l.fill_between(
             steps,
             positive(loss.min(axis=0)),
@@ -57,12 +66,13 @@ def training_figure(study: Any, cells: Sequence[Any], options: dict[str, Any]) -
         ax_d.fill_between(steps, dmin.min(axis=0), dmin.max(axis=0), color=colour, alpha=0.2, lw=0)
         ax_d.plot(steps, dmin.mean(axis=0), color=colour, ls=style, lw=1.6, label=label)
         identical = int(np.sum(dmin[:, -1] == 0.0))
-        ratio = mean[-1] / mean[0] if mean[0] > 0 else float("nan")
+        with np.errstate(over="ignore", invalid="ignore"):
+            ratio = mean[-1] / mean[0] if mean[0] > 0 else float("nan")
         summary.append(
             f"{label}: final/initial loss {fmt(ratio)}, identical units after training in "
             f"{identical} of {loss.shape[0]} nets"
         )
-    ax_l.set_yscale("log")
+    fit_log_axis(ax_l)  # log scale; a diverging training's loss reaches 1e308
     ax_l.set_xlabel("SGD step")
     ax_l.set_ylabel(f"training loss ({cells[0].params.get('loss', 'mse')}, log scale)")
     ax_l.set_title("loss on the whole training set", fontsize=10)

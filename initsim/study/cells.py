@@ -21,6 +21,9 @@ validator (which reads :data:`CELL_KINDS`) stays light.
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +35,14 @@ import numpy as np
 from initsim import keywords
 from initsim.provenance import json_safe, numba_threads, versions
 
-__all__ = ["CELL_KINDS", "CellKind", "TrainCellResult", "cell_seed", "run_cell"]
+__all__ = [
+    "CELL_KINDS",
+    "CellKind",
+    "CellValueError",
+    "TrainCellResult",
+    "cell_seed",
+    "run_cell",
+]
 
 _LOCK = threading.Lock()
 
@@ -43,6 +53,25 @@ Runner = Callable[
 ]
 #: A loader: ``(stored arrays, provenance) -> result object``.
 Loader = Callable[[Mapping[str, np.ndarray], dict[str, Any]], Any]
+#: A validator: ``(params, checks) -> None``; raises :class:`CellValueError`.
+Validator = Callable[[Mapping[str, Any], "Mapping[str, Any] | None"], None]
+
+
+class CellValueError(ValueError):
+    """A cell's parameters fail the checks its runner would apply.
+
+    Parameters
+    ----------
+    key : str or None
+        The parameter at fault (dotted for a key of a table, e.g.
+        ``"data.n_out"``), or None when no single key is.
+    message : str
+        What is wrong (names the parameter and the valid range).
+    """
+
+    def __init__(self, key: str | None, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,13 @@ class CellKind:
         from the arrays ``run`` returned (as stored on disk).
     checks : bool
         Whether an experiment of this kind may ask for ``[experiment.checks]``.
+    validate : callable or None
+        ``validate(params, checks)``: applies, without computing anything,
+        every check ``run`` would apply to a resolved cell (and, for a
+        checked cell, the preconditions of :func:`initsim.checks.check`);
+        raises :class:`CellValueError` naming the key. The spec validator
+        calls it on every cell, so a spec never fails at run time on its
+        arguments.
     """
 
     params: Mapping[str, str]
@@ -77,6 +113,7 @@ class CellKind:
     run: Runner
     load: Loader
     checks: bool = False
+    validate: Validator | None = None
 
 
 @dataclass(frozen=True)
@@ -181,28 +218,55 @@ def _load_jacobian(arrays: Mapping[str, np.ndarray], provenance: dict[str, Any])
     return JacobianSpectrum(singular_values=arrays["singular_values"], provenance=provenance)
 
 
-def _train_data(data: Mapping[str, Any], n_in: int, n_out: int, ss: np.random.SeedSequence):
-    from initsim import train as tr
+_TRAIN_SAMPLES = 256  # data.n_samples of teacher and mixture data unless set
 
+
+def _data_call(data: Mapping[str, Any], n_in: int, n_out: int) -> tuple[str, dict[str, Any]]:
+    """Return a train cell's data kind and its maker's arguments (all but the seed)."""
     kind = data["kind"]
     opts = {k: v for k, v in data.items() if k != "kind"}
     if kind == "teacher":
-        n_samples = opts.pop("n_samples", 256)
         if isinstance(opts.get("activation"), Mapping):
             from initsim import activations
 
             opts["activation"] = _named(activations, opts["activation"])
-        opts.setdefault("n_out", n_out)
-        if opts["n_out"] != n_out:
-            raise ValueError(f"data.n_out ({opts['n_out']}) must equal sizes[-1] ({n_out})")
-        return tr.teacher_data(n_samples, n_in, opts.pop("n_out"), **opts, seed=ss)
+        n_samples = opts.pop("n_samples", _TRAIN_SAMPLES)
+        return kind, {
+            "n_samples": n_samples,
+            "n_in": n_in,
+            "n_out": opts.pop("n_out", n_out),
+            **opts,
+        }
     if kind == "mixture":
-        n_samples = opts.pop("n_samples", 256)
+        n_samples = opts.pop("n_samples", _TRAIN_SAMPLES)
         n_classes = opts.pop("n_classes", n_out)
-        return tr.mixture_data(n_samples, n_in, n_classes, **opts, seed=ss)
+        return kind, {"n_samples": n_samples, "n_in": n_in, "n_classes": n_classes, **opts}
+    return kind, {}
+
+
+def _teacher_n_out(args: Mapping[str, Any], n_out: int) -> None:
+    if args["n_out"] != n_out:
+        raise CellValueError(
+            "data.n_out", f"data.n_out ({args['n_out']}) must equal sizes[-1] ({n_out})"
+        )
+
+
+def _digits_inputs(inputs: int, n_in: int) -> None:
+    if inputs != n_in:
+        raise CellValueError("sizes", f"data kind 'digits' has {inputs} inputs; sizes[0] is {n_in}")
+
+
+def _train_data(data: Mapping[str, Any], n_in: int, n_out: int, ss: np.random.SeedSequence):
+    from initsim import train as tr
+
+    kind, args = _data_call(data, n_in, n_out)
+    if kind == "teacher":
+        _teacher_n_out(args, n_out)
+        return tr.teacher_data(**args, seed=ss)
+    if kind == "mixture":
+        return tr.mixture_data(**args, seed=ss)
     X, y = tr.digits_data()
-    if X.shape[1] != n_in:
-        raise ValueError(f"data kind 'digits' has {X.shape[1]} inputs; sizes[0] is {n_in}")
+    _digits_inputs(X.shape[1], n_in)
     return X, y
 
 
@@ -261,6 +325,152 @@ def _load_train(arrays: Mapping[str, np.ndarray], provenance: dict[str, Any]) ->
 
 
 # ----------------------------------------------------------------------------------
+# Validators, one per kind: the runner's checks, nothing computed
+# ----------------------------------------------------------------------------------
+
+# Fewest nets check() accepts (initsim.checks.check: "checks need at least 10 nets");
+# tests/test_study_validation.py holds the two equal.
+_CHECK_MIN_NETS = 10
+
+
+def _key_in(message: str, keys: Mapping[str, str | None]) -> str | None:
+    """Return the key whose name occurs first (as a word) in ``message``; None if none does."""
+    hits = []
+    for name, key in keys.items():
+        m = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", message)
+        if m:
+            hits.append((m.start(), key))
+    return min(hits, key=lambda h: h[0])[1] if hits else None
+
+
+def _keyed(keys: Mapping[str, str | None], call: Callable[..., Any], *args: Any, **kwargs: Any):
+    """Call ``call``; turn its ValueError into a CellValueError naming the key it mentions."""
+    try:
+        return call(*args, **kwargs)
+    except CellValueError:
+        raise
+    except ValueError as exc:
+        raise CellValueError(_key_in(str(exc), keys), str(exc)) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _named_json(module: str, value: str) -> Any:
+    """``_named`` of a JSON-encoded name or table (cells of a grid share a few)."""
+    from initsim import activations, initializers
+
+    return _named(initializers if module == "init" else activations, json.loads(value))
+
+
+def _plan(kwargs: Mapping[str, Any], keys: Mapping[str, str | None], **extra: Any) -> Any:
+    """make_plan's checks on a cell (and, for the dense sampler, its law table)."""
+    from initsim.plan import make_plan
+
+    resolved = dict(kwargs)
+    for key in ("init", "activation"):  # objects are immutable: one per distinct value
+        if key in resolved:
+            text = json.dumps(resolved[key], sort_keys=True)
+            resolved[key] = _keyed(keys, _named_json, key, text)
+    plan = _keyed(keys, make_plan, **resolved, **extra)
+    if plan.method == "dense":  # the dense kernels' encoding of the law (e.g. not dirac)
+        try:
+            _ = plan.law_table
+        except ValueError as exc:
+            raise CellValueError("init", f"init: {exc}") from None
+    return plan
+
+
+def _validate_simulate(params: Mapping[str, Any], checks: Mapping[str, Any] | None) -> None:
+    keys = {k: k for k in keywords.SIMULATE}
+    plan = _plan(params, keys)
+    if not checks:
+        return
+    from types import SimpleNamespace
+
+    from initsim.checks import theory_inputs
+
+    if plan.nets < _CHECK_MIN_NETS:
+        raise CellValueError(
+            "nets", f"checks need at least {_CHECK_MIN_NETS} nets; the cell has {plan.nets}"
+        )
+    # what check() reads of a result: its provenance config, which is the plan's
+    _, reason = theory_inputs(SimpleNamespace(provenance={"config": plan.simulate_config()}))
+    if reason is not None:
+        key = _key_in(reason, {"input": "input", "initializer": "init", "init": "init"})
+        raise CellValueError(key or "init", f"checks: {reason}")
+
+
+def _validate_jacobian(params: Mapping[str, Any], checks: Mapping[str, Any] | None) -> None:
+    # jacobian_spectrum's own defaults (activation "linear"), then the dense sampler's plan
+    kwargs = {
+        k: kw.default for k, kw in keywords.JACOBIAN.items() if k not in keywords.JACOBIAN_REQUIRED
+    }
+    kwargs.update(params)
+    keys = {k: k for k in keywords.JACOBIAN}
+    _plan({**kwargs, "method": "dense"}, keys, kernel="jacobian")
+
+
+def _validate_train(params: Mapping[str, Any], checks: Mapping[str, Any] | None) -> None:
+    from initsim import activations, initializers
+    from initsim import train as tr
+
+    p = params
+    sizes = list(p["sizes"])
+    n_in, n_out = sizes[0], sizes[-1]
+    kind, args = _keyed({"activation": "data.activation"}, _data_call, p["data"], n_in, n_out)
+    data_keys: dict[str, str | None] = {k: f"data.{k}" for k in args if k != "n_in"}
+    data_keys["n_in"] = "sizes"
+    if kind == "teacher":
+        _teacher_n_out(args, n_out)
+        _keyed(data_keys, tr.check_teacher_args, **args)
+        n_samples, fit = args["n_samples"], {"targets": args["n_out"]}
+    elif kind == "mixture":
+        if "n_classes" not in p["data"] and n_out < 2:
+            raise CellValueError(
+                "sizes",
+                f"data kind 'mixture' has n_classes = sizes[-1] = {n_out} unless data.n_classes "
+                "is set; mixture data need n_classes >= 2",
+            )
+        _keyed(data_keys, tr.check_mixture_args, **args)
+        n_samples = args["n_samples"]
+        # labels are i % n_classes for i < n_samples
+        fit = {"classes": min(args["n_classes"], n_samples)}
+    else:
+        try:
+            n_samples, inputs, classes = tr.check_digits_args()
+        except ImportError as exc:
+            raise CellValueError("data", str(exc)) from None
+        _digits_inputs(inputs, n_in)
+        fit = {"classes": classes}
+    mlp_keys = {k: k for k in ("sizes", "init", "activation", "bias")}
+    bias = p["bias"]
+    if isinstance(bias, str | Mapping):
+        bias = _keyed({"bias": "bias"}, _named, initializers, bias)
+    _keyed(
+        mlp_keys,
+        tr.check_mlp_args,
+        sizes,
+        _keyed({"init": "init"}, _named, initializers, p["init"]),
+        _keyed({"activation": "activation"}, _named, activations, p["activation"]),
+        bias=bias,
+    )
+    train_keys = {k: k for k in ("lr", "steps", "batch_size", "loss")}
+    loss = p["loss"]
+    _keyed(
+        train_keys,
+        tr.check_train_args,
+        n_samples,
+        lr=p["lr"],
+        steps=p["steps"],
+        batch_size=p.get("batch_size"),
+        loss=loss,
+    )
+    try:
+        tr.check_data_fits(loss, n_out, **fit)
+    except ValueError as exc:
+        raise CellValueError("loss", f"data kind {kind!r} with {exc}") from None
+
+
+# ----------------------------------------------------------------------------------
 # The table
 # ----------------------------------------------------------------------------------
 
@@ -302,6 +512,7 @@ CELL_KINDS: Mapping[str, CellKind] = MappingProxyType(
             run=_simulate_cell,
             load=_load_simulate,
             checks=True,
+            validate=_validate_simulate,
         ),
         "jacobian": CellKind(
             params=MappingProxyType(_JACOBIAN_PARAMS),
@@ -309,6 +520,7 @@ CELL_KINDS: Mapping[str, CellKind] = MappingProxyType(
             defaults=MappingProxyType({}),
             run=_jacobian_cell,
             load=_load_jacobian,
+            validate=_validate_jacobian,
         ),
         "train": CellKind(
             params=MappingProxyType(_TRAIN_PARAMS),
@@ -316,6 +528,7 @@ CELL_KINDS: Mapping[str, CellKind] = MappingProxyType(
             defaults=MappingProxyType(_TRAIN_DEFAULTS),
             run=_train_cell,
             load=_load_train,
+            validate=_validate_train,
         ),
     }
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +126,15 @@ class StudyResults:
     cells : list of Cell
         Finished cells in spec order.
     missing : list of str
-        Ids of cells not (validly) on disk.
+        Ids of cells not (validly) on disk: missing or damaged.
     path : Path
         The results directory.
     description : str
         The spec's description.
+    corrupt : dict of str to str
+        Cell id -> why its file is not valid (truncated, undecodable,
+        altered, another cell's or study's, not a file), for the damaged
+        cells among ``missing``; the next run recomputes them.
     """
 
     name: str
@@ -143,6 +147,7 @@ class StudyResults:
     missing: list[str]
     path: Path
     description: str = ""
+    corrupt: dict[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -296,16 +301,19 @@ def load_results(path: str | Path, *, allow_missing: bool = True) -> StudyResult
     Returns
     -------
     StudyResults
-        The finished cells; ``missing`` lists the others.
+        The finished cells; ``missing`` lists the others (``corrupt`` says
+        why each damaged one is).
 
     Raises
     ------
     StoreError
         If ``path`` is not a results directory, or (``allow_missing=False``)
-        the study is incomplete.
+        the study is incomplete (the message names the damaged cells).
     """
     store = ResultsDir(path)
     manifest = store.read_manifest()
+    if not isinstance(manifest.get("spec"), Mapping):
+        raise StoreError(f"{str(store.manifest_path)!r} holds no spec")
     spec = parse_spec(manifest["spec"], source=str(store.manifest_path))
     if spec.sha256 != manifest["spec_sha256"]:
         raise StoreError(
@@ -334,7 +342,8 @@ def read_results(
     Returns
     -------
     StudyResults
-        The finished cells; ``missing`` lists the others.
+        The finished cells; ``missing`` lists the others, ``corrupt`` the
+        damaged ones among them with the reason.
 
     Raises
     ------
@@ -343,11 +352,16 @@ def read_results(
     """
     cells: list[Cell] = []
     missing: list[str] = []
+    corrupt: dict[str, str] = {}
     for cs in spec.cells:
         try:
             arrays, meta = store.read_cell(cs.id, spec.sha256)
-        except (FileNotFoundError, CorruptCellError):
+        except FileNotFoundError:
             missing.append(cs.id)
+            continue
+        except CorruptCellError as exc:
+            missing.append(cs.id)
+            corrupt[cs.id] = str(exc)
             continue
         cells.append(
             Cell(
@@ -362,9 +376,15 @@ def read_results(
             )
         )
     if missing and not allow_missing:
+        damaged = ""
+        if corrupt:
+            ids = list(corrupt)
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            damaged = f"; {len(ids)} damaged: {shown} ({corrupt[ids[0]]})"
         raise StoreError(
             f"{str(store.path)!r} is incomplete: {len(missing)} of {len(spec.cells)} cells "
-            f"missing or corrupt (first: {missing[0]}); run the study again to finish it"
+            f"missing or corrupt (first: {missing[0]}){damaged}; run the study again to "
+            "finish it (damaged cells are recomputed)"
         )
     return StudyResults(
         name=spec.name,
@@ -377,4 +397,5 @@ def read_results(
         missing=missing,
         path=store.path,
         description=spec.description,
+        corrupt=corrupt,
     )

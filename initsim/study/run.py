@@ -8,31 +8,134 @@
 A run computes every cell not yet validly on disk, on the executor of
 :mod:`initsim.study.executors`, and writes each finished cell to the results
 directory of :mod:`initsim.study.store` as it arrives, so an interrupted run
-resumes where it stopped. The spec format is described in
+resumes where it stopped. Ctrl-C stops a run with :class:`StudyInterrupted`
+(a ``KeyboardInterrupt`` that says how many cells are kept); a full disk stops
+it with :class:`initsim._files.DiskFullError` (the cells already written are
+kept, the one being written leaves nothing behind). The spec format is described in
 :mod:`initsim.study.spec` and the README; loading results is
 :mod:`initsim.study.results`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from initsim._files import DiskFullError, is_disk_full
 from initsim.study.results import StudyResults, read_results
-from initsim.study.spec import CellSpec, StudySpec, parse_spec, read_spec
+from initsim.study.spec import MAX_CELLS, CellSpec, StudySpec, parse_spec, read_spec
 from initsim.study.store import CorruptCellError, ResultsDir, StoreError
 
-__all__ = ["RunSummary", "Study"]
+__all__ = ["RunSummary", "Study", "StudyInterrupted"]
 
 
 def _check_failed(meta: Mapping[str, Any]) -> bool:
     """Whether a cell's stored checks have an overall FAIL verdict."""
     checks = meta.get("checks")
     return bool(checks and checks["verdict"] == "FAIL")
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C (``KeyboardInterrupt``) during :meth:`Study.run`; the finished cells are kept.
+
+    Parameters
+    ----------
+    kept : int
+        Cells of the run validly on disk (reused or written before the interrupt).
+    cells : int
+        Cells of the run.
+    path : Path
+        The results directory.
+    """
+
+    def __init__(self, kept: int, cells: int, path: Path) -> None:
+        super().__init__(kept, cells, path)
+        self.kept, self.cells, self.path = kept, cells, path
+
+    def __str__(self) -> str:
+        return (
+            f"interrupted: {self.kept} of {self.cells} cells kept in {self.path}; "
+            "run the same command again to resume"
+        )
+
+
+def _check_out(path: Path) -> None:
+    """Refuse a results directory that is a file or a dangling symbolic link, before any work.
+
+    Parameters
+    ----------
+    path : Path
+        The results directory (it, or any of its parents, may not exist yet).
+
+    Raises
+    ------
+    StoreError
+        If ``path`` or one of its parents is a symbolic link to nothing, or a
+        file that is not a directory.
+    """
+    for p in (path, *path.parents):
+        if p.is_symlink() and not p.exists():
+            raise StoreError(
+                f"cannot write results to {str(path)!r}: {str(p)!r} is a symbolic link to "
+                f"{os.readlink(p)!r}, which does not exist; create that directory, or "
+                "choose another directory with --out"
+            )
+        if p.exists():
+            if not p.is_dir():
+                raise StoreError(
+                    f"cannot write results to {str(path)!r}: {str(p)!r} is not a directory; "
+                    "choose another directory with --out"
+                )
+            return
+
+
+def _check_run_threads(threads: Any) -> int:
+    """Check ``threads`` of :meth:`Study.run` up front (one message for every bad value)."""
+    import numba
+
+    from initsim.provenance import check_threads
+
+    try:
+        return int(check_threads(threads))
+    except ValueError:
+        raise ValueError(
+            f"threads must be an integer between 1 and {numba.config.NUMBA_NUM_THREADS} "
+            f"(NUMBA_NUM_THREADS); got {threads!r}"
+        ) from None
+
+
+def _prepare(
+    store: ResultsDir, manifest: Mapping[str, Any], spec_text: str | None, *, wait: bool = False
+) -> None:
+    """Run :meth:`ResultsDir.prepare`; if it fails, remove what it created of a new directory.
+
+    A directory that existed before is left untouched; of a new one, only the
+    files :meth:`ResultsDir.prepare` writes (manifest, spec copy, temporary
+    files) and then empty folders are removed, so a failed first run (a full
+    disk, Ctrl-C) leaves no half-made results directory behind.
+    """
+    from initsim._files import TMP_PREFIX
+    from initsim.study.store import CELLS, MANIFEST, SPEC_COPY
+
+    new = [p for p in (store.path, *store.path.parents) if not os.path.lexists(p)]
+    try:
+        store.prepare(manifest, spec_text, wait=wait)  # takes the run lock
+    except BaseException:
+        if new:
+            for folder in (store.path / CELLS, store.path):
+                for f in [*folder.glob(f"{TMP_PREFIX}*"), folder / MANIFEST, folder / SPEC_COPY]:
+                    with contextlib.suppress(OSError):
+                        f.unlink()
+            for folder in (store.path / CELLS, *new):  # deepest first; only if empty
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise
 
 
 @dataclass(frozen=True)
@@ -97,8 +200,12 @@ class Study:
 
     Parameters
     ----------
-    spec : mapping or StudySpec
-        The spec as a dictionary (the parsed TOML), or a :class:`StudySpec`.
+    spec : mapping, StudySpec, str or Path
+        The spec as a dictionary (the parsed TOML), a :class:`StudySpec`, or the
+        path of a TOML file (read as by :meth:`from_toml`).
+    max_cells : int or None
+        For a dictionary or a path: refuse more cells than this (default
+        :data:`initsim.study.spec.MAX_CELLS`; None for no limit).
 
     Examples
     --------
@@ -109,17 +216,31 @@ class Study:
     ['he-000']
     """
 
-    def __init__(self, spec: Mapping[str, Any] | StudySpec) -> None:
-        self.spec = spec if isinstance(spec, StudySpec) else parse_spec(spec)
+    def __init__(
+        self,
+        spec: Mapping[str, Any] | StudySpec | str | os.PathLike[str],
+        *,
+        max_cells: int | None = MAX_CELLS,
+    ) -> None:
+        if isinstance(spec, str | os.PathLike):
+            spec = read_spec(spec, max_cells=max_cells)
+        elif not isinstance(spec, Mapping | StudySpec):
+            raise ValueError(
+                "Study expects the spec as a mapping (the parsed TOML), a StudySpec, or the "
+                f"path of a TOML file (str or Path); got {type(spec).__name__} {spec!r:.60}"
+            )
+        self.spec = spec if isinstance(spec, StudySpec) else parse_spec(spec, max_cells=max_cells)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> Study:
+    def from_toml(cls, path: str | Path, *, max_cells: int | None = MAX_CELLS) -> Study:
         """Read and validate a TOML spec.
 
         Parameters
         ----------
         path : str or Path
             The spec file.
+        max_cells : int or None
+            Refuse more cells than this (see :func:`initsim.study.parse_spec`).
 
         Returns
         -------
@@ -131,7 +252,7 @@ class Study:
         initsim.study.SpecError
             If the file is missing, not TOML, or invalid (message names key and line).
         """
-        return cls(read_spec(path))
+        return cls(read_spec(path, max_cells=max_cells))
 
     def default_out(self) -> Path:
         """Return ``results/<name>-<first 12 hex digits of the spec hash>``."""
@@ -179,7 +300,9 @@ class Study:
         threads: int | None = None,
         progress: bool | None = None,
         executor: Any = None,
-        only: Sequence[str] | None = None,
+        only: str | Sequence[str] | None = None,
+        scheduler_timeout: float | None = None,
+        wait: bool = False,
     ) -> RunSummary:
         """Compute every cell not yet validly on disk.
 
@@ -192,13 +315,20 @@ class Study:
         scheduler : str, optional
             Run on the Dask cluster at this address.
         threads : int, optional
-            Numba threads per cell for the in-process executor.
+            Numba threads per cell for the in-process executor, between 1 and
+            ``NUMBA_NUM_THREADS`` (checked before anything is done).
         progress : bool, optional
             Progress bar over cells on stderr (default: when stderr is a terminal).
         executor : object, optional
             A ready executor (overrides ``workers``/``scheduler``/``threads``).
-        only : sequence of str, optional
-            Run only these experiments.
+        only : str or sequence of str, optional
+            Run only this experiment, or these experiments.
+        scheduler_timeout : float, optional
+            Seconds to wait for a first worker to join ``scheduler`` (default
+            60; the scheduler itself must answer within the first 10).
+        wait : bool
+            If another run is using the results directory, wait for it to end
+            (default: fail at once with a :class:`~initsim.study.store.StoreError`).
 
         Returns
         -------
@@ -208,14 +338,39 @@ class Study:
         Raises
         ------
         initsim.study.store.StoreError
-            If the directory is unwritable or holds another spec's results
-            (nothing is written then).
+            If the directory is unwritable, a file, a dangling symbolic link, or
+            holds another spec's results (nothing is written then), or, unless
+            ``wait``, another run holds its lock (the message names its pid and host).
+        ValueError
+            For a bad ``threads``, ``only``, ``scheduler`` or ``scheduler_timeout``
+            (before anything is done); :class:`~initsim.study.executors.ClusterTimeoutError`
+            if no scheduler answers or no worker joins in time.
+        initsim._files.DiskFullError
+            If the disk fills up; the cells already written are kept, and a
+            new directory whose manifest could not be written is removed.
+        StudyInterrupted
+            On Ctrl-C; the cells already written are kept.
         """
         from initsim.progress import Progress
         from initsim.study.executors import make_executor
 
         store = ResultsDir(out if out is not None else self.default_out())
         cells = list(self.spec.cells)
+        if threads is not None:
+            _check_run_threads(threads)
+        if scheduler is not None and executor is None:
+            from initsim.study.executors import check_scheduler_address, check_scheduler_timeout
+
+            scheduler = check_scheduler_address(scheduler)
+            check_scheduler_timeout(scheduler_timeout)
+        _check_out(store.path)
+        if isinstance(only, str):
+            only = [only]  # one name, not its letters
+        if only is not None:
+            names = list(only) if isinstance(only, Iterable) else None
+            if names is None or not all(isinstance(o, str) for o in names):
+                raise ValueError(f"only must be an experiment name or a list of them; got {only!r}")
+            only = names
         if only is not None:
             unknown = sorted(set(only) - set(self.spec.experiments))
             if unknown:
@@ -226,9 +381,11 @@ class Study:
             cells = [c for c in cells if c.experiment in only]
         own = executor is None
         if own:
-            executor = make_executor(workers=workers, scheduler=scheduler, threads=threads)
+            executor = make_executor(
+                workers=workers, scheduler=scheduler, threads=threads, timeout=scheduler_timeout
+            )
         try:
-            store.prepare(self.manifest(executor.describe()), self.spec.text)
+            _prepare(store, self.manifest(executor.describe()), self.spec.text, wait=wait)
             todo: list[CellSpec] = []
             corrupt = failed_checks = 0
             for cs in cells:  # one verified read per finished cell
@@ -242,17 +399,35 @@ class Study:
             bar = Progress(len(cells), label=f"study {self.spec.name}", enabled=progress)
             bar.update(len(cells) - len(todo))
             errors: dict[str, str] = {}
-            for cell_id, outcome in executor.run([c.to_dict() for c in todo], self.spec.seed):
-                if isinstance(outcome, BaseException):
-                    errors[cell_id] = f"{type(outcome).__name__}: {outcome}"
-                else:
-                    arrays, meta = outcome
-                    meta = {**meta, "spec_sha256": self.spec.sha256}
-                    store.write_cell(cell_id, arrays, meta)
-                    failed_checks += _check_failed(meta)
-                bar.update(1)
-            bar.close()
+            written = 0
+            try:
+                for cell_id, outcome in executor.run([c.to_dict() for c in todo], self.spec.seed):
+                    if isinstance(outcome, BaseException):
+                        errors[cell_id] = f"{type(outcome).__name__}: {outcome}"
+                    else:
+                        arrays, meta = outcome
+                        meta = {**meta, "spec_sha256": self.spec.sha256}
+                        store.write_cell(cell_id, arrays, meta)
+                        written += 1
+                        failed_checks += _check_failed(meta)
+                    bar.update(1)
+            except KeyboardInterrupt as exc:
+                kept = len(cells) - len(todo) + written
+                raise StudyInterrupted(kept, len(cells), store.path) from exc
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                kept = len(cells) - len(todo) + written
+                raise DiskFullError(
+                    exc.filename,
+                    exc.errno,
+                    hint=f"{kept} of {len(cells)} cells are kept in {store.path}; free some "
+                    "space and run the same command again to resume",
+                ) from exc
+            finally:
+                bar.close()
         finally:
+            store.unlock()
             if own:
                 executor.close()
         return RunSummary(

@@ -5,9 +5,20 @@ A study is a set of *experiments*; each expands into *cells* (one call of
 from its fixed parameters, an optional list of ``cases`` and an optional
 cartesian ``grid``. Everything is validated here, before anything runs:
 unknown keys (with the nearest valid key suggested), types, ranges, names of
-activations, initializers and claims. Errors are :class:`SpecError` (a
-``ValueError``) whose message names the key and, for specs read from text,
-its line.
+activations, initializers and claims, and then every cell's own checks (those
+its runner would apply: :func:`initsim.plan.make_plan` for simulate and
+jacobian cells, the trainer's and data makers' checks for train cells, the
+preconditions of :func:`initsim.checks.check` for checked cells; the
+``validate`` hook of :data:`~initsim.study.cells.CELL_KINDS`), so a valid spec
+does not fail at run time on its arguments. Errors are :class:`SpecError` (a
+``ValueError``) whose message names the experiment, the key and, for specs
+read from text, its line.
+
+Size limits: the cells are counted before any is built (cases times the
+product of the grid's axis lengths); above :data:`WARN_CELLS` a
+:class:`StudySizeWarning` is issued, above ``max_cells`` (default
+:data:`MAX_CELLS`) the spec is refused. Study and experiment names have at
+most :data:`MAX_NAME_LENGTH` characters (they become file names).
 
 The canonical form of a spec (:attr:`StudySpec.canonical`) holds only what
 determines the numbers: the seed and every resolved cell with its spawn key
@@ -30,6 +41,7 @@ import json
 import math
 import re
 import tomllib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +50,12 @@ from typing import Any
 from initsim.study.cells import CELL_KINDS
 
 __all__ = [
+    "MAX_CELLS",
+    "MAX_NAME_LENGTH",
+    "WARN_CELLS",
     "CellSpec",
     "SpecError",
+    "StudySizeWarning",
     "StudySpec",
     "parse_spec",
     "read_spec",
@@ -54,6 +70,18 @@ _CHECK_KEYS = ("alpha", "claims")
 _FIGURE_KEYS = ("kind", "experiment", "title")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # study and experiment names
 
+#: Cells a spec may expand into unless ``max_cells`` says otherwise: every cell is
+#: validated (about a millisecond each) and listed in the results manifest.
+MAX_CELLS = 100_000
+#: Above this many cells, parsing a spec issues a :class:`StudySizeWarning`.
+WARN_CELLS = 10_000
+#: Longest study or experiment name. Names become file names: a cell is written to
+#: ``cells/<experiment>-<index>.npz`` through ``.initsim-tmp-<experiment>-<index>.npz``
+#: plus 8 random characters (25 more than the cell id), the results directory is
+#: ``<study>-<12 hex digits>``, and most file systems allow 255 bytes per name; 200
+#: leaves room for 7-digit cell indices.
+MAX_NAME_LENGTH = 200
+
 # Keys of a train cell's ``data`` table per data kind (checked by the "data" rule).
 _DATA_KEYS = {
     "teacher": ("n_samples", "n_out", "hidden", "activation"),
@@ -64,6 +92,25 @@ _DATA_KEYS = {
 
 class SpecError(ValueError):
     """A study specification is invalid; the message names the key (and line)."""
+
+
+class StudySizeWarning(UserWarning):
+    """A spec expands into more than :data:`WARN_CELLS` cells (slow to validate and list)."""
+
+
+class _SubkeyError(ValueError):
+    """A key inside a table parameter is invalid (``sub`` names it, e.g. ``n_samples``)."""
+
+    def __init__(self, sub: str, message: str) -> None:
+        super().__init__(message)
+        self.sub = sub
+
+
+def _located(key: str, exc: ValueError) -> tuple[str, str]:
+    """Return ``(key to locate, message)`` for a rule's error about ``key``."""
+    if isinstance(exc, _SubkeyError):
+        key = f"{key}.{exc.sub}"
+    return key, f"{key} {exc}"
 
 
 @dataclass(frozen=True)
@@ -191,11 +238,12 @@ class _Locator:
         lo, hi = self._section(header, index)
         line = None
         if key is not None:
+            # the dotted key as written (a grid's ``init.scale = ...``), else its last part
             leaf = key.split(".")[-1]
-            pat = re.compile(rf'(^|[\s{{,."]){re.escape(leaf)}"?\s*=')
-            for i in range(lo, hi):
-                if pat.search(self.lines[i]):
-                    line = i
+            for name in dict.fromkeys((key, leaf)):
+                pat = re.compile(rf'(^|[\s{{,."]){re.escape(name)}"?\s*=')
+                line = next((i for i in range(lo, hi) if pat.search(self.lines[i])), None)
+                if line is not None:
                     break
         if line is None and header is not None and lo < hi:
             line = lo
@@ -317,12 +365,15 @@ def _check_param(key: str, rule: str, value: Any) -> None:
         for k, v in value.items():
             if k not in valid:
                 raise ValueError(f"unknown key {k!r}{_suggest(k, valid)}")
-            if k in ("n_samples", "n_out", "hidden", "n_classes"):
-                _check_param(k, "pos_int", v)
-            elif k == "separation":
-                _check_param(k, "pos_real", v)
-            elif k == "activation":
-                _check_param(k, "activation", v)
+            try:
+                if k in ("n_samples", "n_out", "hidden", "n_classes"):
+                    _check_param(k, "pos_int", v)
+                elif k == "separation":
+                    _check_param(k, "pos_real", v)
+                elif k == "activation":
+                    _check_param(k, "activation", v)
+            except ValueError as exc:
+                raise _SubkeyError(k, str(exc)) from None
     else:  # pragma: no cover - schema and validators are defined together
         raise AssertionError(rule)
 
@@ -395,7 +446,7 @@ def _validate_params(
         try:
             _check_param(key, schema[key], value)
         except ValueError as exc:
-            raise ctx.error(key, f"{key} {exc}") from None
+            raise ctx.error(*_located(key, exc)) from None
 
 
 def _check_checks(ctx: _Context, checks: Any) -> dict[str, Any]:
@@ -415,18 +466,57 @@ def _check_checks(ctx: _Context, checks: Any) -> dict[str, Any]:
     return {"alpha": float(alpha), "claims": list(claims)}
 
 
-def _expand_experiment(
+def _check_name(ctx: _Context, name: Any, what: str, label: str) -> str:
+    """Return a study or experiment name after checking its characters and length."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ctx.error("name", f"{what} letters, digits, '-', '_' or '.'; got {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ctx.error(
+            "name",
+            f"{label} must have at most {MAX_NAME_LENGTH} characters (it becomes part of file "
+            f"names, and most file systems allow 255 per name); got {len(name)}: "
+            f"{name[:40]!r}...",
+        )
+    return name
+
+
+@dataclass
+class _Experiment:
+    """An experiment whose keys are checked, before its cells are built."""
+
+    ctx: _Context
+    dctx: _Context
+    name: str
+    kind: str
+    e_index: int
+    fixed: dict[str, Any]
+    cases: list[Mapping[str, Any]]
+    axes: list[tuple[str, Any]]
+    checks: dict[str, Any] | None
+    defaults: dict[str, Any]
+
+    @property
+    def n_cells(self) -> int:
+        """Cases times the product of the grid's axis lengths."""
+        return len(self.cases) * math.prod(len(values) for _, values in self.axes)
+
+    def sizes(self) -> str:
+        """``"2 cases x 10 nets x 5 depth"``: what the cell count is the product of."""
+        factors = [f"{len(self.cases)} case{'s' if len(self.cases) != 1 else ''}"]
+        factors += [f"{len(values)} {path}" for path, values in self.axes]
+        return " x ".join(factors)
+
+
+def _prepare_experiment(
     ctx: _Context,
     exp: Mapping[str, Any],
     e_index: int,
     defaults: Mapping[str, Any],
-) -> list[CellSpec]:
-    name = exp.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ctx.error(
-            "name",
-            f"each experiment needs a name of letters, digits, '-', '_' or '.'; got {name!r}",
-        )
+) -> _Experiment:
+    """Check an experiment's keys, cases, grid and checks; build none of its cells."""
+    name = _check_name(
+        ctx, exp.get("name"), "each experiment needs a name of", "an experiment name"
+    )
     ctx.label = f"experiment {name!r}"
     kind = exp.get("kind", "simulate")
     if kind not in CELL_KINDS:
@@ -461,7 +551,12 @@ def _expand_experiment(
                 try:
                     _check_param(path, schema[path], v)
                 except ValueError as exc:
-                    raise ctx.error(path, f"{path} {exc}") from None
+                    raise ctx.error(*_located(path, exc)) from None
+    heads = {p.split(".")[0] for p, _ in axes}
+    for case in cases:
+        clash = sorted(set(case) & heads)
+        if clash:
+            raise ctx.error(clash[0], f"{clash[0]!r} is set by both a case and the grid")
 
     checks = None
     if "checks" in exp:
@@ -469,47 +564,106 @@ def _expand_experiment(
             checkable = [k for k, ck in CELL_KINDS.items() if ck.checks]
             raise ctx.error("checks", f"checks apply to {' and '.join(checkable)} experiments only")
         checks = _check_checks(ctx, exp["checks"])
+    dctx = _Context(ctx.loc, "[defaults]", 0, ctx.label)
+    used = {k: v for k, v in defaults.items() if k in schema}
+    return _Experiment(ctx, dctx, name, kind, e_index, fixed, cases, axes, checks, used)
 
-    base = {**cell_kind.defaults, **{k: v for k, v in defaults.items() if k in schema}}
-    base.update(fixed)
+
+def _cell_error(exp: _Experiment, key: str | None, message: str) -> SpecError:
+    """Locate a cell's error at ``key`` in the experiment, else in [defaults], else the header."""
+    head = key.split(".")[0] if key else None
+    in_experiment = head is not None and (
+        head in exp.fixed
+        or any(head in case for case in exp.cases)
+        or any(path.split(".")[0] == head for path, _ in exp.axes)
+    )
+    if in_experiment:
+        return exp.ctx.error(key, message)
+    if head is not None and head in exp.defaults:
+        return exp.dctx.error(key, message)
+    return exp.ctx.error(None, message)
+
+
+def _expand_experiment(exp: _Experiment) -> list[CellSpec]:
+    """Build the cells of a checked experiment and run every cell's own checks."""
+    ctx = exp.ctx
+    cell_kind = CELL_KINDS[exp.kind]
+    schema = cell_kind.params
+    dotted = sorted({p.split(".")[0] for p, _ in exp.axes if "." in p})
+    base = {**cell_kind.defaults, **exp.defaults}
+    base.update(exp.fixed)
     cells: list[CellSpec] = []
-    points = list(itertools.product(*(values for _, values in axes)))
-    for c_index, (case, point) in enumerate(itertools.product(cases, points)):
+    points = itertools.product(*(values for _, values in exp.axes))
+    for c_index, (case, point) in enumerate(itertools.product(exp.cases, list(points))):
+        cell_id = f"{exp.name}-{c_index:03d}"
         params = dict(base)
         params.update(case)
-        clash = sorted(set(case) & {p.split(".")[0] for p, _ in axes})
-        if clash:
-            raise ctx.error(clash[0], f"{clash[0]!r} is set by both a case and the grid")
-        for (path, _), value in zip(axes, point, strict=True):
+        for (path, _), value in zip(exp.axes, point, strict=True):
             try:
                 _apply(params, path, value)
             except ValueError as exc:
                 raise ctx.error(path, f"grid key {path!r} {exc}") from None
         for key in cell_kind.required:
             if key not in params:
-                raise ctx.error(None, f"{kind} experiments need {key!r}")
-        for key in ("init", "activation"):
-            if key in params and isinstance(params[key], Mapping):
-                try:
-                    _check_param(key, schema[key], params[key])
-                except ValueError as exc:
-                    dotted = [p for p, _ in axes if p.startswith(f"{key}.")]
-                    raise ctx.error(dotted[0] if dotted else key, f"{key} {exc}") from None
+                raise ctx.error(None, f"{exp.kind} experiments need {key!r}")
+        for key in dotted:  # a table whose keys the grid set: check it as a whole again
+            try:
+                _check_param(key, schema[key], params[key])
+            except ValueError as exc:
+                paths = [p for p, _ in exp.axes if p.startswith(f"{key}.")]
+                where, message = _located(key, exc)
+                if not isinstance(exc, _SubkeyError):
+                    where = paths[0]
+                raise ctx.error(where, f"cell {cell_id}: {message}") from None
+        if cell_kind.validate is not None:
+            try:
+                cell_kind.validate(params, exp.checks)
+            except ValueError as exc:
+                varied = [*case.items(), *zip((p for p, _ in exp.axes), point, strict=True)]
+                what = ", ".join(f"{k} = {json.dumps(v)}" for k, v in varied)
+                label = f"cell {cell_id}" + (f" ({what})" if what else "")
+                raise _cell_error(exp, getattr(exc, "key", None), f"{label}: {exc}") from None
         cells.append(
             CellSpec(
-                id=f"{name}-{c_index:03d}",
-                experiment=name,
-                kind=kind,
+                id=cell_id,
+                experiment=exp.name,
+                kind=exp.kind,
                 params=params,
-                checks=checks,
-                spawn_key=(e_index, c_index),
+                checks=exp.checks,
+                spawn_key=(exp.e_index, c_index),
             )
         )
     return cells
 
 
+def _check_size(source: str, name: str, experiments: list[_Experiment], max_cells: int | None):
+    """Warn about, or refuse, a study with many cells; nothing has been built yet."""
+    total = sum(e.n_cells for e in experiments)
+    largest = max(experiments, key=lambda e: e.n_cells)
+    detail = f"(largest: experiment {largest.name!r}, {largest.n_cells:,} = {largest.sizes()})"
+    if max_cells is not None and total > max_cells:
+        where = largest.ctx.loc.where(None, largest.ctx.header, largest.ctx.index)
+        raise SpecError(
+            f"{where}study {name!r} expands into {total:,} cells {detail}, more than "
+            f"max_cells = {max_cells:,}; shrink the grid, or allow it with max_cells "
+            "(initsim study validate/run --max-cells N)"
+        )
+    if total > WARN_CELLS:
+        warnings.warn(
+            f"{source}: study {name!r} expands into {total:,} cells {detail}, more than "
+            f"{WARN_CELLS:,}: every cell is validated (about a millisecond each) "
+            "and listed in the results manifest",
+            StudySizeWarning,
+            stacklevel=3,
+        )
+
+
 def parse_spec(
-    data: Mapping[str, Any], *, text: str | None = None, source: str = "spec"
+    data: Mapping[str, Any],
+    *,
+    text: str | None = None,
+    source: str = "spec",
+    max_cells: int | None = MAX_CELLS,
 ) -> StudySpec:
     """Validate a parsed spec and expand it into cells.
 
@@ -521,6 +675,10 @@ def parse_spec(
         The TOML source, used to report line numbers.
     source : str
         Name used in error messages (usually the file name).
+    max_cells : int or None
+        Refuse a spec that expands into more cells than this (counted before
+        any cell is built; default :data:`MAX_CELLS`); None for no limit.
+        Above :data:`WARN_CELLS` cells a :class:`StudySizeWarning` is issued.
 
     Returns
     -------
@@ -530,14 +688,17 @@ def parse_spec(
     Raises
     ------
     SpecError
-        For any invalid key, type or value; the message names the key and line.
+        For any invalid key, type or value, or a cell its runner would refuse;
+        the message names the experiment, the key and the line.
+    ValueError
+        If ``max_cells`` is not None or an integer >= 1.
     """
+    if max_cells is not None and (not _is_int(max_cells) or max_cells < 1):
+        raise ValueError(f"max_cells must be an integer >= 1 or None; got {max_cells!r}")
     loc = _Locator(text, source)
     top = _Context(loc, None, 0, "")
     _check_keys(top, data, _TOP_KEYS, "the top level")
-    name = data.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise top.error("name", f"name must be letters, digits, '-', '_' or '.'; got {name!r}")
+    name = _check_name(top, data.get("name"), "name must be", "the study name")
     seed = data.get("seed")
     if not _is_int(seed) or seed < 0:
         raise top.error("seed", f"seed must be an integer >= 0; got {seed!r}")
@@ -557,29 +718,38 @@ def parse_spec(
         try:
             _check_param(key, rule, value)
         except ValueError as exc:
-            raise dctx.error(key, f"{key} {exc}") from None
+            raise dctx.error(*_located(key, exc)) from None
 
     experiments = data.get("experiment")
     if not isinstance(experiments, list) or not experiments:
         raise top.error(None, "a study needs at least one [[experiment]] table")
-    cells: list[CellSpec] = []
-    seen: set[str] = set()
+    prepared: list[_Experiment] = []
+    seen: dict[str, str] = {}  # lower-cased name -> name (cell files must not collide)
     for e_index, exp in enumerate(experiments):
         ctx = _Context(loc, "[[experiment]]", e_index, f"experiment #{e_index + 1}")
         if not isinstance(exp, Mapping):
             raise ctx.error(None, "experiment must be a table")
-        new = _expand_experiment(ctx, exp, e_index, defaults)
-        if new[0].experiment in seen:
-            raise ctx.error("name", f"experiment name {new[0].experiment!r} is used twice")
-        seen.add(new[0].experiment)
-        cells.extend(new)
+        new = _prepare_experiment(ctx, exp, e_index, defaults)
+        other = seen.get(new.name.lower())
+        if other == new.name:
+            raise ctx.error("name", f"experiment name {new.name!r} is used twice")
+        if other is not None:
+            raise ctx.error(
+                "name",
+                f"experiment names {other!r} and {new.name!r} differ only in case; their "
+                "cell files would collide on case-insensitive file systems",
+            )
+        seen[new.name.lower()] = new.name
+        prepared.append(new)
+    _check_size(source, name, prepared, max_cells)
 
     figures = data.get("figure", [])
     if not isinstance(figures, list):
         raise top.error("figure", "figure must be an array of tables ([[figure]])")
     for f_index, fig in enumerate(figures):
         fctx = _Context(loc, "[[figure]]", f_index, f"figure #{f_index + 1}")
-        _check_figure(fctx, fig, seen)
+        _check_figure(fctx, fig, set(seen.values()))
+    cells = [cell for exp in prepared for cell in _expand_experiment(exp)]
     return StudySpec(
         name=name,
         seed=int(seed),
@@ -615,13 +785,31 @@ def _check_figure(ctx: _Context, fig: Any, experiments: set[str]) -> None:
         raise ctx.error("title", "title must be a string")
 
 
-def read_spec(path: str | Path) -> StudySpec:
+def _decode(raw: bytes, name: str) -> str:
+    """Return the text of a spec file: UTF-8, a leading byte-order mark dropped."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(
+            f"{name}, line {line}: the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+            f"column {column}; a Latin-1 or Windows-1252 file?); TOML files must be UTF-8: "
+            "save it as UTF-8"
+        ) from None
+    return text.removeprefix("\ufeff")  # UTF-8 with a byte-order mark (Windows editors)
+
+
+def read_spec(path: str | Path, *, max_cells: int | None = MAX_CELLS) -> StudySpec:
     """Read and validate a TOML study spec.
 
     Parameters
     ----------
     path : str or Path
-        The ``.toml`` file.
+        The ``.toml`` file: UTF-8 (a leading byte-order mark is accepted).
+    max_cells : int or None
+        Refuse a spec with more cells than this (see :func:`parse_spec`);
+        None for no limit.
 
     Returns
     -------
@@ -631,15 +819,17 @@ def read_spec(path: str | Path) -> StudySpec:
     Raises
     ------
     SpecError
-        If the file is missing, is not valid TOML, or fails validation.
+        If the file is missing, is not UTF-8, is not valid TOML, or fails
+        validation; the message names the file.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"cannot read study spec {str(path)!r}: {exc.strerror}") from None
+    text = _decode(raw, path.name)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path.name}: invalid TOML: {exc}") from None
-    return parse_spec(data, text=text, source=path.name)
+    return parse_spec(data, text=text, source=path.name, max_cells=max_cells)

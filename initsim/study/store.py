@@ -4,6 +4,7 @@ Layout::
 
     DIR/manifest.json      spec sha256, canonical spec, seed, cells and spawn keys, versions
     DIR/spec.toml          the TOML the study was run from (for people)
+    DIR/run.lock           locked by the run in progress (its pid, host and start time)
     DIR/cells/<id>.npz     one file per finished cell
 
 Every file is written to a temporary file in the same directory, flushed to
@@ -11,17 +12,34 @@ disk and moved into place with :func:`os.replace`, so a reader (or a resumed
 run after SIGKILL) only ever sees complete files. Cell files are ``.npz``
 written through a file handle with ``allow_pickle=False`` on reading: plain
 arrays plus one JSON string ``__meta__`` holding the cell's id, the spec
-hash, the provenance, the check verdicts and a sha256 of the arrays, so a
-truncated or altered file is detected and recomputed rather than trusted.
+hash, the provenance, the check verdicts, the cell spec it was computed
+from (``cell_spec``) and a sha256 of the arrays.
+
+A cell is valid only if its file decodes, its arrays match their sha256 and
+it was computed for this very cell: the seed and spawn key of its provenance,
+and its recorded cell spec, must equal the cell's entry in the manifest's
+canonical spec (cells written before ``cell_spec`` was recorded: their
+provenance ``config`` must equal the one the cell's parameters give). Any
+other file -- truncated, altered, undecodable, another study's, a directory
+-- is corrupt: reported, and recomputed by the next run.
+
+One run at a time writes a directory: :meth:`ResultsDir.prepare` takes an
+exclusive :func:`fcntl.flock` on ``run.lock`` (released by
+:meth:`ResultsDir.unlock`, or by the kernel when the process dies, even by
+SIGKILL), and leftover temporary files are removed only while holding it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
-import zipfile
+import socket
+import stat
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +47,11 @@ from typing import Any
 import numpy as np
 
 from initsim._files import TMP_PREFIX, atomic_write, temp_file_in
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: runs are not locked
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "CorruptCellError",
@@ -39,12 +62,15 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 SPEC_COPY = "spec.toml"
+LOCK = "run.lock"
 CELLS = "cells"
 _META = "__meta__"
+#: File systems that cannot lock: the run goes on unlocked (and removes no temporaries).
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
 
 
 class StoreError(ValueError):
-    """A results directory cannot be used (unwritable, foreign, or another spec's)."""
+    """A results directory cannot be used (unwritable, foreign, another spec's, or in use)."""
 
 
 class CorruptCellError(ValueError):
@@ -79,6 +105,106 @@ def _write_json(path: Path, data: Any) -> None:
         fh.write("\n")
 
 
+def _canonical_sha256(canonical: Any) -> str:
+    """Return the hash of a canonical spec (as :attr:`~initsim.study.spec.StudySpec.sha256`)."""
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists, and so on)."""
+    from initsim.provenance import json_safe
+
+    return json.loads(json.dumps(json_safe(value)))
+
+
+def _difference(got: Any, want: Any, where: str = "") -> str:
+    """Name the first place where two JSON values differ."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        for key in sorted(set(got) | set(want)):
+            if got.get(key, "<absent>") != want.get(key, "<absent>"):
+                return _difference(
+                    got.get(key, "<absent>"), want.get(key, "<absent>"), f"{where}.{key}"
+                )
+    return f"{where.lstrip('.') or 'value'} {got!r}, the spec's {want!r}"
+
+
+def _named(module: Any, value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return module.get(value["name"], **{k: v for k, v in value.items() if k != "name"})
+    return module.get(value)
+
+
+def _expected_config(cell: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Return the provenance ``config`` that computing ``cell`` records (None: no rule for it).
+
+    Only cells without a recorded ``cell_spec`` (written before it was) are
+    checked this way; the config is rebuilt with the same plan the runner uses.
+    """
+    from initsim import activations, initializers, keywords
+    from initsim.plan import make_plan
+
+    kind, params = cell["kind"], dict(cell["params"])
+    if kind == "train":
+        return dict(params)
+    if kind not in ("simulate", "jacobian"):
+        return None
+    if kind == "jacobian":  # jacobian_spectrum's own defaults, and the dense sampler's plan
+        required = keywords.JACOBIAN_REQUIRED
+        params = {k: kw.default for k, kw in keywords.JACOBIAN.items() if k not in required}
+        params.update(cell["params"])
+        params["method"] = "dense"
+    for key, module in (("activation", activations), ("init", initializers)):
+        if key in params:
+            params[key] = _named(module, params[key])
+    plan = make_plan(**params)
+    if kind == "simulate":
+        return plan.simulate_config()
+    return {"quantity": "jacobian_spectrum", **plan.net_config(), **plan.input_config()}
+
+
+def _provenance_problem(meta: Mapping[str, Any], seed: str, cell: Mapping[str, Any]) -> str | None:
+    """Return why ``meta`` is not that of ``cell`` computed from ``seed`` (None: it is)."""
+    prov = meta.get("provenance")
+    if not isinstance(prov, dict):
+        return "no provenance record"
+    checks = meta.get("checks")
+    if checks is not None and not (
+        isinstance(checks, dict) and isinstance(checks.get("verdict"), str)
+    ):
+        return "malformed check verdicts"
+    if str(prov.get("seed_entropy")) != seed or prov.get("spawn_key") != cell["spawn_key"]:
+        return (
+            f"computed from seed {prov.get('seed_entropy')} stream {prov.get('spawn_key')}, "
+            f"not this cell's seed {seed} stream {cell['spawn_key']}"
+        )
+    recorded = meta.get("cell_spec")
+    if recorded is not None:
+        if recorded != cell:
+            return f"computed for another cell: {_difference(recorded, cell)}"
+        return None
+    # written before the cell spec was recorded: the provenance config must be this cell's
+    config = prov.get("config")
+    if not isinstance(config, dict):
+        return "no config in its provenance"
+    try:
+        expected = _expected_config(cell)
+    except Exception as exc:  # parameters this version cannot plan: cannot vouch for the cell
+        return f"its parameters cannot be checked ({type(exc).__name__}: {exc})"
+    if expected is None:
+        return None
+    expected = _as_json(expected)
+    if cell["kind"] == "train":
+        return None if config == expected else f"stored config {_difference(config, expected)}"
+    shared = set(config) & set(expected)
+    if not {"widths", "nets", "activation", "init"} <= shared:
+        return "its provenance config lacks the net's widths, nets, activation or init"
+    for key in sorted(shared):
+        if config[key] != expected[key]:
+            return f"stored config {_difference(config[key], expected[key], key)}"
+    return None
+
+
 class ResultsDir:
     """A study's results directory.
 
@@ -90,11 +216,19 @@ class ResultsDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock_fd: int | None = None
+        # (spec sha256, seed entropy, cells by id) from the manifest's canonical spec
+        self._expected: tuple[str, str, dict[str, Any]] | None = None
 
     @property
     def manifest_path(self) -> Path:
         """``DIR/manifest.json``."""
         return self.path / MANIFEST
+
+    @property
+    def lock_path(self) -> Path:
+        """``DIR/run.lock``."""
+        return self.path / LOCK
 
     def cell_path(self, cell_id: str) -> Path:
         """Return the file of cell ``cell_id``.
@@ -143,8 +277,14 @@ class ResultsDir:
             )
         return manifest
 
-    def prepare(self, manifest: Mapping[str, Any], spec_text: str | None) -> None:
-        """Create the directory (or accept an existing one of the same spec) for writing.
+    def prepare(
+        self, manifest: Mapping[str, Any], spec_text: str | None, *, wait: bool = False
+    ) -> None:
+        """Lock the directory and create it (or accept an existing one of the same spec).
+
+        The lock is held until :meth:`unlock` (or this process's end). Under
+        it, a missing manifest or spec copy is (re)written and temporary files
+        left by an interrupted writer are removed.
 
         Parameters
         ----------
@@ -152,12 +292,15 @@ class ResultsDir:
             The manifest of the study about to run (must hold ``spec_sha256``).
         spec_text : str or None
             The TOML source, copied next to the results for people.
+        wait : bool
+            If another run holds the directory, wait for it to end instead of failing.
 
         Raises
         ------
         StoreError
             If the directory cannot be created or written, is not a results
-            directory, or holds results of a different spec.
+            directory, holds results of a different spec, or (``wait=False``)
+            another run is using it; the lock is not held then.
         """
         try:
             (self.path / CELLS).mkdir(parents=True, exist_ok=True)
@@ -169,28 +312,170 @@ class ResultsDir:
                 f"cannot write results to {str(self.path)!r}: {exc.strerror or exc}; "
                 "choose another directory with --out"
             ) from None
-        if self.manifest_path.exists():
-            old = self.read_manifest()
-            if old.get("spec_sha256") != manifest["spec_sha256"]:
-                raise StoreError(
-                    f"{str(self.path)!r} holds results of a different spec "
-                    f"(sha256 {str(old.get('spec_sha256'))[:12]}..., this spec "
-                    f"{manifest['spec_sha256'][:12]}...); results of two specs are never "
-                    "mixed: use a new --out directory"
-                )
-        else:
-            _write_json(self.manifest_path, dict(manifest))
-            if spec_text is not None:
+        self.lock(wait=wait)
+        try:
+            if self.manifest_path.exists():
+                old = self.read_manifest()
+                if old.get("spec_sha256") != manifest["spec_sha256"]:
+                    raise StoreError(
+                        f"{str(self.path)!r} holds results of a different spec "
+                        f"(sha256 {str(old.get('spec_sha256'))[:12]}..., this spec "
+                        f"{manifest['spec_sha256'][:12]}...); results of two specs are never "
+                        "mixed: use a new --out directory"
+                    )
+            else:
+                _write_json(self.manifest_path, dict(manifest))
+            if spec_text is not None and not (self.path / SPEC_COPY).exists():
                 with atomic_write(self.path / SPEC_COPY, "w") as fh:
                     fh.write(spec_text)
-        self.remove_temporaries()
+            self.remove_temporaries()
+        except BaseException:
+            if self.locked and not self.manifest_path.exists():
+                # not a results directory (yet): leave nothing of ours; unlinked while
+                # held, so a run waiting on this file finds it gone and locks a new one
+                with contextlib.suppress(OSError):
+                    self.lock_path.unlink()
+            self.unlock()
+            raise
 
-    def remove_temporaries(self) -> None:
-        """Delete temporary files left by an interrupted writer."""
-        for folder in (self.path, self.path / CELLS):
-            for tmp in folder.glob(f"{TMP_PREFIX}*"):
+    # -- the run lock --------------------------------------------------------------
+
+    @property
+    def locked(self) -> bool:
+        """Whether this object holds the directory's run lock."""
+        return self._lock_fd is not None
+
+    def holder(self) -> str:
+        """Describe the run named in the lock file (``"pid P on H since T"``), as far as known.
+
+        Returns
+        -------
+        str
+            The description, or ``"holder unknown"``.
+        """
+        try:
+            info = json.loads(self.lock_path.read_text(encoding="utf-8"))
+            return f"pid {int(info['pid'])} on {info['host']} since {info['started']}"
+        except (OSError, ValueError, TypeError, KeyError):
+            return "holder unknown"
+
+    def lock(self, *, wait: bool = False) -> None:
+        """Take the directory's run lock (an exclusive ``flock`` on ``run.lock``).
+
+        Parameters
+        ----------
+        wait : bool
+            Wait for another run to release it, instead of failing.
+
+        Raises
+        ------
+        StoreError
+            If another run holds it and ``wait`` is False (the message names
+            that run's pid and host), or the lock file cannot be created.
+        """
+        if self._lock_fd is not None or fcntl is None:
+            return
+        told = False
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot write results to {str(self.path)!r}: {exc.strerror or exc}"
+                ) from None
+            try:
+                state = self._flock(fd, wait=wait, told=told)
+            except BaseException:
+                os.close(fd)
+                raise
+            if state == "held":
+                self._lock_fd = fd
+                return
+            os.close(fd)
+            if state == "unsupported":
+                return  # no locks on this file system: run as before, unlocked
+            told = True  # the lock file was removed while we waited: lock the new one
+
+    def _flock(self, fd: int, *, wait: bool, told: bool) -> str:
+        """Lock ``fd``: ``"held"``, ``"moved"`` (no longer the lock file) or ``"unsupported"``."""
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise StoreError(
+                        f"{str(self.path)!r} is in use by another run ({self.holder()}); "
+                        "wait for it to end, or run again with --wait"
+                    ) from None
+                if not told:
+                    print(
+                        f"waiting for the run using {str(self.path)!r} ({self.holder()})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            mine = os.fstat(fd)
+            try:
+                now = os.stat(self.lock_path)
+            except FileNotFoundError:
+                return "moved"
+            if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+                return "moved"
+            record = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        except OSError as exc:
+            if exc.errno in _NO_LOCKS:
+                return "unsupported"
+            raise StoreError(f"cannot lock {str(self.lock_path)!r}: {exc}") from None
+        return "held"
+
+    def unlock(self) -> None:
+        """Release the run lock (nothing if not held)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # names no holder any more
+            os.close(fd)  # releases the flock
+
+    def remove_temporaries(self) -> int:
+        """Delete temporary files left by an interrupted writer.
+
+        Only while holding the run lock (taken for the sweep if free): a
+        temporary file of a live run is never touched.
+
+        Returns
+        -------
+        int
+            How many files were removed (0 when another run holds the lock).
+        """
+        held = self.locked
+        if not held:
+            try:
+                self.lock()
+            except StoreError:
+                return 0
+            if not self.locked:
+                return 0
+        removed = 0
+        try:
+            candidates = [
+                *self.path.glob(f"{TMP_PREFIX}{MANIFEST}*"),
+                *self.path.glob(f"{TMP_PREFIX}{SPEC_COPY}*"),
+                *(self.path / CELLS).glob(f"{TMP_PREFIX}*"),
+            ]
+            for tmp in candidates:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
+                    removed += 1
+        finally:
+            if not held:
+                self.unlock()
+        return removed
 
     # -- cells ---------------------------------------------------------------------
 
@@ -198,6 +483,9 @@ class ResultsDir:
         self, cell_id: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
     ) -> None:
         """Write one cell atomically.
+
+        A directory (or anything else that is not a file) in the cell file's
+        place is moved aside to ``<id>.npz.damaged-<time>`` first.
 
         Parameters
         ----------
@@ -211,8 +499,39 @@ class ResultsDir:
         record = {**meta, "cell": cell_id, "sha256": arrays_sha256(arrays)}
         payload = {name: np.asarray(a) for name, a in arrays.items()}
         payload[_META] = np.array(json.dumps(record, sort_keys=True))
-        with atomic_write(self.cell_path(cell_id)) as fh:
+        path = self.cell_path(cell_id)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISDIR(path.lstat().st_mode):
+                path.rename(path.with_name(f"{path.name}.damaged-{time.time_ns()}"))
+        with atomic_write(path) as fh:
             np.savez(fh, allow_pickle=False, **payload)
+
+    def _expected_cell(self, cell_id: str, spec_sha256: str) -> tuple[str, dict[str, Any]]:
+        """Return the seed and canonical cell ``cell_id`` of the manifest (spec ``spec_sha256``)."""
+        if self._expected is None or self._expected[0] != spec_sha256:
+            manifest = self.read_manifest()
+            canonical = manifest.get("canonical_spec")
+            if manifest.get("spec_sha256") != spec_sha256:
+                raise StoreError(
+                    f"{str(self.path)!r} holds results of a different spec "
+                    f"(sha256 {str(manifest.get('spec_sha256'))[:12]}..., this spec "
+                    f"{spec_sha256[:12]}...)"
+                )
+            try:
+                if _canonical_sha256(canonical) != spec_sha256:
+                    raise ValueError
+                cells = {c["id"]: c for c in canonical["cells"]}
+                seed = str(canonical["seed"])
+            except (ValueError, TypeError, KeyError):
+                raise StoreError(
+                    f"{str(self.manifest_path)!r}: its canonical spec does not match its sha256 "
+                    "(edited by hand, or written by an incompatible initsim)"
+                ) from None
+            self._expected = (spec_sha256, seed, cells)
+        _, seed, cells = self._expected
+        if cell_id not in cells:
+            raise CorruptCellError(f"{self.cell_path(cell_id)}: not a cell of this study")
+        return seed, cells[cell_id]
 
     def read_cell(self, cell_id: str, spec_sha256: str) -> tuple[dict[str, np.ndarray], dict]:
         """Load and verify one cell.
@@ -222,7 +541,8 @@ class ResultsDir:
         cell_id : str
             The cell's id.
         spec_sha256 : str
-            The study's spec hash; a cell written for another spec is rejected.
+            The study's spec hash (that of the directory's manifest); a cell
+            written for another spec, or computed for another cell, is rejected.
 
         Returns
         -------
@@ -236,25 +556,47 @@ class ResultsDir:
         FileNotFoundError
             If the cell has not been written.
         CorruptCellError
-            If the file is truncated, unreadable, altered, or not this cell's.
+            If the file is truncated, unreadable, altered, not this cell's,
+            or not a regular file.
+        StoreError
+            If the manifest is unreadable or is another spec's.
         """
         path = self.cell_path(cell_id)
+        seed, cell = self._expected_cell(cell_id, spec_sha256)
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise CorruptCellError(f"{path}: unreadable ({exc.strerror or exc})") from None
+        if not stat.S_ISREG(mode):
+            raise CorruptCellError(f"{path}: not a regular file")
         try:
             # our own handle: np.load leaks its file when the zip is truncated
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
                 data = {name: npz[name] for name in npz.files}
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        except Exception as exc:  # whatever an undecodable file makes the decoders raise
             raise CorruptCellError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
         try:
-            meta = json.loads(str(data.pop(_META)))
+            raw = data.pop(_META)
+            if not isinstance(raw, np.ndarray) or raw.shape != () or raw.dtype.kind != "U":
+                raise ValueError("not a JSON string")
+            meta = json.loads(str(raw))
+            if not isinstance(meta, dict):
+                raise ValueError(f"a JSON {type(meta).__name__}, not an object")
         except (KeyError, ValueError) as exc:
             raise CorruptCellError(f"{path}: no valid metadata ({exc})") from None
         if meta.get("cell") != cell_id or meta.get("spec_sha256") != spec_sha256:
             raise CorruptCellError(f"{path}: written for another cell or spec")
+        if any(not isinstance(a, np.ndarray) or a.dtype.hasobject for a in data.values()):
+            raise CorruptCellError(f"{path}: holds something other than numeric arrays")
         if meta.get("sha256") != arrays_sha256(data):
             raise CorruptCellError(f"{path}: arrays do not match their recorded sha256")
+        problem = _provenance_problem(meta, seed, cell)
+        if problem is not None:
+            raise CorruptCellError(f"{path}: not this cell's result ({problem})")
         return data, meta
 
     def cell_state(self, cell_id: str, spec_sha256: str) -> str:

@@ -406,11 +406,13 @@ def q_moments(
     depth = len(n)
     sw = np.broadcast_to(np.asarray(sigma_w2, dtype=float), (depth,))
 
-    def g2(s: float) -> float:
-        return float(gaussian_expectation(activation, s, "phi2"))
+    # numpy scalars, not Python floats: a diverging net's moments overflow to inf
+    # (flagged by the callers) instead of raising OverflowError from ``x ** 2``
+    def g2(s: float) -> np.float64:
+        return np.float64(gaussian_expectation(activation, s, "phi2"))
 
-    def g4(s: float) -> float:
-        return float(gaussian_expectation(activation, s, "phi4"))
+    def g4(s: float) -> np.float64:
+        return np.float64(gaussian_expectation(activation, s, "phi4"))
 
     mean = np.empty(depth)
     var = np.empty(depth)
@@ -418,20 +420,21 @@ def q_moments(
     mu = sw[0] * q0 + sigma_b2
     nu = sw[0] ** 2 * q0_var
     m_mf = mu
-    for t in range(depth):
-        mean[t] = mu
-        var[t] = nu + 2.0 * (mu * mu + nu) / n[t]
-        mf[t] = m_mf
-        if t + 1 == depth:
-            break
-        if mu <= 0.0 or not np.isfinite(mu):
-            mean[t + 1 :] = var[t + 1 :] = mf[t + 1 :] = np.nan if mu != 0.0 else 0.0
-            break
-        g, dg, d2g = _derivatives(g2, mu)
-        w, _, d2w = _derivatives(lambda s: g4(s) - g2(s) ** 2, mu)
-        ey = g + 0.5 * d2g * nu
-        vy = dg * dg * nu + (w + 0.5 * d2w * nu) / n[t]
-        mu = sw[t + 1] * ey + sigma_b2
-        nu = sw[t + 1] ** 2 * max(vy, 0.0)
-        m_mf = sw[t + 1] * g2(m_mf) + sigma_b2
+    with np.errstate(over="ignore", invalid="ignore"):  # diverging nets: inf, not warnings
+        for t in range(depth):
+            mean[t] = mu
+            var[t] = nu + 2.0 * (mu * mu + nu) / n[t]
+            mf[t] = m_mf
+            if t + 1 == depth:
+                break
+            if mu <= 0.0 or not np.isfinite(mu):
+                mean[t + 1 :] = var[t + 1 :] = mf[t + 1 :] = np.nan if mu != 0.0 else 0.0
+                break
+            g, dg, d2g = _derivatives(g2, mu)
+            w, _, d2w = _derivatives(lambda s: g4(s) - g2(s) ** 2, mu)
+            ey = g + 0.5 * d2g * nu
+            vy = dg * dg * nu + (w + 0.5 * d2w * nu) / n[t]
+            mu = sw[t + 1] * ey + sigma_b2
+            nu = sw[t + 1] ** 2 * max(vy, 0.0)
+            m_mf = sw[t + 1] * g2(m_mf) + sigma_b2
     return mean, var, mf
