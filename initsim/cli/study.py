@@ -89,7 +89,7 @@ def register(sub: Any) -> None:
 
 
 def _add_max_cells(parser: argparse.ArgumentParser) -> None:
-    from initsim.study.spec import MAX_CELLS, WARN_CELLS
+    from initsim.study.limits import MAX_CELLS, WARN_CELLS
 
     parser.add_argument(
         "--max-cells",

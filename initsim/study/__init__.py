@@ -26,10 +26,14 @@ with the first cell computed or result loaded.
 
 from __future__ import annotations
 
-from initsim.study.cells import CELL_KINDS, TrainCellResult
-from initsim.study.results import Cell, StudyResults, load_results
-from initsim.study.run import RunSummary, Study
-from initsim.study.spec import CellSpec, SpecError, StudySpec, parse_spec, read_spec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from initsim.study.cells import CELL_KINDS, TrainCellResult
+    from initsim.study.results import Cell, StudyResults, load_results
+    from initsim.study.run import RunSummary, Study
+    from initsim.study.spec import CellSpec, SpecError, StudySpec, parse_spec, read_spec
 
 __all__ = [
     "CELL_KINDS",
@@ -45,3 +49,32 @@ __all__ = [
     "parse_spec",
     "read_spec",
 ]
+
+# Lazy, as the package's own face: the command line reads initsim.study.spec's limits
+# while building its parser without loading the runner, the store and the results.
+_LAZY = {
+    "CELL_KINDS": "cells",
+    "TrainCellResult": "cells",
+    "Cell": "results",
+    "StudyResults": "results",
+    "load_results": "results",
+    "RunSummary": "run",
+    "Study": "run",
+    "CellSpec": "spec",
+    "SpecError": "spec",
+    "StudySpec": "spec",
+    "parse_spec": "spec",
+    "read_spec": "spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'initsim.study' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"initsim.study.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

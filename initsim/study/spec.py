@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from initsim.study.cells import CELL_KINDS
+from initsim.study.limits import MAX_CELLS, WARN_CELLS
 
 __all__ = [
     "MAX_CELLS",
@@ -70,11 +71,6 @@ _CHECK_KEYS = ("alpha", "claims")
 _FIGURE_KEYS = ("kind", "experiment", "title")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # study and experiment names
 
-#: Cells a spec may expand into unless ``max_cells`` says otherwise: every cell is
-#: validated (about a millisecond each) and listed in the results manifest.
-MAX_CELLS = 100_000
-#: Above this many cells, parsing a spec issues a :class:`StudySizeWarning`.
-WARN_CELLS = 10_000
 #: Longest study or experiment name. Names become file names: a cell is written to
 #: ``cells/<experiment>-<index>.npz`` through ``.initsim-tmp-<experiment>-<index>.npz``
 #: plus 8 random characters (25 more than the cell id), the results directory is
