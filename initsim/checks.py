@@ -137,14 +137,26 @@ class CheckReport:
                 f"{r.layer:>5}  {r.quantity:<22} {r.observed:11.4g} {r.predicted:11.4g}  "
                 f"{iv:>25}  {p:>9}  {r.verdict:<7} {r.regime}"
             )
-        tested = sum(r.verdict != "N/A" for r in self.rows)
-        failed = sum(r.verdict == "FAIL" for r in self.rows)
-        lines.append(
-            f"overall: {self.verdict} ({tested} tests, {failed} failed, Holm "
-            f"family-wise alpha = {self.alpha:g})"
-        )
+        lines.append(f"overall: {self.summary()}")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        """Return the verdict with how many rows were testable and how many failed.
+
+        Returns
+        -------
+        str
+            E.g. ``"PASS, 21 of 41 rows testable (0 failed; Holm family-wise
+            alpha = 0.01)"``: a PASS over few testable rows says little, and the
+            untested rows say why in their regime.
+        """
+        tested = sum(r.verdict != "N/A" for r in self.rows)
+        failed = sum(r.verdict == "FAIL" for r in self.rows)
+        return (
+            f"{self.verdict}, {tested} of {len(self.rows)} rows testable ({failed} failed; "
+            f"Holm family-wise alpha = {self.alpha:g})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dictionary (NaN written as null)."""

@@ -332,3 +332,18 @@ def test_heavy_tailed_means_are_not_z_tested():
     wrong = check(res, alpha=0.01, sigma_w2=1.0)
     tested = [r for r in wrong.rows if r.quantity == "E[q]" and r.verdict != "N/A"]
     assert tested and wrong.verdict == "FAIL"
+
+
+def test_verdict_line_says_how_many_rows_were_testable():
+    # LeCun/tanh at width 64 leaves most rows outside the mean-field regime: a bare
+    # "PASS" would hide that most of the net was not tested
+    r = simulate(
+        activation="tanh", init="lecun_normal", depth=40, width=64, nets=300, seed=0,
+        backward=True,
+    )  # fmt: skip
+    report = check(r)
+    tested = sum(row.verdict != "N/A" for row in report.rows)
+    assert 0 < tested < len(report.rows)
+    (line,) = [ln for ln in report.table().splitlines() if ln.startswith("overall:")]
+    assert line.startswith(f"overall: {report.verdict}, {tested} of {len(report.rows)} rows")
+    assert report.summary() in line

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -194,3 +195,37 @@ def test_progress_bar_draws_after_delay_only():
     bar.update()
     bar.close()
     assert off.getvalue() == ""
+
+
+def test_study_validate_lists_every_cell_with_what_varies(capsys):
+    from initsim.cli import main
+
+    spec = Path(__file__).resolve().parents[1] / "reports" / "he-vs-lecun.toml"
+    assert main(["study", "validate", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "relu-003  init=lecun_normal width=256" in out
+    assert "tanh-000  init=he_normal width=64" in out
+    assert out.count("-00") == 8  # one line per cell
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    # `initsim study validate SPEC | head -1`: the reader goes away after one line,
+    # with far more than a pipe's buffer (64 KiB) still to come
+    widths = ", ".join(str(w) for w in range(1, 1501))
+    spec = tmp_path / "many.toml"
+    spec.write_text(
+        'name = "many"\nseed = 1\n[[experiment]]\nname = "e"\ndepth = 2\nnets = 2\n'
+        f'[experiment.grid]\ninit = ["he_normal", "lecun_normal"]\nwidth = [{widths}]\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "initsim.cli", "study", "validate", str(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"study many: valid, 3000 cells")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -95,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 2 on bad input or a file that cannot be
-        written (a full disk, a missing or read-only folder), 130 on Ctrl-C; the
+        written (a full disk, a missing or read-only folder), 130 on Ctrl-C, 141
+        (quietly) when the reader of stdout went away; the
         last two print one line on stderr (what happened, and for a study what
         was kept), not a traceback.
     """
@@ -109,12 +111,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"initsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``initsim study table | head``)
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a shell reports a pipe's writer
     except OSError as exc:
         print(f"initsim {args.command}: error: {_os_error_text(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # a study's StudyInterrupted says what was kept
         print(f"initsim {args.command}: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (e.g. captured)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _os_error_text(exc: OSError) -> str:

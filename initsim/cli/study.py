@@ -146,8 +146,34 @@ def _validate(args: argparse.Namespace) -> int:
         return 0
     print(f"study {spec.name}: valid, {len(spec.cells)} cells, spec sha256 {spec.sha256}")
     for name, n in counts.items():
-        print(f"  {name}: {n} cells")
+        cells = [c for c in spec.cells if c.experiment == name]
+        print(f"  {name}: {n} cells ({cells[0].kind})")
+        varying = _varying_keys(cells)
+        for c in cells:
+            label = " ".join(f"{k}={_fmt_param(c.params[k])}" for k in varying)
+            print(f"    {c.id}  {label}".rstrip())
     return 0
+
+
+def _varying_keys(cells: list[Any]) -> list[str]:
+    """Keys whose values differ between the cells of one experiment, in first-seen order."""
+    keys: list[str] = []
+    for c in cells:
+        keys.extend(k for k in c.params if k not in keys)
+    first = cells[0].params
+    return [k for k in keys if any(c.params.get(k) != first.get(k) for c in cells)]
+
+
+def _fmt_param(value: Any) -> str:
+    if isinstance(value, dict):
+        return value.get("name", "") + (
+            "(" + ", ".join(f"{k}={v}" for k, v in value.items() if k != "name") + ")"
+            if len(value) > 1
+            else ""
+        )
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _table(args: argparse.Namespace) -> int:
