@@ -46,10 +46,21 @@ from initsim.result import SimulationResult, mean_and_se
 if TYPE_CHECKING:
     from initsim.jacobian import JacobianSpectrum
 
-__all__ = ["CLAIMS", "CheckReport", "CheckRow", "TheoryInputs", "check", "holm", "theory_inputs"]
+__all__ = [
+    "CLAIMS",
+    "MIN_NETS",
+    "CheckReport",
+    "CheckRow",
+    "TheoryInputs",
+    "check",
+    "holm",
+    "theory_inputs",
+]
 
 #: Claims a user can add to a check.
 CLAIMS = ("preserves-variance",)
+#: Fewest nets :func:`check` accepts (its standard errors need a few nets).
+MIN_NETS = 10
 
 _REGIME_FRACTION = 0.5  # remainder allowed, as a fraction of the standard error
 _ROUNDING = 1e-10  # relative floor of a standard error: float64 sums over many layers
@@ -445,8 +456,8 @@ def check(
         sigma_w2 = check_real("sigma_w2", sigma_w2, minimum=0.0, strict=True)
     if sigma_b2 is not None:
         sigma_b2 = check_real("sigma_b2", sigma_b2, minimum=0.0)
-    if result.nets < 10:
-        raise ValueError(f"checks need at least 10 nets; the result has {result.nets}")
+    if result.nets < MIN_NETS:
+        raise ValueError(f"checks need at least {MIN_NETS} nets; the result has {result.nets}")
     ti, reason = theory_inputs(result)
     if ti is None:
         raise ValueError(reason)

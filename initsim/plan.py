@@ -793,15 +793,16 @@ def check_memory(plan_or_estimate: Any, available: int | None = None) -> None:
     _refuse_if_too_large(est, threads, big, method, kernel, available)
 
 
-#: Runs estimated below this never ask the machine how much memory is free.
-_SMALL_RUN_BYTES = 64 << 20
+#: Runs whose estimate beyond the fixed allowance (``base``) is below this never ask
+#: the machine how much memory is free: any machine that runs Numba has it.
+_UNPROBED_BYTES = 64 << 20
 
 
 def _refuse_if_too_large(
     est: dict[str, int], threads: int, big: str, method: str, kernel: str, available: int | None
 ) -> None:
     if available is None:
-        if est["total"] <= _SMALL_RUN_BYTES:
+        if est["total"] - est["base"] <= _UNPROBED_BYTES:
             return  # no probe (about 0.5 ms) for what any machine has: study validation
         available = available_memory()
     if available is None or est["total"] <= available:

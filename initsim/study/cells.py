@@ -328,10 +328,6 @@ def _load_train(arrays: Mapping[str, np.ndarray], provenance: dict[str, Any]) ->
 # Validators, one per kind: the runner's checks, nothing computed
 # ----------------------------------------------------------------------------------
 
-# Fewest nets check() accepts (initsim.checks.check: "checks need at least 10 nets");
-# tests/test_study_validation.py holds the two equal.
-_CHECK_MIN_NETS = 10
-
 
 def _key_in(message: str, keys: Mapping[str, str | None]) -> str | None:
     """Return the key whose name occurs first (as a word) in ``message``; None if none does."""
@@ -386,11 +382,11 @@ def _validate_simulate(params: Mapping[str, Any], checks: Mapping[str, Any] | No
         return
     from types import SimpleNamespace
 
-    from initsim.checks import theory_inputs
+    from initsim.checks import MIN_NETS, theory_inputs
 
-    if plan.nets < _CHECK_MIN_NETS:
+    if plan.nets < MIN_NETS:
         raise CellValueError(
-            "nets", f"checks need at least {_CHECK_MIN_NETS} nets; the cell has {plan.nets}"
+            "nets", f"checks need at least {MIN_NETS} nets; the cell has {plan.nets}"
         )
     # what check() reads of a result: its provenance config, which is the plan's
     _, reason = theory_inputs(SimpleNamespace(provenance={"config": plan.simulate_config()}))
