@@ -309,7 +309,7 @@ def test_ctrl_c_during_a_run_keeps_the_finished_cells(tmp_path, monkeypatch, cap
     assert rc == 130
     line = _one_line(capsys.readouterr().err)
     assert "interrupted" in line and "1 of 4 cells kept" in line and "resume" in line
-    assert sorted(p.name for p in (out / "cells").iterdir()) == ["he-000.npz"]
+    assert sorted(p.name for p in (out / "cells").iterdir()) == ["he-000.npz", "he-000.run.json"]
     monkeypatch.undo()
     summary = Study.from_toml(spec).run(out, threads=1)
     assert (summary.reused, summary.computed) == (1, 3)
@@ -431,3 +431,112 @@ def test_out_as_a_file(tmp_path, capsys):
     line = _one_line(capsys.readouterr().err)
     assert "File exists" not in line and "not a directory" in line
     assert out.read_text() == "x"
+
+
+# ----------------------------------------------------------------------------------
+# 15. temporary files of writers killed outright
+# ----------------------------------------------------------------------------------
+
+# Start a write of each target named on the command line, then die by SIGKILL (as a
+# report killed while drawing): nothing can remove the temporary files but a later write.
+_KILLED_WRITER = """\
+import os, signal, sys
+from pathlib import Path
+from initsim._files import temp_file_in
+for name in sys.argv[2:]:
+    fd, tmp = temp_file_in(Path(sys.argv[1]), name)
+    os.write(fd, b"half written")
+    print(tmp.name, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _killed_writer(folder: Path, *names: str) -> list[Path]:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.study_helpers import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(folder), *names],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    left = [folder / line for line in proc.stdout.split()]
+    assert len(left) == len(names) and all(p.is_file() for p in left)
+    return left
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_killed_writers_temporary_file_goes_with_the_next_write(tmp_path):
+    import fcntl
+
+    dead, longer, shorter, held = _killed_writer(
+        tmp_path, "report.pdf", "report.pdf.bak", "report.pd", "report.pdf"
+    )
+    assert dead.name.startswith(f"{_files.TMP_PREFIX}report.pdf.")
+    # what must stay: a dead writer's file that someone else holds locked (a pid now
+    # reused, or a writer on another host sharing this folder), files of other targets,
+    # and a file that only looks like a temporary one ...
+    holder = os.open(held, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    lookalike = tmp_path / f"{_files.TMP_PREFIX}report.pdf-notes.txt"
+    lookalike.write_text("mine")
+    try:
+        # the report writes through temp_file_in: its next write sweeps its own target
+        fd, live = _files.temp_file_in(tmp_path, "report.pdf")
+        try:
+            assert not dead.exists()
+            assert held.exists() and longer.exists() and shorter.exists()
+            # ... and a live writer's file (open and locked), however old
+            _age(live, 2 * _files.STALE_AFTER_S)
+            with _files.atomic_write(tmp_path / "report.pdf") as fh:
+                fh.write(b"%PDF-1.4")
+            assert (tmp_path / "report.pdf").read_bytes() == b"%PDF-1.4"
+            assert live.exists() and held.exists() and longer.exists() and shorter.exists()
+            assert lookalike.read_text() == "mine"
+        finally:
+            os.close(fd)
+        live.unlink()
+    finally:
+        os.close(holder)
+    with _files.atomic_write(tmp_path / "report.pdf") as fh:
+        fh.write(b"%PDF-1.5")
+    assert not held.exists() and longer.exists()  # its lock is free now
+    assert _files.remove_stale_temporaries(tmp_path, "report.pdf.bak") == 1
+    assert _files.remove_stale_temporaries(tmp_path, "report.pd") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([lookalike.name, "report.pdf"])
+
+
+def test_temporary_files_whose_writer_cannot_be_checked_go_when_old(tmp_path):
+    # an older initsim named no writer; a writer on another host has a pid that means
+    # nothing here: such files go only once nobody touched them for STALE_AFTER_S
+    legacy = tmp_path / f"{_files.TMP_PREFIX}t.csvab12cd_3"
+    foreign = tmp_path / f"{_files.TMP_PREFIX}t.csv.000000-{os.getpid()}.k2j4h5g6"
+    if _files._host_tag() == "000000":  # pragma: no cover - one host in 16 million
+        foreign = foreign.with_name(foreign.name.replace("000000", "ffffff"))
+    for p in (legacy, foreign):
+        p.write_text("x")
+    assert _files.remove_stale_temporaries(tmp_path, "t.csv") == 0
+    _age(legacy, _files.STALE_AFTER_S + 60)
+    _age(foreign, _files.STALE_AFTER_S + 60)
+    with _files.atomic_write(tmp_path / "t.csv", "w") as fh:
+        fh.write("a,b\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+def test_very_long_target_names_get_short_temporary_names(tmp_path):
+    name = "n" * 240 + ".csv"  # 244 bytes: the temporary name must still fit in 255
+    (dead,) = _killed_writer(tmp_path, name)
+    assert len(dead.name) <= 255
+    with _files.atomic_write(tmp_path / name, "w") as fh:
+        fh.write("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

@@ -22,6 +22,8 @@ def test_run_resume_table_and_reproducibility(tmp_path):
     assert (s1.cells, s1.computed, s1.reused, s1.failed) == (12, 12, 0, 0)
     study.run(out2, threads=2)
     assert cell_digests(out1) == cell_digests(out2)  # 1 vs 2 threads: bit-identical
+    assert len(cell_files(out1)) == 12
+    assert cell_files(out1) == cell_files(out2)  # ... and so are the files, byte for byte
 
     again = study.run(out1)
     assert (again.computed, again.reused) == (0, 12)
@@ -57,6 +59,43 @@ def test_run_resume_table_and_reproducibility(tmp_path):
     prov = cell.result.provenance
     assert prov["spawn_key"] == [0, 0] and prov["seed_entropy"] == "7"
     assert "threading_layer" in prov and "threads" in prov
+
+
+def cell_files(out) -> dict[str, bytes]:
+    """Name -> bytes of every cell file of a results directory."""
+    return {p.name: p.read_bytes() for p in sorted((out / "cells").glob("*.npz"))}
+
+
+def test_manifest_records_the_threads_and_layer_the_cells_used(tmp_path):
+    study = Study.from_toml(write(tmp_path, SPEC))
+    out = tmp_path / "r"
+    study.run(out, threads=2, only="he-lecun")
+    results = load_results(out)
+    layers = {c.result.provenance["threading_layer"] for c in results.cells}
+    assert len(layers) == 1 and layers != {"unset"}  # simulate cells ran parallel kernels
+    assert {c.result.provenance["threads"] for c in results.cells} == {2}
+    manifest = json.loads((out / "manifest.json").read_text())
+    prov = manifest["provenance"]
+    assert prov["threading_layer"] == layers.pop() and prov["threads"] == 2
+    assert prov["cells_run"]["cells"] == 4 and prov["first_run"]["threads"] == 2
+    assert results.provenance["threads"] == 2
+
+    study.run(out, threads=1, only="phase")  # a part on 1 thread: the manifest says both
+    prov = json.loads((out / "manifest.json").read_text())["provenance"]
+    assert prov["threads"] == "1 to 2" and prov["cells_run"]["cells"] == 8
+    study.run(out, threads=1)  # the rest
+    prov = json.loads((out / "manifest.json").read_text())["provenance"]
+    assert prov["threads"] == "1 to 2" and prov["cells_run"]["threads"] == [1, 2]
+    assert prov["cells_run"]["cells"] == 12 and load_results(out).provenance["threads"] == "1 to 2"
+
+    # a directory whose manifest knows nothing (written before the cells reported it):
+    # loading takes the cells' word for it
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("threading_layer", "threads", "cells_run"):
+        del manifest["provenance"][key]
+    manifest["provenance"]["threading_layer"] = "unset"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert load_results(out).provenance["threading_layer"] == prov["threading_layer"]
 
 
 def test_failed_cells_are_reported_and_others_kept(tmp_path):
@@ -97,6 +136,7 @@ def test_dask_local_cluster_matches_local_and_retries(tmp_path, monkeypatch):
     exited = sorted(p.name for p in markers.glob("exit-*"))
     assert len(raised) == 4 and len(exited) == 4  # each fault happened, and was recovered
     assert cell_digests(tmp_path / "dask") == cell_digests(tmp_path / "local")
+    assert cell_files(tmp_path / "dask") == cell_files(tmp_path / "local")
     manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
     assert manifest["provenance"]["first_run"]["executor"] == "dask"
 

@@ -137,6 +137,109 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
     assert "study killable: 10/10 cells done" in out
     assert "ETA" in err  # the progress bar
     assert cell_digests(killed) == cell_digests(whole)
+    assert _cell_files(killed) == _cell_files(whole)  # byte for byte, timings aside
+
+    # each process learns its threading layer only when a parallel region runs: the
+    # manifest records what the cells used, not what the process knew at the start
+    for out, threads in ((killed, 2), (whole, 1)):
+        prov = json.loads((out / "manifest.json").read_text())["provenance"]
+        assert prov["threading_layer"] not in ("unset", None, "") and prov["threads"] == threads
+        assert prov["cells_run"]["cells"] == 10
+
+
+def _cell_files(out) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / "cells").glob("*.npz"))}
+
+
+# ----------------------------------------------------------------------------------
+# Cell files are byte-identical; how a cell ran lives next to it
+# ----------------------------------------------------------------------------------
+
+SMALL = """\
+name = "small"
+seed = 9
+
+[[experiment]]
+name = "a"
+depth = 3
+width = 8
+nets = 12
+backward = true
+histograms = 4
+[experiment.grid]
+init = ["he_normal", "lecun_normal"]
+[experiment.checks]
+alpha = 0.01
+claims = ["preserves-variance"]
+"""
+
+
+def test_write_npz_depends_on_the_arrays_only(tmp_path, monkeypatch):
+    import io
+    import time as clock
+
+    from initsim.study.store import write_npz
+
+    arrays = {"b": np.arange(6.0).reshape(2, 3), "a": np.array(["x"]), "c": np.int64(3)}
+
+    def written(writer, when: float) -> bytes:
+        monkeypatch.setattr(clock, "time", lambda: when)
+        buf = io.BytesIO()
+        writer(buf, arrays)
+        return buf.getvalue()
+
+    # the members' timestamps are fixed, whatever the clock says (numpy's own savez
+    # leaves that to the zipfile module of the Python it runs on)
+    once = written(write_npz, 1.0e9)
+    assert once == written(write_npz, 1.7e9)
+    assert once == written(write_npz, 1.7e9 + 1)  # and insertion order does not matter:
+    arrays = dict(reversed(arrays.items()))
+    assert once == written(write_npz, 1.0e9)
+    with np.load(io.BytesIO(once), allow_pickle=False) as npz:
+        assert sorted(npz.files) == ["a", "b", "c"]
+        assert all(np.array_equal(npz[k], arrays[k]) for k in arrays)
+        assert npz["b"].dtype == np.float64 and npz["c"].shape == ()
+
+
+def test_two_identical_runs_write_byte_identical_cell_files(tmp_path):
+    study = Study.from_toml(write(tmp_path, SMALL))
+    one, two = tmp_path / "one", tmp_path / "two"
+    study.run(one, threads=1)
+    time.sleep(2.1)  # a zip timestamp has 2-second resolution: a new one for the second run
+    study.run(two, threads=2)
+    files = _cell_files(one)
+    assert sorted(files) == ["a-000.npz", "a-001.npz"]
+    assert files == _cell_files(two)
+
+    # the timings and thread counts are in the sidecar, and back in the loaded provenance
+    store = ResultsDir(one)
+    run = json.loads(store.run_path("a-000").read_text())
+    assert run["cell"] == "a-000" and run["threads"] == 1 and run["elapsed_s"] > 0
+    assert run["threading_layer"] != "unset" and run["sha256"] == cell_digests(one)["a-000"]
+    _, meta = store.read_cell("a-000", study.spec.sha256)
+    assert meta["provenance"]["threads"] == 1 and meta["run"]["elapsed_s"] == run["elapsed_s"]
+    with np.load(store.cell_path("a-000")) as npz:
+        stored = json.loads(str(npz["__meta__"]))
+    assert not {"elapsed_s", "threads", "threading_layer"} & set(stored["provenance"])
+
+    # no checksum covers the sidecar: missing, garbled or another cell's, it is ignored
+    store.run_path("a-000").unlink()
+    store.run_path("a-001").write_text("{not json")
+    two_store = ResultsDir(two)
+    two_store.run_path("a-000").rename(store.run_path("a-000").with_name("x"))
+    (one / "cells" / "x").rename(store.run_path("a-000"))  # a-000's facts ... of run two
+    fresh = ResultsDir(one)
+    assert fresh.cell_state("a-000", study.spec.sha256) == "done"
+    assert fresh.cell_state("a-001", study.spec.sha256) == "done"
+    _, meta = fresh.read_cell("a-001", study.spec.sha256)
+    assert meta["run"] == {} and "threads" not in meta["provenance"]
+    again = study.run(one)
+    assert (again.reused, again.computed) == (2, 0)
+    assert _cell_files(one) == files
+    # a stale sidecar (an earlier computation's) does not describe a recomputed cell
+    store.run_path("a-001").write_text(json.dumps({"cell": "a-001", "sha256": "0" * 64}))
+    _, meta = ResultsDir(one).read_cell("a-001", study.spec.sha256)
+    assert meta["run"] == {}
 
 
 # ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import sys
 import textwrap
 import time
 import tracemalloc
@@ -24,6 +25,7 @@ from initsim._files import atomic_write
 from initsim.checks import check
 from initsim.cli import main
 from initsim.study import SpecError, Study, parse_spec, read_spec
+from initsim.study import cells as cells_module
 from initsim.study import spec as spec_module
 from initsim.study.spec import MAX_CELLS, MAX_NAME_LENGTH, WARN_CELLS, StudySizeWarning
 from initsim.study.store import ResultsDir
@@ -198,11 +200,38 @@ def test_train_cells_are_checked_like_train_and_the_data_makers(tmp_path, extra,
     _refused(tmp_path, TRAIN + extra, *needles)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sklearn") is not None, reason="sklearn installed")
-def test_digits_without_sklearn_is_refused_at_validation(tmp_path):
-    body = TRAIN.replace("[4, 8, 3]", "[64, 8, 10]") + 'data = {kind = "digits"}\n'
-    body += 'loss = "cross_entropy"\n'
-    _refused(tmp_path, body, "line 9", "scikit-learn")
+DIGITS = TRAIN.replace("[4, 8, 3]", "[64, 8, 10]") + 'data = {kind = "digits"}\n'
+DIGITS += 'loss = "cross_entropy"\n'
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        pytest.param("sklearn", id="no-sklearn"),
+        # a package that is found but does not import (a partial or broken install)
+        pytest.param("sklearn.datasets", id="sklearn-without-datasets"),
+    ],
+)
+def test_digits_without_sklearn_is_refused_at_validation(tmp_path, monkeypatch, capsys, hidden):
+    monkeypatch.setattr(cells_module, "_DIGITS_LOADABLE", [])  # forget an earlier import
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, hidden, None)  # `import sklearn...` raises ImportError
+    message = _refused(tmp_path, DIGITS, "line 9", "experiment 't'", "data", "scikit-learn")
+    assert "pip install scikit-learn" in message
+    # the command line says the same before running anything (exit 2)
+    path = _spec(tmp_path, DIGITS, "cli.toml")
+    for action in ("validate", "run"):
+        out = tmp_path / "never"
+        assert main(["study", action, str(path), *(["--out", str(out)] * (action == "run"))]) == 2
+        err = capsys.readouterr().err
+        assert "scikit-learn" in err and "Traceback" not in err
+        assert not out.exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="needs scikit-learn")
+def test_digits_with_sklearn_is_valid(tmp_path):
+    assert [c.id for c in read_spec(_spec(tmp_path, DIGITS)).cells] == ["t-000"]
 
 
 def test_errors_from_defaults_point_at_the_defaults_line(tmp_path):

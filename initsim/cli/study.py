@@ -131,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from initsim.study import read_spec
+    from initsim.study.results import param_text
 
     spec = read_spec(args.spec, max_cells=args.max_cells)
     counts = {e: sum(c.experiment == e for c in spec.cells) for e in spec.experiments}
@@ -150,7 +151,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"  {name}: {n} cells ({cells[0].kind})")
         varying = _varying_keys(cells)
         for c in cells:
-            label = " ".join(f"{k}={_fmt_param(c.params[k])}" for k in varying)
+            label = " ".join(f"{k}={param_text(c.params.get(k, ''))}" for k in varying)
             print(f"    {c.id}  {label}".rstrip())
     return 0
 
@@ -162,18 +163,6 @@ def _varying_keys(cells: list[Any]) -> list[str]:
         keys.extend(k for k in c.params if k not in keys)
     first = cells[0].params
     return [k for k in keys if any(c.params.get(k) != first.get(k) for c in cells)]
-
-
-def _fmt_param(value: Any) -> str:
-    if isinstance(value, dict):
-        return value.get("name", "") + (
-            "(" + ", ".join(f"{k}={v}" for k, v in value.items() if k != "name") + ")"
-            if len(value) > 1
-            else ""
-        )
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
 
 
 def _table(args: argparse.Namespace) -> int:
@@ -192,16 +181,75 @@ def _table(args: argparse.Namespace) -> int:
         print(f"wrote {len(results.table())} rows to {path}")
         return 0
     table = results.table()
-    cols = ["cell", "activation", "init", "width", "layer", "q_mean", "grad_sq_mean", "q_verdict"]
-    print("  ".join(f"{c:>14}" for c in cols))
-    for row in table:
-        print("  ".join(f"{_fmt(row[c]):>14}" for c in cols))
+    print(_aligned(table, _shown_columns(table)))
+    checked = [c for c in results.cells if c.kind == "simulate" and c.checks is not None]
+    if checked:
+        print()
+        print("checks (verdict of each checked cell, its claims included):")
+        width = max(len(c.id) for c in checked)
+        for c in checked:
+            print(f"  {c.id:<{width}}  {c.checks.summary()}")
+            claims = table["claims"][table["cell"] == c.id]
+            text = str(claims[0]) if len(claims) else ""
+            for claim in text.split("; ") if text else []:
+                print(f"  {'':<{width}}    claim {claim}")
+    others = sum(c.kind != "simulate" for c in results.cells)
+    if others:
+        print(
+            f"({others} jacobian or train cells have no rows here: "
+            "initsim.load_results(...).cells_of(EXPERIMENT) holds their arrays)"
+        )
     if results.missing:
         print(f"({len(results.missing)} cells missing: run the study again to finish)")
     return 0
 
 
+#: Columns of ``study table``'s printout whose header is shortened.
+_HEADERS = {"check_verdict": "check"}
+
+
+def _shown_columns(table: Any) -> list[str]:
+    """Return the printed columns: cell, varying parameters, layer, means, verdicts."""
+    import numpy as np
+
+    names = list(table.dtype.names)
+    stats = names.index("layer")
+
+    def varies(name: str) -> bool:
+        return len(table) > 0 and bool(np.any(table[name] != table[name][0]))
+
+    cols = ["cell"]
+    for name in names[1:stats]:  # identity columns: the parameters
+        if name == "width" and "widths" in names:
+            continue  # -1 for per-layer widths: the widths column says them all
+        if name in ("activation", "init", "width") or varies(name):
+            cols.append(name)
+    cols += ["layer", "q_mean"]
+    backward = len(table) > 0 and bool(np.any(~np.isnan(table["grad_sq_mean"])))
+    if backward:
+        cols.append("grad_sq_mean")
+    for name in ("q_verdict", "grad_sq_verdict", "check_verdict"):  # if any cell is checked
+        if np.any(table[name] != ""):
+            cols.append(name)
+    return cols
+
+
+def _aligned(table: Any, cols: list[str]) -> str:
+    """``cols`` of ``table`` as text columns as wide as their longest value (numbers right)."""
+    heads = [_HEADERS.get(c, c) for c in cols]
+    cells = [[_fmt(row[c]) for c in cols] for row in table]
+    widths = [max([len(h), *(len(r[j]) for r in cells)]) for j, h in enumerate(heads)]
+    right = [table.dtype[c].kind in "fiu" for c in cols]
+
+    def line(texts: list[str]) -> str:
+        cols = zip(texts, widths, right, strict=True)
+        parts = [t.rjust(w) if r else t.ljust(w) for t, w, r in cols]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(heads), *(line(r) for r in cells)])
+
+
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
+    if isinstance(value, float):  # numpy's float64 is one
         return f"{value:.6g}"
     return str(value)

@@ -13,7 +13,7 @@ This is the face of the study feature; its modules own, each importing only thos
 - :mod:`~initsim.study.spec`: TOML -> :class:`StudySpec` of :class:`CellSpec`
   (validation with key and line in every error, the spec hash),
 - :mod:`~initsim.study.store`: the results directory (manifest, one atomic,
-  checksummed file per cell),
+  checksummed, byte-reproducible file per cell, and a sidecar of how it ran),
 - :mod:`~initsim.study.results`: :func:`load_results`, :class:`StudyResults`,
   :class:`Cell`, the tidy table and its CSV,
 - :mod:`~initsim.study.executors`: where cells run (this process, or Dask),

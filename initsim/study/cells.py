@@ -25,6 +25,7 @@ import functools
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from initsim import keywords
-from initsim.provenance import json_safe, numba_threads, versions
+from initsim.provenance import json_safe, numba_threads, threading_layer, versions
 
 __all__ = [
     "CELL_KINDS",
@@ -285,7 +286,8 @@ def _train_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads: in
         p["bias"] if not isinstance(p["bias"], str | Mapping) else _named(initializers, p["bias"])
     )
     losses, distances, norms = [], [], []
-    with numba_threads(threads):
+    started = time.perf_counter()
+    with numba_threads(threads) as used_threads:
         for r in range(int(p["repeats"])):
             mlp = tr.init_mlp(sizes, init, activation, bias=bias, seed=child(_TRAIN_INIT, r))
             out = tr.train(
@@ -310,6 +312,9 @@ def _train_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads: in
         "seed_entropy": str(ss.entropy),
         "spawn_key": list(key),
         "config": {k: v for k, v in p.items()},
+        "threads": used_threads,
+        "threading_layer": threading_layer(),
+        "elapsed_s": time.perf_counter() - started,
         "versions": versions(),
     }
     return arrays, {"provenance": provenance, "checks": None}
@@ -405,6 +410,36 @@ def _validate_jacobian(params: Mapping[str, Any], checks: Mapping[str, Any] | No
     _plan({**kwargs, "method": "dense"}, keys, kernel="jacobian")
 
 
+_DIGITS_LOADABLE: list[bool] = []  # set once sklearn.datasets imported in this process
+
+
+def _import_digits_loader() -> None:
+    """Import what :func:`initsim.train.digits_data` imports, as the run would.
+
+    Finding a ``sklearn`` package is not enough: a broken or partial
+    install (or one hidden from this environment) fails only on import.
+
+    Raises
+    ------
+    ImportError
+        Saying that scikit-learn is needed, why it cannot be imported, and how
+        to install it.
+    """
+    if _DIGITS_LOADABLE:
+        return
+    import importlib
+
+    try:
+        importlib.import_module("sklearn.datasets").load_digits  # noqa: B018
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(
+            "digits data need scikit-learn (sklearn.datasets.load_digits), which cannot be "
+            f"imported here ({type(exc).__name__}: {exc}); initsim does not depend on it: "
+            "install it with `pip install scikit-learn`"
+        ) from None
+    _DIGITS_LOADABLE.append(True)
+
+
 def _validate_train(params: Mapping[str, Any], checks: Mapping[str, Any] | None) -> None:
     from initsim import activations, initializers
     from initsim import train as tr
@@ -433,8 +468,9 @@ def _validate_train(params: Mapping[str, Any], checks: Mapping[str, Any] | None)
     else:
         try:
             n_samples, inputs, classes = tr.check_digits_args()
+            _import_digits_loader()
         except ImportError as exc:
-            raise CellValueError("data", str(exc)) from None
+            raise CellValueError("data", f"data kind 'digits': {exc}") from None
         _digits_inputs(inputs, n_in)
         fit = {"classes": classes}
     mlp_keys = {k: k for k in ("sizes", "init", "activation", "bias")}

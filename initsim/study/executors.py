@@ -170,8 +170,11 @@ class LocalExecutor:
         self.cell_fn = cell_fn
 
     def describe(self) -> dict[str, Any]:
-        """Return a JSON-ready description for the provenance."""
-        return {"executor": self.name, "threads": self.threads}
+        """Return a JSON-ready description for the provenance (threads: those cells get)."""
+        import numba
+
+        threads = self.threads if self.threads is not None else numba.get_num_threads()
+        return {"executor": self.name, "threads": threads}
 
     def run(self, cells: Sequence[Mapping[str, Any]], seed: int) -> Iterator[tuple[str, Outcome]]:
         """Compute ``cells`` in order.

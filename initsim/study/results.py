@@ -24,9 +24,17 @@ import numpy as np
 
 from initsim.study.cells import CELL_KINDS
 from initsim.study.spec import StudySpec, parse_spec
-from initsim.study.store import CorruptCellError, ResultsDir, StoreError
+from initsim.study.store import CorruptCellError, ResultsDir, StoreError, run_facts
 
-__all__ = ["TABLE_COLUMNS", "Cell", "StudyResults", "load_results", "read_results"]
+__all__ = [
+    "PARAM_COLUMNS",
+    "TABLE_COLUMNS",
+    "Cell",
+    "StudyResults",
+    "load_results",
+    "param_text",
+    "read_results",
+]
 
 #: Columns of :meth:`StudyResults.table`, in order.
 TABLE_COLUMNS = (
@@ -56,7 +64,15 @@ TABLE_COLUMNS = (
     ("grad_sq_predicted", "f8"),
     ("grad_sq_p_value", "f8"),
     ("grad_sq_verdict", "U8"),
+    ("check_verdict", "U8"),
+    ("claim_verdict", "U8"),
+    ("claims", "U64"),
 )
+
+#: Parameters of a simulate cell with a column of their own in :meth:`StudyResults.table`
+#: (``width`` only while every width is one number); any other parameter gets a text
+#: column, after ``nets``, when it varies between the tabulated cells.
+PARAM_COLUMNS = ("activation", "init", "width", "depth", "bias_std", "nets")
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,69 @@ def _label(value: Any) -> str:
     return str(value)
 
 
+def param_text(value: Any) -> str:
+    """Write a cell parameter as a short text: ``he_normal``, ``normal(std=2.0)``, ``64,32``.
+
+    Parameters
+    ----------
+    value : object
+        A parameter value as a spec resolves it (name, table, list, number).
+
+    Returns
+    -------
+    str
+        The text the table and ``study validate`` show.
+    """
+    if isinstance(value, Mapping):
+        if "name" in value:
+            return _label(value)
+        return "{" + ", ".join(f"{k}={param_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return ",".join(param_text(v) for v in value)
+    return str(value)
+
+
+def _param(params: Mapping[str, Any], key: str) -> Any:
+    """Return a simulate cell's parameter, or simulate's default when the spec leaves it out."""
+    from initsim.keywords import SIMULATE
+
+    kw = SIMULATE.get(key)
+    return params.get(key, kw.default if kw is not None else None)
+
+
+def _varying_params(cells: list[Cell]) -> list[tuple[str, str]]:
+    """``(parameter, column)`` of the parameters without a column that vary between ``cells``."""
+    keys: list[str] = []
+    for c in cells:
+        keys.extend(k for k in c.params if k not in keys)
+    listed = any(isinstance(_param(c.params, "width"), list | tuple) for c in cells)
+    out = []
+    for key in keys:
+        if key in PARAM_COLUMNS and not (key == "width" and listed):
+            continue
+        first = _param(cells[0].params, key)
+        if any(_param(c.params, key) != first for c in cells):
+            out.append((key, "widths" if key == "width" else key))
+    return out
+
+
+def _claims(report: Any) -> tuple[str, str]:
+    """Return the combined verdict and a description of a check report's claim rows."""
+    rows = [r for r in report.rows if r.quantity.startswith("claim ")]
+    if not rows:
+        return "", ""
+    verdicts = {r.verdict for r in rows}
+    verdict = "FAIL" if "FAIL" in verdicts else ("PASS" if "PASS" in verdicts else "N/A")
+    parts = []
+    for r in rows:
+        p = "" if math.isnan(r.p_value) else f", p = {r.p_value:.3g}"
+        parts.append(
+            f"{r.quantity.removeprefix('claim ')} = {r.observed:.4g} "
+            f"(predicted {r.predicted:.4g}{p}): {r.verdict}"
+        )
+    return verdict, "; ".join(parts)
+
+
 @dataclass
 class StudyResults:
     """The finished cells of a study, as loaded from its results directory.
@@ -120,7 +199,9 @@ class StudyResults:
     spec_sha256 : str
         Hash of the canonical spec.
     provenance : dict
-        Manifest provenance: versions, threading layer, executor, seed.
+        Manifest provenance (versions, platform, executor), with the
+        threading layer and thread counts the loaded cells report
+        (:func:`~initsim.study.store.run_facts`).
     figures : list of dict
         The spec's ``[[figure]]`` tables.
     cells : list of Cell
@@ -191,29 +272,40 @@ class StudyResults:
         return sum(1 for c in self.cells if c.checks is not None and c.checks.verdict == "FAIL")
 
     def table(self) -> np.ndarray:
-        """One row per simulate cell x layer: summary statistics and check verdicts.
+        """One row per simulate cell x layer: parameters, summary statistics and check verdicts.
 
         Returns
         -------
         numpy.ndarray
             A structured array with the fields of :data:`TABLE_COLUMNS`
-            (``pandas.DataFrame(results.table())`` makes a data frame).
-            Means and 95% Student-t intervals are over nets; ``q_predicted``,
-            ``q_p_value`` and ``q_verdict`` come from the cell's checks
-            ("" and NaN where the cell was not checked or the row untested).
+            (``pandas.DataFrame(results.table())`` makes a data frame), and,
+            after ``nets``, one text column per other parameter that varies
+            between the cells (e.g. ``inputs``, ``method``; ``widths`` when a
+            cell has one width per layer, ``width`` then being -1). Means and
+            95% Student-t intervals are over nets; ``q_predicted``,
+            ``q_p_value`` and ``q_verdict`` come from the cell's checks ("" and
+            NaN where the cell was not checked or the row untested);
+            ``check_verdict`` is the cell's overall verdict (its claims
+            included), ``claim_verdict`` and ``claims`` its claim rows, e.g.
+            ``"E[q^L] - E[q^1] = -0.49 (predicted 0, p = 1e-30): FAIL"``. Text
+            columns are as wide as their longest value.
         """
+        cells = [c for c in self.cells if c.kind == "simulate"]
+        extra = _varying_params(cells) if cells else []
         rows: list[tuple[Any, ...]] = []
-        for cell in self.cells:
-            if cell.kind != "simulate":
-                continue
+        for cell in cells:
             r = cell.result
             p = cell.params
             width = p.get("width", 256)
             width = width if isinstance(width, int) else -1
+            params = tuple(param_text(_param(p, key)) for key, _ in extra)
             verdicts: dict[tuple[str, int], Any] = {}
+            overall = claim_verdict = claims = ""
             if cell.checks is not None:
                 for row in cell.checks.rows:
                     verdicts[(row.quantity, row.layer)] = row
+                overall = cell.checks.verdict
+                claim_verdict, claims = _claims(cell.checks)
             q_lo, q_hi = r.layer_interval("q")
             q_mean = r.layer_mean("q")
             if r.grad_sq is not None:
@@ -236,6 +328,7 @@ class StudyResults:
                         r.depth,
                         float(p.get("bias_std", 0.0)),
                         r.nets,
+                        *params,
                         layer,
                         q_mean[i],
                         q_lo[i],
@@ -254,9 +347,20 @@ class StudyResults:
                         grow.predicted if grow else math.nan,
                         grow.p_value if grow else math.nan,
                         grow.verdict if grow else "",
+                        overall,
+                        claim_verdict,
+                        claims,
                     )
                 )
-        return np.array(rows, dtype=list(TABLE_COLUMNS))
+        at = [name for name, _ in TABLE_COLUMNS].index("nets") + 1
+        columns = [*TABLE_COLUMNS[:at], *((col, "U1") for _, col in extra), *TABLE_COLUMNS[at:]]
+        dtype = []
+        for j, (name, kind) in enumerate(columns):
+            if kind.startswith("U"):  # as wide as the longest value: never cut a name short
+                longest = max((len(row[j]) for row in rows), default=0)
+                kind = f"U{max(int(kind[1:]), longest, 1)}"
+            dtype.append((name, kind))
+        return np.array(rows, dtype=dtype)
 
     def write_csv(self, path: str | Path) -> Path:
         """Write :meth:`table` as CSV (atomically).
@@ -353,6 +457,7 @@ def read_results(
     cells: list[Cell] = []
     missing: list[str] = []
     corrupt: dict[str, str] = {}
+    runs: list[Mapping[str, Any]] = []
     for cs in spec.cells:
         try:
             arrays, meta = store.read_cell(cs.id, spec.sha256)
@@ -363,6 +468,7 @@ def read_results(
             missing.append(cs.id)
             corrupt[cs.id] = str(exc)
             continue
+        runs.append(meta["provenance"])
         cells.append(
             Cell(
                 id=cs.id,
@@ -386,12 +492,14 @@ def read_results(
             f"missing or corrupt (first: {missing[0]}){damaged}; run the study again to "
             "finish it (damaged cells are recomputed)"
         )
+    provenance = dict(manifest.get("provenance", {}))
+    provenance.update(run_facts(runs))  # what the cells on disk used, whatever the manifest says
     return StudyResults(
         name=spec.name,
         seed=spec.seed,
         spec=spec.raw,
         spec_sha256=spec.sha256,
-        provenance=dict(manifest.get("provenance", {})),
+        provenance=provenance,
         figures=list(spec.figures),
         cells=cells,
         missing=missing,

@@ -138,6 +138,18 @@ def _prepare(
         raise
 
 
+def _record_run_facts(store: ResultsDir, runs: Iterable[Mapping[str, Any]]) -> None:
+    """Record in the manifest the threading layer and threads the cells used (best effort).
+
+    A run stopped by a full disk or Ctrl-C still tries; a failure here never
+    hides the run's own outcome (the facts are also read from the cells).
+    """
+    from initsim.study.store import run_facts
+
+    with contextlib.suppress(OSError, StoreError):
+        store.record_run_facts(run_facts(runs))
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What :meth:`Study.run` did.
@@ -270,9 +282,12 @@ class Study:
         -------
         dict
             Format, name, spec hash and canonical spec, seed, the cells'
-            spawn keys and provenance (versions, threading layer).
+            spawn keys and provenance (versions, platform, executor). The
+            threading layer and thread counts are added by :meth:`run` once
+            cells have run (:func:`~initsim.study.store.run_facts`): before
+            its first parallel region a process cannot know its layer.
         """
-        from initsim.provenance import threading_layer, versions
+        from initsim.provenance import versions
 
         return {
             "format": "initsim-study/1",
@@ -286,7 +301,6 @@ class Study:
                 "versions": versions(),
                 "platform": platform.platform(),
                 "python_executable": sys.executable,
-                "threading_layer": threading_layer(),
                 "first_run": executor or {},
             },
         }
@@ -388,6 +402,7 @@ class Study:
             _prepare(store, self.manifest(executor.describe()), self.spec.text, wait=wait)
             todo: list[CellSpec] = []
             corrupt = failed_checks = 0
+            runs: dict[str, Mapping[str, Any]] = {}  # how each cell on disk ran
             for cs in cells:  # one verified read per finished cell
                 try:
                     _, meta = store.read_cell(cs.id, self.spec.sha256)
@@ -396,6 +411,13 @@ class Study:
                     corrupt += isinstance(exc, CorruptCellError)
                     continue
                 failed_checks += _check_failed(meta)
+                runs[cs.id] = meta["provenance"]
+            if only is not None:  # the cells `only` leaves out: as their sidecars say
+                chosen = {c.id for c in cells}
+                for cs in self.spec.cells:
+                    ident = {"cell": cs.id, "spec_sha256": self.spec.sha256}
+                    if cs.id not in chosen and (run := store.read_run(cs.id, ident)):
+                        runs[cs.id] = run
             bar = Progress(len(cells), label=f"study {self.spec.name}", enabled=progress)
             bar.update(len(cells) - len(todo))
             errors: dict[str, str] = {}
@@ -410,6 +432,7 @@ class Study:
                         store.write_cell(cell_id, arrays, meta)
                         written += 1
                         failed_checks += _check_failed(meta)
+                        runs[cell_id] = {**meta["provenance"], **meta.get("run", {})}
                     bar.update(1)
             except KeyboardInterrupt as exc:
                 kept = len(cells) - len(todo) + written
@@ -426,6 +449,7 @@ class Study:
                 ) from exc
             finally:
                 bar.close()
+                _record_run_facts(store, runs.values())
         finally:
             store.unlock()
             if own:

@@ -72,10 +72,10 @@ _FIGURE_KEYS = ("kind", "experiment", "title")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # study and experiment names
 
 #: Longest study or experiment name. Names become file names: a cell is written to
-#: ``cells/<experiment>-<index>.npz`` through ``.initsim-tmp-<experiment>-<index>.npz``
-#: plus 8 random characters (25 more than the cell id), the results directory is
-#: ``<study>-<12 hex digits>``, and most file systems allow 255 bytes per name; 200
-#: leaves room for 7-digit cell indices.
+#: ``cells/<experiment>-<index>.npz`` and ``cells/<experiment>-<index>.run.json`` (13
+#: more than the cell id), the results directory is ``<study>-<12 hex digits>``, and
+#: most file systems allow 255 bytes per name; 200 leaves room for 7-digit cell indices
+#: (temporary files shorten long names: :func:`initsim._files.temp_file_in`).
 MAX_NAME_LENGTH = 200
 
 # Keys of a train cell's ``data`` table per data kind (checked by the "data" rule).

@@ -5,7 +5,8 @@ Layout::
     DIR/manifest.json      spec sha256, canonical spec, seed, cells and spawn keys, versions
     DIR/spec.toml          the TOML the study was run from (for people)
     DIR/run.lock           locked by the run in progress (its pid, host and start time)
-    DIR/cells/<id>.npz     one file per finished cell
+    DIR/cells/<id>.npz     one file per finished cell (its arrays and what they are)
+    DIR/cells/<id>.run.json  how the cell ran: seconds, threads, threading layer, when
 
 Every file is written to a temporary file in the same directory, flushed to
 disk and moved into place with :func:`os.replace`, so a reader (or a resumed
@@ -14,6 +15,15 @@ written through a file handle with ``allow_pickle=False`` on reading: plain
 arrays plus one JSON string ``__meta__`` holding the cell's id, the spec
 hash, the provenance, the check verdicts, the cell spec it was computed
 from (``cell_spec``) and a sha256 of the arrays.
+
+A cell file holds only what the cell's numbers determine, and is written
+deterministically (members sorted by name, fixed zip timestamps), so the
+same cell computed twice -- on 1 or 2 threads, resumed after a kill, on a
+Dask worker -- gives a byte-identical file. How long it took and on how
+many threads (:data:`RUN_KEYS`) go to the sidecar ``<id>.run.json``, which
+no checksum covers: a missing or stale sidecar leaves the cell valid (its
+run facts unknown), and :meth:`ResultsDir.read_cell` puts them back into
+the provenance it returns.
 
 A cell is valid only if its file decodes, its arrays match their sha256 and
 it was computed for this very cell: the seed and spawn key of its provenance,
@@ -40,7 +50,8 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +65,13 @@ except ImportError:  # pragma: no cover - not POSIX: runs are not locked
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "RUN_KEYS",
     "CorruptCellError",
     "ResultsDir",
     "StoreError",
     "arrays_sha256",
+    "run_facts",
+    "write_npz",
 ]
 
 MANIFEST = "manifest.json"
@@ -65,6 +79,12 @@ SPEC_COPY = "spec.toml"
 LOCK = "run.lock"
 CELLS = "cells"
 _META = "__meta__"
+RUN_SUFFIX = ".run.json"
+#: Provenance keys that say how a cell ran, not what it computed: kept out of the cell
+#: file (which stays byte-identical between runs) and stored in its ``.run.json``.
+RUN_KEYS = ("elapsed_s", "threads", "threading_layer")
+#: Timestamp of every member of a cell file (the earliest a zip can hold).
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: File systems that cannot lock: the run goes on unlocked (and removes no temporaries).
 _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
 
@@ -96,6 +116,67 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def write_npz(fh: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an ``.npz`` that depends on nothing but the arrays.
+
+    :func:`numpy.savez` stamps each member with the current time, so two
+    writes of equal arrays differ; here members are sorted by name, stored
+    uncompressed with a fixed timestamp and permissions, and hold the same
+    ``.npy`` bytes :func:`numpy.savez` would write (:func:`numpy.load` reads it).
+
+    Parameters
+    ----------
+    fh : binary file
+        A writable, seekable file.
+    arrays : mapping of str to numpy.ndarray
+        Member name (without ``.npy``) -> array; object arrays are refused.
+    """
+    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = 3  # unix, wherever it is written
+            info.external_attr = 0o100644 << 16
+            # force_zip64 as numpy does: the size is not known before writing
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arrays[name]), allow_pickle=False)
+
+
+def run_facts(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Summarise how cells ran, from what each cell recorded (:data:`RUN_KEYS`).
+
+    Parameters
+    ----------
+    runs : iterable of mapping
+        Per cell, its run facts (a sidecar, or a provenance that holds them).
+
+    Returns
+    -------
+    dict
+        ``threading_layer`` (the layers the cells used, ``", "``-joined;
+        ``"unset"`` only if no cell ran a parallel region), ``threads`` (the
+        count, or ``"1 to 4"`` when cells differ), and ``cells_run``: how
+        many cells say how they ran, their thread counts and layers (no
+        timings: those stay in each cell's sidecar). Empty if no cell says.
+    """
+    known = [r for r in runs if any(k in r for k in RUN_KEYS)]
+    if not known:
+        return {}
+    layers = sorted({str(r["threading_layer"]) for r in known if r.get("threading_layer")})
+    used = [x for x in layers if x != "unset"]
+    threads = sorted(
+        {int(r["threads"]) for r in known if isinstance(r.get("threads"), int | np.integer)}
+    )
+    facts: dict[str, Any] = {}
+    if layers:
+        facts["threading_layer"] = ", ".join(used or layers)
+    if threads:
+        facts["threads"] = threads[0] if len(threads) == 1 else f"{threads[0]} to {threads[-1]}"
+    # no timings: the same cells give the same facts (and the same report)
+    facts["cells_run"] = {"cells": len(known), "threads": threads, "threading_layers": layers}
+    return facts
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -338,6 +419,29 @@ class ResultsDir:
             self.unlock()
             raise
 
+    def record_run_facts(self, facts: Mapping[str, Any]) -> None:
+        """Write into the manifest's provenance how the cells ran (:func:`run_facts`).
+
+        Called by a run that holds the lock, once its cells are written: the
+        threading layer and thread counts are those the cells reported (a
+        process knows its threading layer only once a parallel region ran).
+
+        Parameters
+        ----------
+        facts : mapping
+            ``threading_layer``, ``threads``, ``cells_run``; nothing is written if empty.
+        """
+        if not facts:
+            return
+        manifest = self.read_manifest()
+        prov = manifest.get("provenance")
+        prov = dict(prov) if isinstance(prov, Mapping) else {}
+        if all(prov.get(k) == _as_json(v) for k, v in facts.items()):
+            return  # as recorded: no rewrite
+        prov.update(facts)
+        manifest["provenance"] = prov
+        _write_json(self.manifest_path, manifest)
+
     # -- the run lock --------------------------------------------------------------
 
     @property
@@ -479,13 +583,31 @@ class ResultsDir:
 
     # -- cells ---------------------------------------------------------------------
 
+    def run_path(self, cell_id: str) -> Path:
+        """Return the sidecar of cell ``cell_id`` (how it ran; no checksum covers it).
+
+        Parameters
+        ----------
+        cell_id : str
+            The cell's id.
+
+        Returns
+        -------
+        Path
+            ``DIR/cells/<cell_id>.run.json``.
+        """
+        return self.path / CELLS / f"{cell_id}{RUN_SUFFIX}"
+
     def write_cell(
         self, cell_id: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
     ) -> None:
-        """Write one cell atomically.
+        """Write one cell's ``.run.json``, then the cell file, each atomically.
 
-        A directory (or anything else that is not a file) in the cell file's
-        place is moved aside to ``<id>.npz.damaged-<time>`` first.
+        The provenance keys of :data:`RUN_KEYS` and ``meta["run"]`` go to the
+        sidecar; the cell file holds the rest, written by :func:`write_npz`,
+        so equal cells give equal bytes. A directory (or anything else that
+        is not a file) in the cell file's place is moved aside to
+        ``<id>.npz.damaged-<time>`` first.
 
         Parameters
         ----------
@@ -496,15 +618,71 @@ class ResultsDir:
         meta : mapping
             JSON-ready metadata; ``cell``, ``sha256`` are added here.
         """
-        record = {**meta, "cell": cell_id, "sha256": arrays_sha256(arrays)}
+        meta = dict(meta)
+        run = dict(meta.pop("run", None) or {})
+        if isinstance(meta.get("provenance"), Mapping):
+            prov = dict(meta["provenance"])
+            for key in RUN_KEYS:
+                if key in prov:
+                    run.setdefault(key, prov.pop(key))
+            meta["provenance"] = prov
+        sha = arrays_sha256(arrays)
+        record = {**meta, "cell": cell_id, "sha256": sha}
         payload = {name: np.asarray(a) for name, a in arrays.items()}
         payload[_META] = np.array(json.dumps(record, sort_keys=True))
         path = self.cell_path(cell_id)
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISDIR(path.lstat().st_mode):
                 path.rename(path.with_name(f"{path.name}.damaged-{time.time_ns()}"))
-        with atomic_write(path) as fh:
-            np.savez(fh, allow_pickle=False, **payload)
+        sidecar = {
+            "cell": cell_id,
+            "spec_sha256": meta.get("spec_sha256"),
+            "sha256": sha,
+            **run,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        # the sidecar first: a cell file on disk always has its own (a kill in between
+        # leaves a sidecar of no cell, replaced when the cell is computed again); the run
+        # sweeps cells/ under its lock, so no per-file sweep (each would list cells/)
+        run_path = self.run_path(cell_id)
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISREG(run_path.lstat().st_mode):
+                run_path.rename(run_path.with_name(f"{run_path.name}.damaged-{time.time_ns()}"))
+        with atomic_write(run_path, "w", clean=False) as fh:
+            json.dump(sidecar, fh, sort_keys=True)
+            fh.write("\n")
+        with atomic_write(path, clean=False) as fh:
+            write_npz(fh, payload)
+
+    def read_run(self, cell_id: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+        """Return how cell ``cell_id`` ran, from its sidecar (``{}`` if missing or stale).
+
+        Parameters
+        ----------
+        cell_id : str
+            The cell's id.
+        meta : mapping
+            The cell's verified metadata (:meth:`read_cell`): a sidecar
+            written for other arrays or another spec is ignored (only the
+            ``cell``, ``spec_sha256`` and ``sha256`` that ``meta`` holds are
+            compared).
+
+        Returns
+        -------
+        dict
+            ``elapsed_s``, ``threads``, ``threading_layer``, ``finished`` and
+            whatever else the run recorded; empty when unknown.
+        """
+        try:
+            with open(self.run_path(cell_id), encoding="utf-8") as fh:
+                run = json.load(fh)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(run, dict) or any(
+            k in meta and run.get(k) != meta[k] for k in ("cell", "spec_sha256", "sha256")
+        ):
+            return {}
+        return run
 
     def _expected_cell(self, cell_id: str, spec_sha256: str) -> tuple[str, dict[str, Any]]:
         """Return the seed and canonical cell ``cell_id`` of the manifest (spec ``spec_sha256``)."""
@@ -549,7 +727,9 @@ class ResultsDir:
         arrays : dict of numpy.ndarray
             The cell's arrays.
         meta : dict
-            Its metadata (provenance, checks, sha256).
+            Its metadata (provenance, checks, sha256); ``run`` holds its
+            sidecar (:meth:`read_run`), whose :data:`RUN_KEYS` are also put
+            back into the provenance.
 
         Raises
         ------
@@ -597,6 +777,13 @@ class ResultsDir:
         problem = _provenance_problem(meta, seed, cell)
         if problem is not None:
             raise CorruptCellError(f"{path}: not this cell's result ({problem})")
+        run = self.read_run(cell_id, meta)
+        if run:
+            prov = meta["provenance"]
+            for key in RUN_KEYS:
+                if key in run:
+                    prov.setdefault(key, run[key])
+        meta["run"] = run
         return data, meta
 
     def cell_state(self, cell_id: str, spec_sha256: str) -> str:
