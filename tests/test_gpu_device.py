@@ -340,7 +340,17 @@ def _psd_cases() -> list[np.ndarray]:
     q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
     nan = x.T @ x
     nan[1, 3] = nan[3, 1] = np.inf
-    return [x.T @ x, low @ low.T, q @ spread @ q.T, np.zeros((5, 5)), 3.0 * np.eye(5), nan]
+    dead = x.copy()
+    dead[:, 2] = 0.0  # input 2 died at this layer
+    return [
+        x.T @ x,
+        low @ low.T,
+        q @ spread @ q.T,
+        np.zeros((5, 5)),
+        3.0 * np.eye(5),
+        nan,
+        dead.T @ dead,
+    ]
 
 
 def test_device_psd_factor_matches_cpu():
@@ -371,6 +381,8 @@ def test_device_psd_factor_matches_cpu():
         np.testing.assert_allclose(rs[c][:rank].T @ rs[c][:rank], gs[c], atol=1e-12 * top)
         if c in (0, 1):  # well-separated eigenvalues: the same eigenvectors, the same signs
             np.testing.assert_allclose(rs[c][:rank], r, rtol=0, atol=1e-12 * top**0.5)
+        dead = np.diag(gs[c]) == 0.0  # an exactly-zero input stays exactly zero
+        assert not rs[c][:, dead].any() and not pinvs[c][:, dead].any(), c
 
 
 GRAM_CASES = [

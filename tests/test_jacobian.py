@@ -11,8 +11,9 @@ tests reject deliberately wrong formulas.
 
 Large-width predictions (Pennington, Schoenholz and Ganguli 2017) carry a
 finite-width bias of relative order L / n, measured here for tanh at L = 8:
-about +5% (Gaussian) and +2% (orthogonal) at n = 256, +3% and <1% at
-n = 512. Those tests allow that bias explicitly on top of the z-margin.
+about +6% (Gaussian) and +2% (orthogonal) at n = 256, +3% and +1% at
+n = 512 (``PSG_BIAS``). Those tests allow that bias explicitly, plus 1% for
+the uncertainty of its measurement, on top of the z-margin.
 """
 
 from __future__ import annotations
@@ -44,6 +45,25 @@ from initsim.simulation import simulate
 
 ALPHA = 1e-3
 Z_CRIT = stats.norm.isf(ALPHA / 2)  # 3.29
+# kernel vs twin: singular values agree to rounding, relative to the largest one
+# (measured at most 2.3e-15 over 400 random nets of the property test's strategy)
+SV_ATOL = 1e-13
+# Finite-width bias of the normalised spectrum variance, tanh at L = 8, critical with
+# sigma_b2 = 0.1: v / theory - 1 measured on seeds the tests do not use (n = 256: 320
+# orthogonal and 800 Gaussian nets, seed 101: +2.2% +- 0.3% and +6.0% +- 0.3%; n = 512:
+# 160 and 480 nets, seed 202: +1.1% +- 0.3% and +2.9% +- 0.2%). The tests allow this
+# bias, plus PSG_BIAS_SLACK for the uncertainty of its measurement, on top of the z-margin.
+PSG_BIAS = {
+    (256, "orthogonal"): 0.022,
+    (256, "gaussian"): 0.060,
+    (512, "orthogonal"): 0.011,
+    (512, "gaussian"): 0.029,
+}
+PSG_BIAS_SLACK = 0.01
+# At criticality the spectrum's mean is chi^L = 1 up to a finite-width bias (measured
+# +0.6% +- 0.8% and +0.6% +- 0.7% at n = 256, seed 101; +0.3% +- 0.8% and +0.3% +- 0.6%
+# at n = 512, seed 202)
+MEAN_BIAS = 0.01
 U = np.uint64
 MAX_THREADS = numba.config.NUMBA_NUM_THREADS
 
@@ -148,7 +168,7 @@ def test_kernel_matches_numpy_twin(case):
             keys[k], widths, spec["ini"], case[3], spec["act"], spec["mode"], spec["given"]
         )
         scale = max(1.0, float(sv[0]))
-        np.testing.assert_allclose(r.singular_values[k], sv, rtol=0, atol=1e-10 * scale)
+        np.testing.assert_allclose(r.singular_values[k], sv, rtol=0, atol=SV_ATOL * scale)
     # descending, nonnegative, and not all the same net
     assert np.all(np.diff(r.singular_values, axis=1) <= 0)
     assert np.all(r.singular_values >= 0)
@@ -177,7 +197,7 @@ def test_twin_uses_the_dense_engine_streams(case):
         _, q = twin(
             keys[k], widths, spec["ini"], bias_std, spec["act"], spec["mode"], spec["given"]
         )
-        np.testing.assert_allclose(sim.q[k], q, rtol=1e-12)
+        np.testing.assert_allclose(sim.q[k], q, rtol=1e-13)  # measured 6e-16
 
 
 @settings(max_examples=15)
@@ -203,7 +223,7 @@ def test_kernel_matches_twin_property(seed, widths, act, init):
     for k in range(2):
         sv, _ = twin(keys[k], widths, init, 0.2, a, INPUT_SPHERE, np.zeros(0))
         np.testing.assert_allclose(
-            r.singular_values[k], sv, rtol=0, atol=1e-10 * max(1.0, float(sv[0]))
+            r.singular_values[k], sv, rtol=0, atol=SV_ATOL * max(1.0, float(sv[0]))
         )
 
 
@@ -319,8 +339,10 @@ def test_orthogonal_linear_singular_values_exact():
     )
     expected = orthogonal_linear_singular_value(depth, gain)
     assert expected == pytest.approx(gain**depth, rel=1e-15)
-    np.testing.assert_allclose(r.singular_values, expected, rtol=1e-10, atol=0)
-    assert r.spectrum_variance() == pytest.approx(0.0, abs=1e-9)
+    # exact up to rounding: L products of 16 x 16 orthogonal matrices (measured 6e-16)
+    np.testing.assert_allclose(r.singular_values, expected, rtol=1e-14, atol=0)
+    # mu2 - mu1^2 cancels: rounding of order eps, relative to mu1^2 (measured 1.5e-16)
+    assert r.spectrum_variance(normalized=True) == pytest.approx(0.0, abs=1e-14)
     # control: Gaussian weights with the same sigma_w2 are far from isometric
     g = jacobian_spectrum(
         activation="linear",
@@ -391,16 +413,17 @@ def _psg_run(weights: str, depth: int, width: int, nets: int, seed: int, sigma_b
     return r, q
 
 
-def _check_psg(r: JacobianSpectrum, q: float, weights: str, depth: int, rel_tol: float) -> None:
+def _check_psg(r: JacobianSpectrum, q: float, weights: str, depth: int, width: int) -> None:
     v = r.spectrum_variance(normalized=True)
     se = r.spectrum_variance_standard_error(normalized=True)
     theory = psg_spectrum_variance("tanh", depth, q, weights)
-    tol = rel_tol * theory + Z_CRIT * se
-    assert abs(v - theory) < tol, (v, theory, se)
-    # at criticality the spectrum has mean chi^L = 1 (finite-width bias ~ 1e-2 allowed)
+    bias = PSG_BIAS[width, weights]
+    tol = PSG_BIAS_SLACK * theory + Z_CRIT * se
+    assert abs(v - (1 + bias) * theory) < tol, (v, theory, se)
+    # at criticality the spectrum has mean chi^L = 1 (finite-width bias MEAN_BIAS allowed)
     mu1, _ = r.moments()
     se1, _ = r.moment_standard_errors()
-    assert abs(mu1 - 1.0) < 0.03 + Z_CRIT * se1
+    assert abs(mu1 - 1.0) < MEAN_BIAS + Z_CRIT * se1, (mu1, se1)
     # negative controls: the other weight law's formula; the same formula at the
     # fixed point of sigma_b2 = 0.2 instead of 0.1; the activation ignored (linear)
     other = "gaussian" if weights == "orthogonal" else "orthogonal"
@@ -411,26 +434,22 @@ def _check_psg(r: JacobianSpectrum, q: float, weights: str, depth: int, rel_tol:
     if weights == "orthogonal":
         wrong.append(psg_spectrum_variance("tanh", depth, tanh_critical_point(0.2)[1], weights))
     for w in wrong:
-        assert abs(v - w) > tol, (v, w)
+        assert abs(v - (1 + bias) * w) > tol, (v, w)
 
 
-@pytest.mark.parametrize(
-    ("weights", "nets", "rel_tol"), [("orthogonal", 40, 0.05), ("gaussian", 100, 0.10)]
-)
-def test_psg_variance_tanh_critical(weights, nets, rel_tol):
+@pytest.mark.parametrize(("weights", "nets"), [("orthogonal", 40), ("gaussian", 100)])
+def test_psg_variance_tanh_critical(weights, nets):
     depth, width = 8, 256
     r, q = _psg_run(weights, depth, width, nets, seed=17)
-    _check_psg(r, q, weights, depth, rel_tol)
+    _check_psg(r, q, weights, depth, width)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("weights", "nets", "rel_tol"), [("orthogonal", 48, 0.025), ("gaussian", 160, 0.05)]
-)
-def test_psg_variance_tanh_critical_wide(weights, nets, rel_tol):
+@pytest.mark.parametrize(("weights", "nets"), [("orthogonal", 48), ("gaussian", 160)])
+def test_psg_variance_tanh_critical_wide(weights, nets):
     depth = 8
     wide, q = _psg_run(weights, depth, 512, nets, seed=23)
-    _check_psg(wide, q, weights, depth, rel_tol)
+    _check_psg(wide, q, weights, depth, 512)
     # the finite-width excess shrinks with width
     narrow, _ = _psg_run(weights, depth, 128, 4 * nets, seed=29)
     theory = psg_spectrum_variance("tanh", depth, q, weights)

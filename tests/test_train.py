@@ -8,7 +8,16 @@ import pytest
 from initsim import activations, initializers
 from initsim import train as T
 
-TOL = 1e-12
+# The kernels and the numpy twin agree to rounding: worst relative differences measured
+# 1.0e-13 (forward outputs, at entries that nearly cancel; absolute 8.9e-16), 1.3e-14
+# (weights after one step), 1.8e-14 (after seven minibatch steps).
+TOL = 1e-13
+ATOL = 1e-14  # for O(1) entries that cancel to about 0
+# An SGD step, theta_old - theta_new, against lr * (the twin's gradient), in the
+# Frobenius norm of each weight and bias array: measured at most 2.6e-14 (sigmoid, where
+# the step is 1e-3 of the weights and the rounding of theta_new dominates). Tight enough
+# to see a relative error of 1e-12 in one step, which the weights alone cannot show.
+STEP_TOL = 1e-13
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -84,7 +93,17 @@ def np_min_unit_distance(mlp):
 def assert_mlp_close(a: T.MLP, b: T.MLP, tol: float = TOL) -> None:
     assert a.sizes == b.sizes
     for x, y in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
-        np.testing.assert_allclose(x, y, rtol=tol, atol=tol)
+        np.testing.assert_allclose(x, y, rtol=tol, atol=ATOL)
+
+
+def assert_step_matches_twin(old: T.MLP, new: T.MLP, X, Y, lr: float, loss: str) -> None:
+    """``old - new`` is ``lr`` times the twin's gradient at ``old``, array by array."""
+    _, gW, gb = np_loss_and_grads(old, X, Y, loss)
+    pairs = zip(old.weights + old.biases, new.weights + new.biases, gW + gb, strict=True)
+    for i, (before, after, g) in enumerate(pairs):
+        want = lr * g
+        err = np.linalg.norm((before - after) - want)
+        assert err <= STEP_TOL * np.linalg.norm(want), (i, err / np.linalg.norm(want))
 
 
 def _data(sizes, loss, n=12, seed=0):
@@ -109,7 +128,7 @@ def test_forward_matches_numpy_twin(activation, sizes):
     out = T.forward(mlp, X)
     assert out.shape == (X.shape[0], sizes[-1])
     assert np.all(np.isfinite(out))
-    np.testing.assert_allclose(out, A[-1], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(out, A[-1], rtol=TOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "leaky_relu", "sigmoid"])
@@ -121,6 +140,7 @@ def test_one_sgd_step_matches_numpy_twin(activation, loss, sizes):
     res = T.train(mlp, X, Y, lr=0.3, steps=1, loss=loss)
     expected, value, norms = np_sgd_step(mlp, X, Y, 0.3, loss)
     assert_mlp_close(res.mlp, expected)
+    assert_step_matches_twin(mlp, res.mlp, X, Y, 0.3, loss)
     # the step really moved every layer (the comparison is not vacuous)
     for w_new, w_old in zip(res.mlp.weights, mlp.weights, strict=True):
         assert np.max(np.abs(w_new - w_old)) > 1e-6
@@ -143,10 +163,20 @@ def test_minibatch_steps_match_numpy_twin(loss):
     losses = [np_loss_and_grads(twin, X, Y, loss)[0]]
     for t in range(steps):
         twin, _, norms = np_sgd_step(twin, X[idx[t]], Y[idx[t]], 0.2, loss)
-        np.testing.assert_allclose(res.grad_norms[t], norms, rtol=1e-11)
+        np.testing.assert_allclose(res.grad_norms[t], norms, rtol=TOL)
         losses.append(np_loss_and_grads(twin, X, Y, loss)[0])
-    assert_mlp_close(res.mlp, twin, tol=1e-11)
-    np.testing.assert_allclose(res.loss, losses, rtol=1e-11)
+    assert_mlp_close(res.mlp, twin)
+    np.testing.assert_allclose(res.loss, losses, rtol=TOL)
+    # every step on its own, from the kernel's own state before it (the first t steps
+    # of a run are the run with steps=t: the batches are a prefix)
+    before = mlp
+    for t in range(1, steps + 1):
+        np.testing.assert_array_equal(T.batch_indices(10, bs, t, seed=5), idx[:t])
+        after = T.train(mlp, X, Y, lr=0.2, steps=t, batch_size=bs, loss=loss, seed=5).mlp
+        assert_step_matches_twin(before, after, X[idx[t - 1]], Y[idx[t - 1]], 0.2, loss)
+        before = after
+    for x, y in zip(before.weights + before.biases, res.mlp.weights + res.mlp.biases, strict=True):
+        np.testing.assert_array_equal(x, y)
 
 
 def test_batch_indices_are_epoch_permutations():

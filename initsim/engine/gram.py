@@ -68,7 +68,9 @@ def psd_factor(g):
     -------
     (R, pinv, rank)
         ``R`` (rank x B) with ``R^T R = G`` up to rounding, the
-        pseudo-inverse ``G^+`` and the numerical rank. A ``G`` with an
+        pseudo-inverse ``G^+`` and the numerical rank. An input whose
+        diagonal entry ``G_jj`` is exactly 0 gets exactly zero columns in
+        ``R`` and ``G^+`` (it stays dead, as ``W 0 = 0``). A ``G`` with an
         infinite or NaN entry (an overflowed net) gives rank -1 and a
         ``B x B`` ``R`` and ``pinv`` full of NaN, which the callers
         propagate: every later value of that net is NaN.
@@ -80,6 +82,12 @@ def psd_factor(g):
                 return np.full((b, b), np.nan), np.full((b, b), np.nan), -1
     lam, vec = np.linalg.eigh(g)
     canonical_signs(vec.T)
+    # an input that is exactly 0 (a dead layer for it) lies in the kernel exactly:
+    # eigh leaks ~1e-15 into its components, which would revive it downstream
+    for j in range(b):
+        if g[j, j] == 0.0:
+            for i in range(b):
+                vec[j, i] = 0.0
     top = 0.0
     for i in range(b):
         top = max(top, lam[i])

@@ -170,6 +170,7 @@ def _psd(g: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray, int]:
         return nan, nan, -1
     lam, vec = np.linalg.eigh(g)
     vt = _canonical(vec.T)
+    vt[:, np.diag(g) == 0.0] = 0.0  # an exactly-zero input stays exactly dead
     top = lam.max(initial=0.0)
     keep = (lam > rtol * top) & (top > 0)
     r = np.sqrt(lam[keep])[:, None] * vt[keep]

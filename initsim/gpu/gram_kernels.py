@@ -208,6 +208,11 @@ def psd_factor(g, nb, r, pinv, work, vec, lam):
         if best < 0.0:
             for j in range(nb):
                 vec[j, i] = -vec[j, i]
+    # an exactly-zero input stays exactly dead (see the CPU twin)
+    for j in range(nb):
+        if g[j, j] == 0.0:
+            for i in range(nb):
+                vec[j, i] = 0.0
     top = 0.0
     for i in range(nb):
         top = max(top, lam[i])

@@ -29,7 +29,7 @@ Numerical methods and accuracy
   the Gaussian change (so saturating activations at large ``q`` are
   resolved); the integrand is a compiled Numba ``cfunc``. Agreement with
   30-digit :mod:`mpmath` quadrature is about ``1e-15`` relative (tests
-  check ``1e-10``) for every registry activation and kind on
+  check ``4e-15``) for every registry activation and kind on
   ``1e-4 <= q <= 1e3``; where ``E[phi]`` vanishes by cancellation (selu at
   ``q = 1``, by design) the error is about ``1e-16 sqrt(E[phi^2])``.
   Fixed-order Gauss-Hermite rules are *not* used: they fail for saturating

@@ -302,7 +302,8 @@ def psg_spectrum_variance(
         corrections of relative order ``L / n`` (for linear Gaussian nets the
         exact excess is about ``L (L + 1) / (2 n)``, see
         :func:`linear_gaussian_moments`; measured for tanh at ``L = 8``: about
-        +5% (Gaussian) and +2% (orthogonal) at ``n = 256``).
+        +6% (Gaussian) and +2% (orthogonal) at ``n = 256``, +3% and +1% at
+        ``n = 512``).
     """
     depth = check_int("depth", depth)
     if weights not in _S1:

@@ -1,0 +1,427 @@
+"""Planted-error harness: each plant is a small, realistic bug that some test must catch.
+
+Run: python scripts/plant_errors.py [--list] [--only NAME ...] [--jobs N] [--keep]
+
+Each plant edits one line of a temporary copy of the repository (the exact text
+``old`` becomes ``new``; ``old`` must occur exactly once), then runs the tests
+named for it in that copy, slow ones included. A plant is *caught* when pytest
+reports a failing test (exit status 1); it *survives* when every test passes;
+anything else (a collection error, a timeout, a stale plant whose ``old`` text
+is gone) is a harness error, never a catch. The script prints one line per
+plant and ``N/N plants caught``, and exits 0 only when every plant is caught
+(1 when one survives, 2 on a harness error).
+
+A plant says nothing unless the same tests pass without it: ``.ci/run`` runs
+the whole suite, slow tests included, before this script.
+
+Numba's on-disk cache is copied with the tree, so a plant recompiles only what
+it can change: the cache of the planted module and of every module that imports
+it (directly or not) is deleted in the copy (Numba does not notice edits in a
+callee's module, so stale callers would hide the plant).
+
+Every new capability adds its plants to :data:`PLANTS` (and the tests that
+catch them); ``tests/test_plant_errors.py`` checks that each plant still
+applies to the current source and names tests that exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What a copy of the repository holds (enough to import the package and run its tests).
+COPIED = ("initsim", "tests", "scripts", "pyproject.toml", "README.md")
+#: Wall-clock limit of one plant's test run, in seconds.
+TIMEOUT_S = 1200
+
+
+@dataclass(frozen=True)
+class Plant:
+    """One planted error.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier (``--only`` takes it).
+    what : str
+        The error it models, in one line.
+    path : str
+        The planted file, relative to the repository root.
+    old, new : str
+        The exact text replaced, and its replacement.
+    tests : tuple of str
+        pytest node ids (or files) of which at least one must fail.
+    """
+
+    name: str
+    what: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+#: The law tests of the exact backward pass against the dense sampler.
+LAW_TEST = "tests/test_backward_laws.py::test_exact_backward_has_the_dense_law"
+
+PLANTS: tuple[Plant, ...] = (
+    Plant(
+        "exact-scale-1.03",
+        "the exact sampler's forward scale times 1.03",
+        "initsim/engine/exact.py",
+        "c = wstd[t] * math.sqrt(x2)",
+        "c = 1.03 * wstd[t] * math.sqrt(x2)",
+        ("tests/test_checks.py::test_correct_simulations_pass",),
+    ),
+    Plant(
+        "exact-gradient-independence",
+        "the exact backward pass draws W^T d independently of the forward pass",
+        "initsim/engine/exact.py",
+        "gi = x[i] * coef + sz * (g[i] - x[i] * proj)",
+        "gi = sz * g[i]",
+        (LAW_TEST,),
+    ),
+    Plant(
+        "exact-conditioning-dropped",
+        "the exact backward pass drops the part of W^T d inside span(x)",
+        "initsim/engine/exact.py",
+        "gi = x[i] * coef + sz * (g[i] - x[i] * proj)",
+        "gi = sz * (g[i] - x[i] * proj)",
+        (LAW_TEST,),
+    ),
+    Plant(
+        "gram-gradient-independence",
+        "the Gram sampler's Gaussian backward pass ignores the forward pass",
+        "initsim/engine/gram.py",
+        "g += y - np.dot(x, np.dot(g_pinv, np.dot(x.T, y)))",
+        "g = y",
+        (LAW_TEST,),
+    ),
+    Plant(
+        "gram-conditioning-dropped",
+        "the Gram sampler drops the part of W^T D inside col(X)",
+        "initsim/engine/gram.py",
+        "g = np.dot(x, np.dot(g_pinv, np.dot(a.T, d)))",
+        "g = np.zeros((nin, b))",
+        (LAW_TEST,),
+    ),
+    Plant(
+        "gram-orthogonal-frame",
+        "the orthogonal backward frame is not projected off col(X)",
+        "initsim/engine/gram.py",
+        "yg = yg - np.dot(x, np.dot(g_pinv, np.dot(x.T, yg)))",
+        "yg = yg + 0.0",
+        (LAW_TEST,),
+    ),
+    Plant(
+        "gram-dead-input-revived",
+        "the Gram factor lets rounding revive an input that is exactly 0",
+        "initsim/engine/gram.py",
+        "        if g[j, j] == 0.0:\n",
+        "        if g[j, j] < 0.0:\n",
+        ("tests/test_backward_laws.py::test_an_input_that_dies_stays_dead_in_the_gram_sampler",),
+    ),
+    Plant(
+        "he-1.9",
+        "He's variance 1.9 / fan_in instead of 2 / fan_in",
+        "initsim/initializers.py",
+        '    if key == "relu":\n        return 2.0\n',
+        '    if key == "relu":\n        return 1.9\n',
+        ("tests/test_initializers.py",),
+    ),
+    Plant(
+        "checker-se-x2",
+        "the checker's standard error doubled",
+        "initsim/checks.py",
+        "se = max(se_mc, _ROUNDING * abs(predicted))",
+        "se = 2.0 * max(se_mc, _ROUNDING * abs(predicted))",
+        ("tests/test_checks.py",),
+    ),
+    Plant(
+        "checker-se-x0.9",
+        "the checker's standard error times 0.9",
+        "initsim/checks.py",
+        "se = max(se_mc, _ROUNDING * abs(predicted))",
+        "se = 0.9 * max(se_mc, _ROUNDING * abs(predicted))",
+        ("tests/test_checks.py",),
+    ),
+    Plant(
+        "checker-no-multiplicity",
+        "Holm's correction dropped: every row tested at alpha",
+        "initsim/checks.py",
+        "if p[idx] <= alpha / (m - rank):",
+        "if p[idx] <= alpha:",
+        ("tests/test_checks.py::test_false_rejection_rate_is_calibrated",),
+    ),
+    Plant(
+        "meanfield-bias-sqrt",
+        "the mean-field length map adds sigma_b instead of sigma_b^2",
+        "initsim/theory/meanfield.py",
+        "sw[t] * expect_scalar(act, prev, PHI2) + sigma_b2",
+        "sw[t] * expect_scalar(act, prev, PHI2) + math.sqrt(sigma_b2)",
+        (
+            "tests/test_theory.py::test_q_map_with_bias_in_closed_form",
+            "tests/test_theory.py::test_q_map_against_mpmath",
+        ),
+    ),
+    Plant(
+        "sgd-step-1e-12",
+        "a relative 1e-12 perturbation of the first SGD step",
+        "initsim/train.py",
+        "            params[p] -= lr * G[p]",
+        "            params[p] -= (lr * (1.0 + 1e-12) if t == 0 else lr) * G[p]",
+        ("tests/test_train.py::test_one_sgd_step_matches_numpy_twin",),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running one plant gave.
+
+    Attributes
+    ----------
+    plant : Plant
+        The plant.
+    status : str
+        ``"caught"``, ``"survived"`` or ``"error"``.
+    detail : str
+        The failing tests (caught), or what went wrong (error).
+    seconds : float
+        Wall time.
+    """
+
+    plant: Plant
+    status: str
+    detail: str
+    seconds: float
+
+
+def planted_text(plant: Plant, root: Path = ROOT) -> str:
+    """Return the planted file's text with the plant applied.
+
+    Parameters
+    ----------
+    plant : Plant
+        The plant.
+    root : pathlib.Path
+        Repository root whose file is read.
+
+    Returns
+    -------
+    str
+        The new text.
+
+    Raises
+    ------
+    ValueError
+        When ``old`` does not occur exactly once (a stale plant), or ``new``
+        equals ``old``.
+    """
+    text = (root / plant.path).read_text(encoding="utf-8")
+    count = text.count(plant.old)
+    if count != 1:
+        raise ValueError(
+            f"plant {plant.name!r}: its text occurs {count} times in {plant.path} (must be once); "
+            f"update the plant to the current source"
+        )
+    if plant.new == plant.old:
+        raise ValueError(f"plant {plant.name!r} changes nothing")
+    return text.replace(plant.old, plant.new)
+
+
+def _module_name(path: str) -> str:
+    parts = Path(path).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def importers(module: str, root: Path = ROOT) -> set[str]:
+    """Return ``module`` and every package module that imports it, directly or not.
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name, e.g. ``"initsim.engine.exact"``.
+    root : pathlib.Path
+        Repository root.
+
+    Returns
+    -------
+    set of str
+        Dotted names.
+    """
+    imports: dict[str, set[str]] = {}
+    for file in (root / "initsim").rglob("*.py"):
+        name = _module_name(str(file.relative_to(root)))
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        imports[name] = found
+    closure = {module}
+    grew = True
+    while grew:
+        grew = False
+        for name, found in imports.items():
+            if name not in closure and found & closure:
+                closure.add(name)
+                grew = True
+    return closure
+
+
+def _copy_tree(dest: Path) -> None:
+    for item in COPIED:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("*.pyc"))
+        else:
+            shutil.copy2(src, dest / item)
+
+
+def _drop_numba_cache(dest: Path, modules: set[str]) -> None:
+    """Delete the copied Numba cache entries of ``modules`` (file stems ``module.func-line``)."""
+    for module in modules:
+        parts = module.split(".")
+        package_dir = dest.joinpath(*parts[:-1]) / "__pycache__"
+        init_dir = dest.joinpath(*parts) / "__pycache__"  # a package's __init__
+        for cache_dir, stem in ((package_dir, parts[-1]), (init_dir, "__init__")):
+            if cache_dir.is_dir():
+                for entry in cache_dir.iterdir():
+                    if entry.suffix in (".nbi", ".nbc") and entry.name.startswith(stem + "."):
+                        entry.unlink()
+
+
+def _failed_tests(output: str) -> list[str]:
+    return re.findall(r"^FAILED (\S+)", output, flags=re.MULTILINE)
+
+
+def run_plant(plant: Plant, keep: bool = False, timeout_s: float = TIMEOUT_S) -> Outcome:
+    """Apply one plant to a temporary copy and run its tests.
+
+    Parameters
+    ----------
+    plant : Plant
+        The plant.
+    keep : bool
+        Keep the temporary copy (its path is printed in the detail).
+    timeout_s : float
+        Limit of the test run.
+
+    Returns
+    -------
+    Outcome
+        Caught, survived or error.
+    """
+    t0 = time.perf_counter()
+    try:
+        text = planted_text(plant)
+    except ValueError as exc:
+        return Outcome(plant, "error", str(exc), 0.0)
+    tmp = Path(tempfile.mkdtemp(prefix=f"initsim-plant-{plant.name}-"))
+    try:
+        _copy_tree(tmp)
+        (tmp / plant.path).write_text(text, encoding="utf-8")
+        if plant.path.startswith("initsim/"):
+            _drop_numba_cache(tmp, importers(_module_name(plant.path)))
+        env = dict(os.environ, PYTHONPATH=str(tmp), PYTHONDONTWRITEBYTECODE="1")
+        env.pop("NUMBA_CACHE_DIR", None)  # the copy's own in-tree cache
+        where = subprocess.run(
+            [sys.executable, "-c", "import initsim; print(initsim.__file__)"],
+            cwd=tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if not where.stdout.strip().startswith(str(tmp)):
+            detail = f"the copy's package was not the one imported: {where.stdout}{where.stderr}"
+            return Outcome(plant, "error", detail, time.perf_counter() - t0)
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-x",
+            "-q",
+            "-rf",
+            "--no-header",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "slow or not slow",
+            *plant.tests,
+        ]
+        try:
+            proc = subprocess.run(
+                cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired:
+            return Outcome(plant, "error", f"timed out after {timeout_s:.0f} s", timeout_s)
+        seconds = time.perf_counter() - t0
+        if proc.returncode == 0:
+            return Outcome(plant, "survived", "every test passed", seconds)
+        failed = _failed_tests(proc.stdout)
+        if proc.returncode == 1 and failed:
+            return Outcome(plant, "caught", ", ".join(failed), seconds)
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        return Outcome(plant, "error", f"pytest exit status {proc.returncode}:\n{tail}", seconds)
+    finally:
+        if keep:
+            print(f"  kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the harness; return the exit status (0: every plant caught)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="list the plants and exit")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run these plants only")
+    parser.add_argument("--jobs", type=int, default=1, help="plants run at once (default 1)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1; got {args.jobs}")
+    plants = list(PLANTS)
+    if args.only:
+        names = {p.name for p in PLANTS}
+        unknown = [n for n in args.only if n not in names]
+        if unknown:
+            parser.error(f"unknown plant(s) {', '.join(unknown)}; plants: {', '.join(names)}")
+        plants = [p for p in PLANTS if p.name in args.only]
+    if args.list:
+        for p in plants:
+            print(f"{p.name:28s} {p.what}  [{p.path}]")
+        return 0
+    print(f"{len(plants)} plants, {args.jobs} at a time", flush=True)
+
+    def one(plant: Plant) -> Outcome:
+        out = run_plant(plant, keep=args.keep)
+        print(f"{out.status:9s} {plant.name:28s} {out.seconds:6.0f} s  {out.detail}", flush=True)
+        return out
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        outcomes = list(pool.map(one, plants))
+    caught = sum(o.status == "caught" for o in outcomes)
+    print(f"{caught}/{len(outcomes)} plants caught")
+    if any(o.status == "error" for o in outcomes):
+        return 2
+    return 0 if caught == len(outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
