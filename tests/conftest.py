@@ -15,6 +15,9 @@ from hypothesis import HealthCheck, settings
 numba.set_num_threads(min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
 
 # JIT code: no per-example deadline (compilation and first calls are slow).
+# The statistical properties (tests/test_properties_engine.py) add database=None to
+# these profiles and state each profile's false-failure rate; ``ci``'s derandomize
+# already implies database=None.
 settings.register_profile("dev", max_examples=20, deadline=None)
 settings.register_profile(
     "ci",

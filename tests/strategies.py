@@ -11,6 +11,16 @@ seeds = st.integers(min_value=0, max_value=2**32 - 1)
 #: Small hidden widths and depths: property tests run many examples.
 widths = st.integers(min_value=2, max_value=48)
 depths = st.integers(min_value=1, max_value=6)
+#: Bounds of the statistical properties' nets (scripts/property_calibration.py runs
+#: their tests at these extremes). One odd and one even bound: hypothesis draws
+#: bounds often, and the ReLU pass treats an odd last unit on its own.
+NARROWEST, WIDEST, DEEPEST = 1, 96, 6
+#: One width per hidden layer, 1 to DEEPEST layers (different widths catch fan mix-ups).
+width_profiles = st.lists(
+    st.integers(min_value=NARROWEST, max_value=WIDEST), min_size=1, max_size=DEEPEST
+)
+#: Input dimensions ``n_0``, down to a single input unit.
+input_dims = st.integers(min_value=NARROWEST, max_value=WIDEST)
 #: Every activation in the registry.
 activation_names = st.sampled_from(activations.names())
 #: Bias-free positively homogeneous activations.
@@ -39,12 +49,16 @@ thread_counts = st.sampled_from([1, 2, 4])
 methods = st.sampled_from(["exact", "dense"])
 
 __all__ = [
+    "DEEPEST",
+    "NARROWEST",
+    "WIDEST",
     "activation_names",
     "depths",
     "exact_inits",
     "fans",
     "homogeneous_activations",
     "initializers",
+    "input_dims",
     "methods",
     "positive_factors",
     "random_inits",
@@ -53,5 +67,6 @@ __all__ = [
     "thread_counts",
     "variance_scaling_distributions",
     "variance_scaling_modes",
+    "width_profiles",
     "widths",
 ]

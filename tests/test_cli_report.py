@@ -72,7 +72,8 @@ def test_spec_runs_then_draws_and_results_redraw_identically(spec, tmp_path, cap
     text = " ".join(_pages(pdf))
     assert "mini-report" in text and "Check verdicts" in text
     assert "FAIL" in text and "PASS" in text  # LeCun/ReLU breaks preserves-variance
-    assert len(_pages(pdf)) == 1 + 1 + 2 + 1  # title, verdicts, 2 figures, provenance
+    # title, verdict summary, 2 figures, the appendix of every check row, provenance
+    assert len(_pages(pdf)) == 1 + 1 + 2 + 1 + 1
 
     again = tmp_path / "b.pdf"
     figs = tmp_path / "figs"
@@ -123,7 +124,9 @@ def test_errors_are_clear_and_leave_no_pdf(case, spec, tmp_path, capsys):
 
 def test_readme_main_command_writes_the_default_report(tmp_path):
     # `initsim report` with no argument, as the README's quick start runs it
-    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    # this checkout's initsim, whatever an editable install points at
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "PYTHONPATH": pythonpath}
     proc = subprocess.run(
         [sys.executable, "-m", "initsim.cli", "report"],
         cwd=tmp_path,
@@ -141,3 +144,27 @@ def test_readme_main_command_writes_the_default_report(tmp_path):
     for phrase in ("Check verdicts", "literal", "phase diagram", "Jacobian", "Provenance"):
         assert phrase.lower() in text.lower(), phrase
     assert len(list((tmp_path / "results").iterdir())) == 1
+
+
+@pytest.mark.parametrize(
+    ("activation", "inputs", "saturated"),
+    [("relu", 1, "n/a"), ("leaky_relu", 1, "n/a"), ("tanh", 3, None), ("sigmoid", 1, None)],
+)
+def test_simulate_table_defines_dead_and_saturated(activation, inputs, saturated, capsys):
+    """One definition per word, printed under the table; no saturation for piecewise-linear."""
+    args = ["simulate", "--activation", activation, "--depth", "3", "--width", "40"]
+    assert main([*args, "--nets", "20", "--inputs", str(inputs), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]
+    assert len(rows) == 3
+    if saturated == "n/a":
+        assert all(r[-1] == "n/a" for r in rows)  # relu: would equal "dead" with one input
+        assert f"saturated: n/a for {activation}: a piecewise-linear activation" in out
+    else:
+        assert all(0.0 <= float(r[-1]) <= 1.0 for r in rows)
+        assert "saturated: fraction of (unit, input) pairs with |phi'(h)| < 0.01" in out
+    plural = "s" if inputs > 1 else ""
+    assert (
+        "dead: fraction of units whose output phi(h) is exactly 0 for every input "
+        f"(here {inputs} input{plural} per net)"
+    ) in out

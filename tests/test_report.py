@@ -222,7 +222,8 @@ def test_page_count_and_footers(built: tuple[Path, Path]) -> None:
 def test_captions_and_verdict_table_are_text(built: tuple[Path, Path], study: Study) -> None:
     text = re.sub(r"\s+", " ", " ".join(_text(built[0])))
     for phrase in [
-        "initsim report: test-study",
+        "A tiny study for the report's tests",  # the title: the description's first sentence
+        "initsim report of the study test-study",
         "ab" * 32,  # spec hash on the title page
         "Check verdicts",
         "observed",
@@ -444,3 +445,170 @@ def test_study_without_checks_or_figures(study: Study, tmp_path: Path) -> None:
     assert len(pages) == 2  # title and provenance
     assert "Check verdicts" not in " ".join(pages)
     assert "jac-001" in pages[1]
+
+
+def _collapsed(pdf: Path) -> str:
+    return re.sub(r"\s+", " ", " ".join(_text(pdf)))
+
+
+def test_check_tables_never_truncate_and_name_cells(study: Study, tmp_path: Path) -> None:
+    """Every regime note appears whole in the PDF; every checked cell is named by its parameters."""
+    long_note = (
+        "mean too skewed for a z-test at 40 nets (skewness 8.6); about 298583 nets would do, "
+        "and this note goes on well past the width of one table line to test the wrapping"
+    )
+    cells = []
+    for c in study.cells:
+        if c.checks is not None:
+            rows = list(c.checks.rows)
+            rows[0] = replace(rows[0], regime=long_note, verdict="N/A", p_value=float("nan"))
+            c = replace(c, checks=replace(c.checks, rows=rows))
+        cells.append(c)
+    edited = replace(study, cells=cells)
+    text = _collapsed(build_report(edited, tmp_path / "r.pdf"))
+    notes = {r.regime for c in cells if c.checks for r in c.checks.rows}
+    assert long_note in notes
+    for note in notes:
+        assert " ".join(note.split()) in text, note
+    pages = _text(tmp_path / "r.pdf")
+    # the summary comes first and names each cell by its parameters, the appendix after the figures
+    assert "Check verdicts: summary" in pages[1]
+    summary = re.sub(r"\s+", " ", pages[1])
+    for c in cells:
+        if c.checks is not None:
+            label = f"{c.params['activation']}, {c.params['init']}, width {c.params['width']}"
+            assert f"{c.id} {label}" in summary
+            assert c.checks.summary().split(" (")[0] in summary  # "PASS, 40 of 41 rows testable"
+    # why rows were not tested: the note's reason, counted (its numbers are in the appendix)
+    assert re.search(r"not testable: \d+ rows?, mean too skewed for a z-test at 40 nets", summary)
+    appendix = [i for i, p in enumerate(pages) if i and "Appendix: every check row" in p]
+    figures = [i for i, p in enumerate(pages) if "Study seed" in p]
+    assert appendix and min(appendix) > max(figures)
+
+
+def _legend_labels(fig: Any) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_labels_name_every_varying_parameter(study: Study) -> None:
+    """Cells that differ in width (or bias) are told apart by their labels, in every figure kind."""
+    from initsim.report._common import cell_label, cell_labels, varying_keys
+    from initsim.report.depth_profiles import depth_profile_figure
+    from initsim.report.finite_width import finite_width_figure
+    from initsim.report.literal_typo import literal_typo_figure
+
+    fixed = {"depth": 3, "nets": 20, "input": "sphere", "backward": True}
+    cases = [
+        {"activation": a, "init": i, "width": w}
+        for a in ("relu", "tanh")
+        for i in ("he_normal", "lecun_normal")
+        for w in (8, 16)
+    ]
+    cases[-1]["bias_std"] = 0.1
+    cells = _simulate_cells("grid", fixed, cases)
+    keys = varying_keys(cells)
+    assert keys == ["activation", "init", "width", "bias_std"]
+    labels, _ = cell_labels(cells)
+    assert len(set(labels)) == len(cells)
+    for c, label in zip(cells, labels, strict=True):
+        for key in keys:
+            assert cell_label(c.params, [key]) in label, (key, label)
+    for draw in (depth_profile_figure, literal_typo_figure):
+        fig, _ = draw(study, cells, {})
+        legend = _legend_labels(fig)
+        for label in labels:
+            assert any(label in t for t in legend), (draw.__name__, label, legend)
+    he = [c for c in cells if c.params["activation"] == "relu" and c.params["init"] == "he_normal"]
+    deeper = _simulate_cells(
+        "fw2",
+        {**fixed, "activation": "relu", "init": "he_normal"},
+        [
+            {"width": 8, "depth": 3},
+            {"width": 8, "depth": 4},
+        ],
+    )
+    fig, _ = finite_width_figure(study, [*he, *deeper], {})
+    legend = _legend_labels(fig)
+    assert {"width 8, depth 3", "width 16, depth 3", "width 8, depth 4"} <= set(legend)
+    # the training figure: initializers (and any other varying parameter) in its legends
+    sym = study.cells_of("sym")
+    from initsim.report.training import training_figure
+
+    fig, _ = training_figure(study, sym, {})
+    legend = _legend_labels(fig)
+    for c in sym:
+        assert any(t.startswith(cell_label(c.params, ["init"])) for t in legend)
+
+
+def test_captions_state_the_facts_of_their_figure(built: tuple[Path, Path], study: Study) -> None:
+    """Captions are built from the cells' parameters, not hard-coded."""
+    from initsim.report.histograms import histograms_figure
+    from initsim.report.literal_typo import literal_typo_figure
+    from initsim.report.training import training_figure
+
+    _, cap = histograms_figure(study, study.cells_of("hist"), {})
+    assert "50 inputs per net" in cap and "iid N(0, 1) entries" in cap
+    assert "input dimension 20, 3 hidden layers of width 20" in cap
+    _, cap = literal_typo_figure(study, study.cells_of("typo"), {})  # tanh only
+    assert "relu" not in cap.lower() and "for tanh an approximation" in cap
+    assert "n_in = 25" in cap and "one input per net" in cap
+    _, cap = training_figure(study, study.cells_of("sym"), {})
+    assert "zeros: mean loss" in cap
+    assert "units identical at every step in 2 of 2 nets" in cap
+    assert "no gradient reaches a hidden layer in 2 of 2" in cap
+    assert "units identical at every step in 0 of 2 nets (symmetry broken from step 0)" in cap
+    # contents and title read as titles, not ids
+    title_page = re.sub(r"\s+", " ", _text(built[0])[0])
+    for kind, exp in (("literal-typo", "typo"), ("training", "sym"), ("finite-width", "fw")):
+        assert f"{kind}: {exp}" not in title_page
+    assert "The seed's literal randn / sqrt(1/n)" in title_page
+    assert "workqueue threading layer, 1 thread per cell" in title_page
+
+
+def test_constant_init_keeps_units_identical_but_learns(tmp_path: Path) -> None:
+    """constant(0.2): symmetric at every step yet the loss falls; the figure says width 1."""
+    from initsim.report.training import training_figure
+
+    params = {**EXPERIMENTS[2][2], "init": {"name": "constant", "value": 0.2}, "steps": 40}
+    result = _run("train", params, np.random.SeedSequence(SEED, spawn_key=(2, 9)))
+    cell = Cell("sym-009", "sym", "train", params, result, None, (2, 9), {})
+    fig, cap = training_figure(_study(figures=[]), [cell], {})
+    assert np.all(np.asarray(result.unit_distance) == 0.0)
+    assert "units identical at every step in 2 of 2 nets" in cap
+    assert "width 1 per hidden layer (sizes [4, 1, 1])" in cap
+    assert "initialization keeps every hidden unit identical" in fig._suptitle.get_text()
+
+
+def test_threading_wording() -> None:
+    from initsim.report.pages import threading_text
+
+    assert threading_text({"threading_layer": "omp", "threads": "1 to 2"}) == (
+        "omp threading layer, 1 to 2 threads per cell"
+    )
+    assert threading_text({"threading_layer": "tbb", "threads": 1}) == (
+        "tbb threading layer, 1 thread per cell"
+    )
+    assert "not recorded" in threading_text({"threading_layer": "unset", "threads": None})
+    assert "?" not in threading_text({})
+
+
+def test_phase_diagram_legend_covers_no_printed_value(study: Study) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from initsim.report.phase_diagram import phase_diagram_figure
+
+    fig, _ = phase_diagram_figure(study, study.cells_of("phase"), {"resolution": 8})
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    values = [t for t in ax.texts if t.get_text() and "chi1=" not in t.get_text()]
+    assert len(values) == len(study.cells_of("phase"))
+    for t in values:
+        assert not box.overlaps(t.get_window_extent()), t.get_text()
+
+
+def test_pages_dir_writes_every_page_as_png(study: Study, tmp_path: Path) -> None:
+    out = build_report(study, tmp_path / "r.pdf", pages_dir=tmp_path / "pages")
+    pngs = sorted((tmp_path / "pages").glob("page-*.png"))
+    assert len(pngs) == len(pypdf.PdfReader(out).pages)
+    assert not [p for p in (tmp_path / "pages").iterdir() if not p.name.startswith("page-")]

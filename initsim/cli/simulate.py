@@ -9,7 +9,50 @@ from typing import Any
 from initsim import keywords
 from initsim.cli._common import add_json, add_seed, add_threads, int_list
 
-__all__ = ["add_net_options", "register"]
+__all__ = ["add_net_options", "column_notes", "register"]
+
+
+def _saturates(activation: str) -> bool:
+    """Whether "saturated" means anything for this activation (not for piecewise-linear ones)."""
+    from initsim import activations
+
+    return not activations.get(activation).positively_homogeneous
+
+
+def column_notes(cfg: dict[str, Any], inputs: int) -> list[str]:
+    """Return the notes printed under the table: what "dead" and "saturated" count.
+
+    Parameters
+    ----------
+    cfg : dict
+        The result's ``provenance["config"]`` (activation, saturation threshold).
+    inputs : int
+        Inputs per net.
+
+    Returns
+    -------
+    list of str
+        One line per column word; each word has one definition.
+    """
+    act = cfg["activation"]
+    threshold = cfg.get("saturation_threshold", 0.01)
+    lines = [
+        "dead: fraction of units whose output phi(h) is exactly 0 for every input "
+        f"(here {inputs} input{'s' if inputs != 1 else ''} per net), mean over nets"
+    ]
+    if _saturates(act):
+        lines.append(
+            f"saturated: fraction of (unit, input) pairs with |phi'(h)| < {threshold:g} "
+            "(almost no gradient passes), mean over nets"
+        )
+    else:
+        lines.append(
+            f"saturated: n/a for {act}: a piecewise-linear activation does not saturate; "
+            f"phi' takes only its constant slopes, so |phi'(h)| < {threshold:g} could only "
+            "mark the pairs on a zero-slope side (relu's h <= 0: inactive, not saturated; "
+            "with one input per net exactly the dead fraction)"
+        )
+    return lines
 
 
 def add_net_options(p: argparse.ArgumentParser, nets: int) -> None:
@@ -57,7 +100,10 @@ def register(sub: Any) -> None:
         description=(
             "Propagate inputs (and gradients with --backward) through many random deep nets "
             "and print, per hidden layer, the mean pre-activation second moment q with a 95% "
-            "interval, dead and saturated fractions and the gradient second moment."
+            "interval, the dead fraction (units whose output is exactly 0 for every input), "
+            "the saturated fraction ((unit, input) pairs with |phi'(h)| < 0.01; n/a for "
+            "piecewise-linear activations, which do not saturate) and the gradient second "
+            "moment."
         ),
     )
     add_net_options(p, nets=100)
@@ -119,13 +165,15 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"initsim simulate: {cfg['activation']} / {cfg['init']}, widths {cfg['widths'][0]} -> "
         f"{cfg['widths'][1:] if len(set(cfg['widths'][1:])) > 1 else cfg['widths'][1]} x "
-        f"{result.depth} layers, {result.nets} nets x {cfg['inputs']} inputs, "
+        f"{result.depth} layers, {result.nets} nets x {cfg['inputs']} "
+        f"input{'s' if cfg['inputs'] != 1 else ''}, "
         f"method {cfg['method']}, seed {args.seed}, device {args.device}"
     )
     mean = result.layer_mean("q")
     lo, hi = result.layer_interval("q")
     dead = result.layer_mean("dead_fraction")
     sat = result.layer_mean("saturated_fraction")
+    saturates = _saturates(cfg["activation"])
     grad = result.layer_mean("grad_sq") if result.grad_sq is not None else None
     head = f"{'layer':>5}  {'mean q':>11}  {'95% interval':>25}  {'dead':>6}  {'saturated':>9}"
     if grad is not None:
@@ -134,11 +182,13 @@ def _run(args: argparse.Namespace) -> int:
     for t in range(result.depth):
         line = (
             f"{t + 1:>5}  {mean[t]:11.4g}  [{lo[t]:11.4g}, {hi[t]:11.4g}]  "
-            f"{dead[t]:6.3f}  {sat[t]:9.3f}"
+            f"{dead[t]:6.3f}  {f'{sat[t]:9.3f}' if saturates else 'n/a':>9}"
         )
         if grad is not None:
             line += f"  {grad[t]:11.4g}"
         print(line)
+    for note in column_notes(cfg, int(cfg["inputs"])):
+        print(note)
     diverged = int((result.first_nonfinite_layer > 0).sum())
     if diverged:
         first = int(result.first_nonfinite_layer[result.first_nonfinite_layer > 0].min())

@@ -30,6 +30,7 @@ def build_report(
     out_path: str | Path,
     *,
     figures_dir: str | Path | None = None,
+    pages_dir: str | Path | None = None,
     progress: bool = False,
 ) -> Path:
     """Draw a study's figures and write its PDF report (:func:`initsim.report.pdf.build_report`).
@@ -42,6 +43,8 @@ def build_report(
         Where the PDF goes (its directory must exist and be writable).
     figures_dir : str or Path, optional
         Also write each figure as ``NN-kind-experiment.png`` there.
+    pages_dir : str or Path, optional
+        Also write every page of the PDF as ``page-NN.png`` there.
     progress : bool
         Print one line per page to stderr.
 
@@ -52,4 +55,4 @@ def build_report(
     """
     from initsim.report.pdf import build_report as _build
 
-    return _build(study, out_path, figures_dir=figures_dir, progress=progress)
+    return _build(study, out_path, figures_dir=figures_dir, pages_dir=pages_dir, progress=progress)

@@ -18,14 +18,20 @@ from matplotlib.figure import Figure
 __all__ = [
     "PAGE_SIZE",
     "cell_label",
+    "cell_labels",
+    "cells_inputs_phrase",
     "describe_init",
+    "exactness_phrase",
     "finish",
     "fit_log_axis",
     "fmt",
+    "inputs_phrase",
     "new_page",
     "resolve_activation",
     "resolve_init",
     "seed_phrase",
+    "sentence",
+    "varying_keys",
     "widths_text",
 ]
 
@@ -74,7 +80,7 @@ def wrap_caption(caption: str, width: int = _CAPTION_CHARS) -> str:
     """
     lines: list[str] = []
     for para in caption.split("\n"):
-        lines.extend(textwrap.wrap(para, width) or [""])
+        lines.extend(textwrap.wrap(para, width, break_on_hyphens=False) or [""])
     return "\n".join(lines)
 
 
@@ -229,6 +235,92 @@ def _short(v: Any) -> str:
     return str(v)
 
 
+#: Order in which parameters appear in a cell's label (others follow, sorted).
+LABEL_ORDER = (
+    "activation",
+    "init",
+    "width",
+    "input_dim",
+    "depth",
+    "bias_std",
+    "bias",
+    "sizes",
+    "inputs",
+    "input",
+    "nets",
+    "method",
+    "backward",
+    "lr",
+    "steps",
+    "batch_size",
+    "loss",
+    "data",
+    "repeats",
+)
+#: Parameters that say what a cell records, not which nets it draws: never in labels
+#: (a histogram's range is on the figure's axis).
+NOT_LABELLED = frozenset({"histograms", "device"})
+
+
+def _param_value(params: Mapping[str, Any], key: str) -> Any:
+    """Return a cell's parameter, or its documented default when the cell does not set it."""
+    from initsim import keywords
+
+    if key in params:
+        return params[key]
+    kw = keywords.SIMULATE.get(key)
+    return kw.default if kw is not None else None
+
+
+def _order(keys: Sequence[str]) -> list[str]:
+    known = [k for k in LABEL_ORDER if k in keys]
+    return known + sorted(k for k in keys if k not in LABEL_ORDER)
+
+
+def varying_keys(cells: Sequence[Any]) -> list[str]:
+    """Return the parameters whose value differs between some of the cells.
+
+    Parameters
+    ----------
+    cells : sequence of Cell-like
+        Have ``params``.
+
+    Returns
+    -------
+    list of str
+        In label order; parameters of :data:`NOT_LABELLED` (what is
+        recorded, e.g. ``histograms``) are left out. A parameter one cell
+        leaves unset counts with its default.
+    """
+    keys: list[str] = []
+    for c in cells:
+        keys.extend(k for k in c.params if k not in keys and k not in NOT_LABELLED)
+    out = []
+    for key in keys:
+        values = [_param_value(c.params, key) for c in cells]
+        if any(v != values[0] for v in values[1:]):
+            out.append(key)
+    return _order(out)
+
+
+def _label_part(key: str, value: Any) -> str:
+    if key == "init":
+        return describe_init(value)
+    if key == "activation":
+        name, params = _named(value)
+        if not params:
+            return name
+        return f"{name}({', '.join(f'{k}={_short(v)}' for k, v in sorted(params.items()))})"
+    if key == "width" and isinstance(value, list | tuple):
+        return f"widths {list(value)}"
+    if key in ("nets", "inputs", "repeats", "steps"):
+        return f"{_short(value)} {key}"
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{k}={_short(v)}" for k, v in sorted(value.items()))
+        return f"{key} {{{inner}}}"
+    return f"{key} {_short(value)}"
+
+
 def cell_label(params: Mapping[str, Any], keys: Sequence[str] = ("activation", "init")) -> str:
     """Label of a cell from some of its parameters.
 
@@ -237,25 +329,49 @@ def cell_label(params: Mapping[str, Any], keys: Sequence[str] = ("activation", "
     params : mapping
         The cell's resolved parameters.
     keys : sequence of str
-        Which parameters to show, in order (missing ones are skipped).
+        Which parameters to show, in order; a parameter the cell does not set
+        is shown with its default (``bias_std 0``), one without a default is
+        skipped.
 
     Returns
     -------
     str
-        E.g. ``"tanh, lecun_normal"``.
+        E.g. ``"tanh, lecun_normal, width 64"``.
     """
     parts = []
     for key in keys:
-        if key not in params:
+        value = _param_value(params, key)
+        if value is None:
             continue
-        value = params[key]
-        if key == "init":
-            parts.append(describe_init(value))
-        elif key == "activation":
-            parts.append(_named(value)[0] if not isinstance(value, str) else value)
-        else:
-            parts.append(f"{key}={_short(value)}")
+        parts.append(_label_part(key, value))
     return ", ".join(parts)
+
+
+def cell_labels(
+    cells: Sequence[Any], base: Sequence[str] = ("activation", "init")
+) -> tuple[list[str], list[str]]:
+    """Labels that tell the cells of a figure apart: the base keys and every varying one.
+
+    Parameters
+    ----------
+    cells : sequence of Cell-like
+        The figure's cells.
+    base : sequence of str
+        Parameters always shown (when the cell has them).
+
+    Returns
+    -------
+    (list of str, list of str)
+        One label per cell, and the keys shown (``base`` then the varying
+        parameters of :func:`varying_keys` not in ``base``).
+    """
+    keys = [*base, *(k for k in varying_keys(cells) if k not in base)]
+    return [cell_label(c.params, keys) for c in cells], keys
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter capitalised (for a phrase that starts a sentence)."""
+    return text[:1].upper() + text[1:]
 
 
 def seed_phrase(study: Any, cells: Sequence[Any]) -> str:
@@ -303,6 +419,89 @@ def widths_text(widths: Sequence[int]) -> str:
         plural = "s" if len(hidden) > 1 else ""
         return f"input dimension {ws[0]}, {len(hidden)} hidden layer{plural} of width {hidden[0]}"
     return f"input dimension {ws[0]}, hidden widths {hidden}"
+
+
+def inputs_phrase(inputs: int, mode: str) -> str:
+    """Say what each net is fed, e.g. ``"one input per net, uniform on the sphere ..."``.
+
+    Parameters
+    ----------
+    inputs : int
+        Inputs per net.
+    mode : str
+        ``"sphere"`` (fixed norm ``||x||^2 = n_0``) or ``"gaussian"``.
+
+    Returns
+    -------
+    str
+        The phrase.
+    """
+    what = {
+        "sphere": "uniform on the sphere ||x||^2 = n_0",
+        "gaussian": "with iid N(0, 1) entries, drawn per net",
+    }.get(mode, f"({mode})")
+    if inputs == 1:
+        return f"one input per net, {what}"
+    return f"{inputs} inputs per net (each net applied to all of them), {what}"
+
+
+def cells_inputs_phrase(cells: Sequence[Any]) -> str:
+    """Say what the nets of some cells are fed (:func:`inputs_phrase`, each case once).
+
+    Parameters
+    ----------
+    cells : sequence of Cell-like
+        "simulate" or "jacobian" cells.
+
+    Returns
+    -------
+    str
+        The phrases, ``"; "``-joined.
+    """
+    from initsim import keywords
+
+    out: list[str] = []
+    for c in cells:
+        n = int(_param_value(c.params, "inputs") or keywords.SIMULATE["inputs"].default)
+        text = inputs_phrase(n, str(_param_value(c.params, "input")))
+        if text not in out:
+            out.append(text)
+    return "; ".join(out)
+
+
+def exactness_phrase(cells: Sequence[Any]) -> str:
+    """Say where the mean-field theory lines are exact, naming the figure's own activations.
+
+    Parameters
+    ----------
+    cells : sequence of Cell-like
+        Cells with results :func:`initsim.checks.theory_inputs` understands.
+
+    Returns
+    -------
+    str
+        E.g. ``" (exact at every width for the relu cells; for tanh a large-width
+        approximation, ...)"`` (with its leading space), or ``""``.
+    """
+    from initsim.checks import theory_inputs
+
+    exact: list[str] = []
+    approx: list[str] = []
+    for c in cells:
+        ti = theory_inputs(c.result)[0]
+        if ti is None:
+            continue
+        bucket = exact if ti.activation.positively_homogeneous else approx
+        if ti.activation.name not in bucket:
+            bucket.append(ti.activation.name)
+    parts = []
+    if exact:
+        parts.append(f"exact at every width for the {' and '.join(exact)} cells")
+    if approx:
+        parts.append(
+            f"for {' and '.join(approx)} an approximation that becomes exact as the width grows"
+        )
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def nets_phrase(results: Sequence[Any]) -> str:

@@ -11,16 +11,56 @@ from matplotlib.ticker import MaxNLocator
 from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
+    cell_labels,
+    cells_inputs_phrase,
+    exactness_phrase,
     finish,
     fit_log_axis,
     nets_phrase,
     new_page,
     positive,
     seed_phrase,
+    varying_keys,
     widths_text,
 )
 
 __all__ = ["depth_profile_figure", "theory_profiles"]
+
+#: How a caption names the parameters a legend shows.
+_KEY_NAMES = {"activation": "activation", "init": "initializer", "bias_std": "bias std"}
+
+
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+_LINES = ("-", "--", ":", "-.")
+
+
+def _looks(
+    cells: Sequence[Any], keys: Sequence[str]
+) -> tuple[list[str], list[tuple[str, bool, str]], str | None]:
+    """Colour per cell, and marker/line style per value of a second varying parameter.
+
+    With a varying parameter besides activation and initializer (e.g. width),
+    cells that differ only in it share a colour and differ in marker (filled,
+    then open) and line style, so overlapping curves stay apart.
+    """
+    varying = varying_keys(cells)
+    style_key = next((k for k in varying if k not in ("activation", "init")), None)
+    if style_key is None:
+        return [f"C{k % 10}" for k in range(len(cells))], [("o", True, "-")] * len(cells), None
+    rest = [k for k in keys if k != style_key]
+    groups: list[str] = []
+    values: list[str] = []
+    colours, styles = [], []
+    for c in cells:
+        group = cell_label(c.params, rest)
+        value = cell_label(c.params, [style_key])
+        for seen, item in ((groups, group), (values, value)):
+            if item not in seen:
+                seen.append(item)
+        i = values.index(value)
+        colours.append(f"C{groups.index(group) % 10}")
+        styles.append((_MARKERS[i % len(_MARKERS)], i == 0, _LINES[i % len(_LINES)]))
+    return colours, styles, style_key
 
 
 def theory_profiles(result: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -87,9 +127,12 @@ def depth_profile_figure(
     panels = [("q", "q^l = mean_i (h_i^l)^2", axes[0, 0])]
     if has_grad:
         panels.append(("grad_sq", "grad_sq^l = mean_i (dL/dh_i^l)^2", axes[0, 1]))
+    labels, keys = cell_labels(cells)
+    colours, styles, style_key = _looks(cells, keys)
     for k, c in enumerate(cells):
         r = c.result
-        colour = f"C{k % 10}"
+        colour = colours[k]
+        marker, fill, line = styles[k]
         layers = np.arange(1, r.depth + 1)
         th = theory_profiles(r)
         for name, _, ax in panels:
@@ -100,11 +143,21 @@ def depth_profile_figure(
             lo_p, hi_p = positive(lo), positive(hi)
             lo_p = np.where(np.isnan(lo_p), mean, lo_p)  # a band below 0 is cut at the mean
             ax.fill_between(layers, lo_p, hi_p, color=colour, alpha=0.25, lw=0)
-            ax.plot(layers, mean, "o", ms=3, color=colour, label=cell_label(c.params))
+            ax.plot(
+                layers,
+                mean,
+                marker,
+                ms=3.5,
+                mfc=colour if fill else "none",
+                mew=0.9,
+                ls="none",
+                color=colour,
+                label=labels[k],
+            )
             if th is not None:
                 curve = th[0] if name == "q" else th[1]
                 if curve is not None:
-                    ax.plot(layers, positive(curve), "-", lw=1.2, color=colour)
+                    ax.plot(layers, positive(curve), line, lw=1.2, color=colour)
     for _, ylabel, ax in panels:
         fit_log_axis(ax)  # log scale; diverging nets reach 1e308
         ax.set_xlabel("hidden layer l")
@@ -114,25 +167,50 @@ def depth_profile_figure(
     axes[0, 0].set_title("forward: signal second moment", fontsize=10)
     if has_grad:
         axes[0, 1].set_title("backward: gradient second moment", fontsize=10)
-    axes[0, 0].plot([], [], "k-", label="theory")
+    if style_key:
+        seen: list[str] = []
+        for c, (_, _, line) in zip(cells, styles, strict=True):
+            value = cell_label(c.params, [style_key])
+            if value not in seen:
+                seen.append(value)
+                axes[0, 0].plot([], [], "k" + line, label=f"theory, {value}")
+    else:
+        axes[0, 0].plot([], [], "k-", label="theory")
     axes[0, 0].plot([], [], "ko", ms=3, label=f"Monte Carlo mean, {100 * level:g}% band")
     axes[0, 0].legend(fontsize=7, loc="best")
 
     widths = sorted({tuple(c.result.provenance.get("config", {}).get("widths", [])) for c in cells})
     width_text = "; ".join(widths_text(w) for w in widths)
     title = options.get("title") or "Signal and gradient second moments against depth"
+    grad_text = (
+        "and of the back-propagated squared gradient grad_sq^l (right, loss "
+        "L = u . phi(h^L) with u ~ N(0, I)), "
+        if has_grad
+        else ""
+    )
     caption = (
-        f"Per-layer mean over nets of q^l (left) and of the back-propagated squared gradient "
-        f"grad_sq^l (right, loss L = u . phi(h^L) with u ~ N(0, I)), log scale, one colour per "
-        f"cell (activation, initializer); {width_text}; "
-        f"{nets_phrase([c.result for c in cells])}. Markers: Monte Carlo means; shaded bands: "
+        f"Per-layer mean over nets of q^l (left) {grad_text}log scale, one "
+        + (
+            f"colour per {', '.join(_KEY_NAMES.get(k, k) for k in keys if k != style_key)} "
+            f"and one marker and line style per {_KEY_NAMES.get(style_key, style_key)}"
+            if style_key
+            else f"colour per cell ({', '.join(_KEY_NAMES.get(k, k) for k in keys)})"
+        )
+        + "; "
+        f"{width_text}; {nets_phrase([c.result for c in cells])}; "
+        f"{cells_inputs_phrase(cells)}. Markers: Monte Carlo means; shaded bands: "
         f"{100 * level:g}% Student-t confidence intervals of those means over nets. Lines: "
         f"theory - E[q^l] from the mean-field length map with the first finite-width "
-        f"correction (exact at every width for ReLU and linear nets), and grad_sq^l from the "
-        f"mean-field gradient recursion E[delta_l^2] = sigma_w2 E[phi'(h_l)^2] E[delta_(l+1)^2] "
-        f"(gradient independence; exact for ReLU and linear nets). Initializers that keep "
-        f"both curves flat across depth preserve the signal and the gradient. "
-        f"{seed_phrase(study, cells)}"
+        f"correction{exactness_phrase(cells)}"
+        + (
+            ", and grad_sq^l from the mean-field gradient recursion E[delta_l^2] = sigma_w2 "
+            "E[phi'(h_l)^2] E[delta_(l+1)^2] (gradient independence)"
+            if has_grad
+            else ""
+        )
+        + ". Initializers that keep the curves flat across depth preserve the signal"
+        + (" and the gradient. " if has_grad else ". ")
+        + seed_phrase(study, cells)
     )
     finish(fig, title, caption)
     return fig, caption

@@ -18,7 +18,15 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 
 from initsim.checks import TheoryInputs, theory_inputs
-from initsim.report._common import finish, fit_log_axis, fmt, new_page, seed_phrase
+from initsim.report._common import (
+    cell_labels,
+    cells_inputs_phrase,
+    finish,
+    fit_log_axis,
+    fmt,
+    new_page,
+    seed_phrase,
+)
 from initsim.result import mean_and_se
 
 __all__ = ["finite_width_figure", "length_ratio"]
@@ -90,22 +98,24 @@ def finite_width_figure(
     fig, axes = new_page(1, 2)
     ax_h, ax_m = axes[0]
     rows = []
-    for c in cells:
+    # "width n", and every other parameter that varies between the cells
+    labels, _ = cell_labels(cells, ("width",))
+    for c, label in zip(cells, labels, strict=True):
         m, em2, kind = length_ratio(c.result)
         widths = c.result.provenance["config"]["widths"]
-        rows.append((min(widths[1:]), m, em2, kind, widths, c))
+        rows.append((min(widths[1:]), m, em2, kind, widths, c, label))
     rows.sort(key=lambda r: r[0])
     kinds = sorted({r[3] for r in rows})
     all_m = np.concatenate([r[1][np.isfinite(r[1]) & (r[1] > 0)] for r in rows])
     lo, hi = np.quantile(all_m, [0.001, 0.999]) if all_m.size else (0.1, 10.0)
     bins = np.geomspace(max(lo, 1e-6), max(hi, lo * 1.01), 60)
     lines = []
-    for k, (n, m, em2, _, _, _) in enumerate(rows):
+    for k, (n, m, em2, _, _, _, label) in enumerate(rows):
         colour = f"C{k % 10}"
         good = m[np.isfinite(m) & (m > 0)]
         counts, _ = np.histogram(good, bins)
         dens = counts / max(good.size, 1) / np.diff(np.log10(bins))
-        ax_h.stairs(dens, bins, color=colour, lw=1.4, label=f"width {n}")
+        ax_h.stairs(dens, bins, color=colour, lw=1.4, label=label)
         nets = m.size
         with np.errstate(over="ignore", invalid="ignore"):  # NaN/inf M_L: not finite
             m2 = m**2
@@ -117,7 +127,7 @@ def finite_width_figure(
         ax_m.errorbar([n], [est], yerr=[[half], [half]], fmt="o", color=colour, capsize=3, ms=5)
         ax_m.plot([n], [float(np.mean(m))], "s", mfc="none", color=colour, ms=5)
         lines.append(
-            f"width {n}: E[M^2] = {fmt(est)} +- {fmt(half, 2)} (theory {fmt(em2)}), "
+            f"{label}: E[M^2] = {fmt(est)} +- {fmt(half, 2)} (theory {fmt(em2)}), "
             f"E[M] = {fmt(float(np.mean(m)))}"
         )
     depth = len(rows[0][4]) - 1
@@ -175,8 +185,9 @@ def finite_width_figure(
         f"normal intervals over nets) and E[M_L] (open squares) against width, with the "
         f"theory line; the mean is kept at every width while the spread grows like "
         f"exp(5 L / n) as the width shrinks, so a narrow deep net's output scale is a "
-        f"lottery even at the 'right' initialization. Depth L = {depth}; nets per width: "
-        f"{', '.join(str(r[1].size) for r in rows)}. " + "; ".join(lines) + ". "
+        f"lottery even at the 'right' initialization. Depth L = {depth}; "
+        f"{cells_inputs_phrase(cells)}; nets per width: "
+        f"{', '.join(str(r[1].size) for r in rows)}. Measured: " + "; ".join(lines) + ". "
         f"{seed_phrase(study, cells)}"
     )
     finish(fig, title, caption)

@@ -18,6 +18,8 @@ import numpy as np
 from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
+    cell_labels,
+    cells_inputs_phrase,
     finish,
     fmt,
     nets_phrase,
@@ -27,6 +29,9 @@ from initsim.report._common import (
 )
 
 __all__ = ["binned_law", "histograms_figure"]
+
+#: How the caption names the parameters of the row labels.
+_ROW_NAMES = {"activation": "activation", "init": "initializer"}
 
 # Quadrature grid of the standard normal used to push N(0, q) through phi.
 _Z = np.linspace(-9.0, 9.0, 360_001)
@@ -117,6 +122,7 @@ def histograms_figure(study: Any, cells: Sequence[Any], options: dict[str, Any])
 
     fig, axes = new_page(len(cells), len(layers))
     identity = activations.get("linear")
+    _, keys = cell_labels(cells)
     worst_tv = 0.0
     for i, c in enumerate(cells):
         h = c.result.histograms
@@ -174,13 +180,13 @@ def histograms_figure(study: Any, cells: Sequence[Any], options: dict[str, Any])
             if i == len(cells) - 1:
                 ax.set_xlabel("phi(h)" if variable == "act" else "h", fontsize=8)
             if j == 0:
-                label = cell_label(c.params, ("activation",))
-                init = cell_label(c.params, ("init",))
-                sw = f"sigma_w2 = {fmt(ti.sigma_w2[-1])}" if ti else ""
+                parts = [cell_label(c.params, (key,)) for key in keys]
+                if ti:
+                    parts.append(f"sigma_w2 = {fmt(ti.sigma_w2[-1])}")
                 ax.text(
                     -0.3,
                     0.5,
-                    f"{label}\n{init}\n{sw}",
+                    "\n".join(p for p in parts if p),
                     transform=ax.transAxes,
                     ha="right",
                     va="center",
@@ -190,21 +196,31 @@ def histograms_figure(study: Any, cells: Sequence[Any], options: dict[str, Any])
     fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False, ncols=2)
     fig.text(0.005, 0.6, "fraction of values per bin", rotation=90, fontsize=8, va="center")
 
-    widths = c.result.provenance.get("config", {}).get("widths", [])
+    widths = sorted({tuple(c.result.provenance.get("config", {}).get("widths", [])) for c in cells})
+    q0s = sorted({fmt(t.q0) for t in (theory_inputs(c.result)[0] for c in cells) if t})
+    n_bins = sorted({len(c.result.histograms[f"{variable}_edges"]) - 1 for c in cells})
+    dead_note = (
+        ", so a point mass (ReLU's exact zeros) is one tall bin in both"
+        if any(cell_label(c.params, ("activation",)).startswith("relu") for c in cells)
+        else ""
+    )
     title = options.get("title") or "Activation histograms per layer, with the mean-field law"
     what = "activations phi(h^l)" if variable == "act" else "pre-activations h^l"
     caption = (
         f"Histograms of the {what} in hidden layers {', '.join(map(str, layers))} (columns) for "
-        f"each case (rows: activation, initializer, sigma_w2 = n_in Var(W) of the hidden "
-        f"layers); {widths_text(widths)}, {nets_phrase([c.result for c in cells])}. "
+        f"each case (rows: {', '.join(_ROW_NAMES.get(k, k) for k in keys)} and "
+        f"sigma_w2 = n_in Var(W) of the hidden layers); "
+        f"{'; '.join(widths_text(w) for w in widths)}; {cells_inputs_phrase(cells)}; "
+        f"{nets_phrase([c.result for c in cells])}. "
         f"Blue bars: fraction of all values (pooled over nets, units and inputs) in each of "
-        f"{bins} equal-width bins; black steps: the mean-field prediction, h^l ~ N(0, q^l) with "
-        f"q^l from the length map q^l = sigma_w2 E[phi(sqrt(q^(l-1)) z)^2] + sigma_b2 "
-        f"iterated from q^0 = 1, pushed through phi and binned identically, so a point mass "
-        f"(ReLU's exact zeros) is one tall bin in both. A bin clipped for readability carries "
-        f"its height in percent. Each panel prints the fractions below and at-or-above the "
-        f"plotted range (Monte Carlo, then theory). Largest total-variation distance between "
-        f"Monte Carlo and theory over the panels: {worst_tv:.3f}. "
+        f"{'/'.join(map(str, n_bins))} equal-width bins; black steps: the mean-field "
+        f"prediction, h^l ~ N(0, q^l) with q^l from the length map "
+        f"q^l = sigma_w2 E[phi(sqrt(q^(l-1)) z)^2] + sigma_b2 iterated from "
+        f"q^0 = {'/'.join(q0s) or '1'}, pushed through phi and binned identically{dead_note}. "
+        f"A bin clipped for readability carries its height in percent. Panels with values "
+        f"outside the plotted range print the fractions below and at-or-above it (Monte "
+        f"Carlo, then theory). Largest total-variation distance between Monte Carlo and "
+        f"theory over the panels: {worst_tv:.3f}. "
         f"{seed_phrase(study, cells)}"
     )
     finish(fig, title, caption, hspace=0.3, wspace=0.22, left=0.15)

@@ -10,6 +10,8 @@ import numpy as np
 from initsim.checks import theory_inputs
 from initsim.report._common import (
     cell_label,
+    cell_labels,
+    cells_inputs_phrase,
     finish,
     fit_log_axis,
     fmt,
@@ -101,6 +103,9 @@ def jacobian_spectra_figure(
             acts.append(name)
     fig, axes = new_page(1, len(acts))
     lines = []
+    # the panel's title names the activation; the legend every other varying parameter
+    _, keys = cell_labels(cells, ("init",))
+    keys = [k for k in keys if k != "activation"]
     for k, c in enumerate(cells):
         cfg = c.result.provenance.get("config", {})
         ax = axes[0, acts.index(cfg.get("activation", "?"))]
@@ -111,8 +116,10 @@ def jacobian_spectra_figure(
         m1, m2 = c.result.moments()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             nv = m2 / (m1 * m1) - 1.0
+        if abs(nv) < 1e-12:  # a point mass: rounding, not a negative variance
+            nv = 0.0
         th = spectrum_theory(c.result)
-        label = cell_label(c.params, ("init",))
+        label = cell_label(c.params, keys)
         text = f"{label}: mean {fmt(m1)}, var/mean^2 {fmt(nv)}"
         if th is not None:
             text += f" (theory {fmt(th[0])}, {fmt(th[1])})"
@@ -147,13 +154,14 @@ def jacobian_spectra_figure(
     title = options.get("title") or "Jacobian singular-value spectra: Gaussian against orthogonal"
     caption = (
         "Law of the squared singular values s^2 of the input-output Jacobian "
-        "J = D_L W_L ... D_1 W_1 (D_l = diag(phi'(h^l))) at one input on the sphere, pooled over "
-        "nets (density per unit of log10 s^2, log x axis); one panel per activation, one "
-        "colour per weight law. Legends: mean and normalised variance var/mean^2 of the "
-        "spectrum (Monte Carlo, then theory); dotted lines: the predicted mean. Orthogonal "
-        "weights keep every singular value of a linear net at gain^L (a point mass, drawn as "
-        "a solid line) and concentrate the spectrum of nonlinear nets (dynamical isometry), "
-        "while Gaussian weights spread it over orders of magnitude as depth grows. Theory: "
+        "J = D_L W_L ... D_1 W_1 (D_l = diag(phi'(h^l))) at the net's input "
+        f"({cells_inputs_phrase(cells)}), pooled over nets (density per unit of log10 s^2, "
+        "log x axis); one panel per activation, one colour per cell. Legends: mean and "
+        "normalised variance var/mean^2 of the spectrum (Monte Carlo, then theory); dotted "
+        "lines: the predicted mean. Orthogonal weights keep every singular value of a linear "
+        "net at gain^L (a point mass, drawn as a solid line) and concentrate the spectrum of "
+        "nonlinear nets (dynamical isometry), while Gaussian weights spread it over orders of "
+        "magnitude as depth grows. Theory: "
         + "; ".join(lines)
         + f". {nets_phrase([c.result for c in cells])}. {seed_phrase(study, cells)}"
     )

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from initsim.report._common import PAGE_SIZE, fmt, wrap_caption
+from initsim.report._common import PAGE_SIZE, cell_labels, fmt, wrap_caption
 
 __all__ = [
     "LINES_PER_PAGE",
+    "check_overview_lines",
     "check_rows",
+    "check_summary_blocks",
+    "check_table_blocks",
     "check_table_lines",
+    "paginate",
     "provenance_lines",
+    "report_title",
     "text_pages",
+    "threading_text",
     "title_page",
 ]
 
@@ -29,6 +36,10 @@ __all__ = [
 LINES_PER_PAGE = 44
 _MONO = "DejaVu Sans Mono"
 _TABLE_CHARS = 150
+#: The appendix's full table: smaller type, longer lines, more lines per page.
+APPENDIX_SIZE = 7.0
+APPENDIX_CHARS = 160
+APPENDIX_LINES = 50
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
@@ -67,8 +78,197 @@ def check_rows(study: Any) -> list[tuple[str, Any]]:
     return out
 
 
+def _checked(study: Any) -> list[Any]:
+    return [c for c in study.cells if c.checks is not None]
+
+
+#: Parameters of a checked cell always named in the verdict tables (with every varying one).
+_CHECK_KEYS = ("activation", "init", "width", "depth")
+
+
+def _verdict_text(checks: Any) -> str:
+    """``CheckReport.summary()`` (also for a report stored as a dict)."""
+    if hasattr(checks, "summary"):
+        return str(checks.summary())
+    rows = _get(checks, "rows", []) or []
+    tested = sum(_get(r, "verdict") != "N/A" for r in rows)
+    failed = sum(_get(r, "verdict") == "FAIL" for r in rows)
+    return (
+        f"{_get(checks, 'verdict', '?')}, {tested} of {len(rows)} rows testable ({failed} "
+        f"failed; Holm family-wise alpha = {fmt(_num(_get(checks, 'alpha')))})"
+    )
+
+
+def _why_untested(rows: Sequence[Any]) -> list[tuple[int, str]]:
+    """Untested rows grouped by the reason of their regime note (numbers in brackets dropped)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if _get(r, "verdict") != "N/A":
+            continue
+        reason = re.split(r" \(|; ", str(_get(r, "regime", "") or "no reason given"))[0]
+        counts[reason] = counts.get(reason, 0) + 1
+    return sorted(((n, why) for why, n in counts.items()), key=lambda t: (-t[0], t[1]))
+
+
+def _p_text(p: float) -> str:
+    if math.isnan(p):
+        return "not tested"
+    return "p < 1e-300 (underflows to 0)" if p == 0.0 else f"p = {fmt(p, 3)}"
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    return textwrap.wrap(
+        text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+    ) or [indent]
+
+
+def check_summary_blocks(study: Any) -> list[list[str]]:
+    """Return the verdict summary: one block per checked cell, then the study's total.
+
+    Each block's first line names the cell by id and parameters (every
+    parameter that varies between the checked cells, with activation,
+    initializer, width and depth) and gives its verdict with how many rows
+    were testable and how many failed (:meth:`initsim.checks.CheckReport.summary`);
+    indented lines list the failed rows and why the untestable rows were not
+    tested. Nothing is truncated: long text wraps.
+
+    Parameters
+    ----------
+    study : StudyResults-like
+        The study.
+
+    Returns
+    -------
+    list of list of str
+        Blocks of lines (a block is kept on one page); empty without checks.
+    """
+    cells = _checked(study)
+    if not cells:
+        return []
+    labels, _ = cell_labels(cells, _CHECK_KEYS)
+    id_w = max(len(c.id) for c in cells)
+    label_w = min(max(len(lab) for lab in labels), 60)
+    blocks = []
+    tested = failed = total = 0
+    for c, label in zip(cells, labels, strict=True):
+        rows = _get(c.checks, "rows", []) or []
+        t = sum(_get(r, "verdict") != "N/A" for r in rows)
+        f = [r for r in rows if _get(r, "verdict") == "FAIL"]
+        tested, failed, total = tested + t, failed + len(f), total + len(rows)
+        head = f"{c.id:<{id_w}}  {label:<{label_w}}  "
+        block = _wrap(f"{head}{_verdict_text(c.checks)}", _TABLE_CHARS, "")
+        block[1:] = [f"{' ' * (id_w + 2)}{line.lstrip()}" for line in block[1:]]
+        pad = " " * (id_w + 4)
+        for r in f:
+            p = _num(_get(r, "p_value"))
+            block.extend(
+                _wrap(
+                    f"FAIL: {_get(r, 'quantity')} at layer {int(_get(r, 'layer', 0))}: observed "
+                    f"{fmt(_num(_get(r, 'observed')), 5)}, predicted "
+                    f"{fmt(_num(_get(r, 'predicted')), 5)}, {_p_text(p)}",
+                    _TABLE_CHARS,
+                    pad,
+                )
+            )
+        why = _why_untested(rows)
+        if why:
+            text = "; ".join(f"{n} row{'s' if n > 1 else ''}, {why_}" for n, why_ in why)
+            block.extend(_wrap(f"not testable: {text}", _TABLE_CHARS, pad))
+        blocks.append(block)
+    blocks.append(
+        [
+            f"all checks: {len(cells)} checked cells, {tested} of {total} rows tested, "
+            f"{failed} failed"
+        ]
+    )
+    return blocks
+
+
+def check_overview_lines(study: Any) -> list[str]:
+    """Short verdict lines for the title page: per checked cell id, parameters, counts; the total.
+
+    Parameters
+    ----------
+    study : StudyResults-like
+        The study.
+
+    Returns
+    -------
+    list of str
+        Empty without checks.
+    """
+    cells = _checked(study)
+    if not cells:
+        return []
+    labels, _ = cell_labels(cells, _CHECK_KEYS)
+    id_w = max(len(c.id) for c in cells)
+    label_w = max(len(lab) for lab in labels)
+    lines = []
+    tested = failed = total = 0
+    for c, label in zip(cells, labels, strict=True):
+        rows = _get(c.checks, "rows", []) or []
+        t = sum(_get(r, "verdict") != "N/A" for r in rows)
+        f = sum(_get(r, "verdict") == "FAIL" for r in rows)
+        tested, failed, total = tested + t, failed + f, total + len(rows)
+        lines.append(
+            f"{c.id:<{id_w}}  {label:<{label_w}}  {_get(c.checks, 'verdict', '?'):<4}  "
+            f"{t} of {len(rows)} rows testable, {f} failed"
+        )
+    lines.append(
+        f"all checks: {len(cells)} checked cells, {tested} of {total} rows tested, {failed} failed"
+    )
+    return lines
+
+
+def check_table_blocks(study: Any) -> list[list[str]]:
+    """Return the full verdict table, cell by cell, every text whole (wrapped, never cut).
+
+    Parameters
+    ----------
+    study : StudyResults-like
+        The study.
+
+    Returns
+    -------
+    list of list of str
+        Per checked cell a heading block (id, parameters, verdict, the
+        column header), then one block per row: layer, quantity, observed,
+        predicted, p-value, verdict and the regime note, which wraps onto
+        indented lines (a block is kept on one page).
+    """
+    cells = _checked(study)
+    if not cells:
+        return []
+    labels, _ = cell_labels(cells, _CHECK_KEYS)
+    rows_all = check_rows(study)
+    q_w = max([len("quantity"), *(len(str(_get(r, "quantity"))) for _, r in rows_all)])
+    head = (
+        f"{'layer':>5}  {'quantity':<{q_w}} {'observed':>11} {'predicted':>11} "
+        f"{'p-value':>9}  {'verdict':<7} regime"
+    )
+    regime_at = head.index("regime")
+    regime_w = max(APPENDIX_CHARS - regime_at, 30)
+    blocks: list[list[str]] = []
+    for c, label in zip(cells, labels, strict=True):
+        title = _wrap(f"{c.id}: {label} - {_verdict_text(c.checks)}", APPENDIX_CHARS, "")
+        blocks.append(["", *title, head, "-" * APPENDIX_CHARS])
+        for r in _get(c.checks, "rows", []) or []:
+            p = _num(_get(r, "p_value"))
+            line = (
+                f"{int(_get(r, 'layer', 0)):>5}  {_get(r, 'quantity')!s:<{q_w}} "
+                f"{fmt(_num(_get(r, 'observed')), 5):>11} "
+                f"{fmt(_num(_get(r, 'predicted')), 5):>11} "
+                f"{'' if math.isnan(p) else fmt(p, 3):>9}  {_get(r, 'verdict', 'N/A'):<7} "
+            )
+            regime = textwrap.wrap(
+                str(_get(r, "regime", "") or ""), regime_w, break_on_hyphens=False
+            ) or [""]
+            blocks.append([line + regime[0], *(" " * regime_at + more for more in regime[1:])])
+    return blocks
+
+
 def check_table_lines(study: Any) -> tuple[list[str], list[str]]:
-    """Lines of the verdict table and its summary.
+    """Lines of the verdict summary and of the full table (see the ``*_blocks`` functions).
 
     Parameters
     ----------
@@ -78,39 +278,13 @@ def check_table_lines(study: Any) -> tuple[list[str], list[str]]:
     Returns
     -------
     (list of str, list of str)
-        Summary lines (per checked cell: overall verdict) and the table
-        lines (a header, then one line per row).
+        The summary's lines and the full table's lines.
     """
-    summary = []
-    tested = failed = 0
-    for c in study.cells:
-        if c.checks is None:
-            continue
-        rows = _get(c.checks, "rows", []) or []
-        t = sum(_get(r, "verdict") != "N/A" for r in rows)
-        f = sum(_get(r, "verdict") == "FAIL" for r in rows)
-        tested += t
-        failed += f
-        summary.append(
-            f"{c.id:<34} {_get(c.checks, 'verdict', '?'):<5} {t:>4} tests, {f:>3} failed, "
-            f"Holm family-wise alpha = {fmt(_num(_get(c.checks, 'alpha')))}"
-        )
-    head = (
-        f"{'cell':<30} {'layer':>5}  {'quantity':<22} {'observed':>11} {'predicted':>11} "
-        f"{'p-value':>9}  {'verdict':<7} regime"
-    )
-    lines = [head, "-" * len(head)]
-    for cell_id, r in check_rows(study):
-        p = _num(_get(r, "p_value"))
-        lines.append(
-            f"{cell_id:<30} {int(_get(r, 'layer', 0)):>5}  {str(_get(r, 'quantity'))[:22]:<22} "
-            f"{fmt(_num(_get(r, 'observed')), 5):>11} {fmt(_num(_get(r, 'predicted')), 5):>11} "
-            f"{'' if math.isnan(p) else fmt(p, 3):>9}  {_get(r, 'verdict', 'N/A'):<7} "
-            f"{str(_get(r, 'regime', ''))[:46]}"
-        )
-    if summary:
-        summary.append(f"all checks: {tested} tests, {failed} failed")
-    return summary, lines
+    return _flat(check_summary_blocks(study)), _flat(check_table_blocks(study))
+
+
+def _flat(blocks: Sequence[Sequence[str]]) -> list[str]:
+    return [line for block in blocks for line in block]
 
 
 def _flatten(prefix: str, value: Any, out: list[str]) -> None:
@@ -157,17 +331,71 @@ def _page() -> Figure:
     return Figure(figsize=PAGE_SIZE)
 
 
-def text_pages(title: str, lines: Sequence[str], intro: str = "") -> list[Figure]:
+_FAIL = re.compile(r"\bFAIL\b")
+
+
+def paginate(
+    blocks: Sequence[str | Sequence[str]], first: int, per_page: int = LINES_PER_PAGE
+) -> list[list[str]]:
+    """Cut blocks of lines into pages; a block is never split unless longer than a page.
+
+    Parameters
+    ----------
+    blocks : sequence of str or sequence of str
+        A string is a block of one line.
+    first : int
+        Lines available on the first page.
+    per_page : int
+        Lines on every other page.
+
+    Returns
+    -------
+    list of list of str
+        The lines of each page (at least one page). A block that starts a
+        page drops its leading blank lines.
+    """
+    pages: list[list[str]] = [[]]
+    room = first
+    for block in blocks:
+        lines = [block] if isinstance(block, str) else list(block)
+        if len(lines) > room and pages[-1]:
+            pages.append([])
+            room = per_page
+        if not pages[-1]:
+            while lines and not lines[0].strip():
+                lines = lines[1:]
+        for line in lines:
+            if room <= 0:
+                pages.append([])
+                room = per_page
+            pages[-1].append(line)
+            room -= 1
+    return pages
+
+
+def text_pages(
+    title: str,
+    lines: Sequence[str | Sequence[str]],
+    intro: str = "",
+    *,
+    size: float = 7.5,
+    per_page: int = LINES_PER_PAGE,
+) -> list[Figure]:
     """Paginate monospaced lines under a title (and an introductory paragraph on page one).
 
     Parameters
     ----------
     title : str
         Title of every page (``(continued)`` after the first).
-    lines : sequence of str
-        The lines; a line whose verdict column says FAIL is drawn in red.
+    lines : sequence of str or sequence of str
+        The lines, or blocks of lines kept on one page (see :func:`paginate`);
+        a line that says FAIL is drawn in red.
     intro : str
         Paragraph drawn above the lines on the first page.
+    size : float
+        Font size of the lines (points).
+    per_page : int
+        Lines per page.
 
     Returns
     -------
@@ -176,28 +404,80 @@ def text_pages(title: str, lines: Sequence[str], intro: str = "") -> list[Figure
     """
     pages: list[Figure] = []
     intro_lines = wrap_caption(intro).split("\n") if intro else []
-    first = LINES_PER_PAGE - len(intro_lines) - (1 if intro_lines else 0)
-    chunks = [list(lines[:first])]
-    rest = list(lines[first:])
-    while rest:
-        chunks.append(rest[:LINES_PER_PAGE])
-        rest = rest[LINES_PER_PAGE:]
-    for i, chunk in enumerate(chunks):
+    step = 0.86 / per_page
+    intro_step = 0.86 / LINES_PER_PAGE  # the paragraph keeps its size
+    room = int((0.86 - intro_step * (len(intro_lines) + 1)) / step) if intro_lines else per_page
+    for i, chunk in enumerate(paginate(lines, room, per_page)):
         fig = _page()
         fig.suptitle(
             title if i == 0 else f"{title} (continued)", fontsize=13, fontweight="bold", y=0.975
         )
         y = 0.92
-        step = 0.86 / LINES_PER_PAGE
         if i == 0 and intro_lines:
             fig.text(0.04, y, "\n".join(intro_lines), fontsize=8.5, va="top", linespacing=1.25)
-            y -= step * (len(intro_lines) + 1)
+            y -= intro_step * (len(intro_lines) + 1)
         for line in chunk:
-            colour = "#b00000" if " FAIL " in line else "black"
-            fig.text(0.04, y, line, fontsize=7.5, family=_MONO, va="top", color=colour)
+            colour = "#b00000" if _FAIL.search(line) else "black"
+            fig.text(0.04, y, line, fontsize=size, family=_MONO, va="top", color=colour)
             y -= step
         pages.append(fig)
     return pages
+
+
+def report_title(study: Any) -> str:
+    """Return the headline: the description's first sentence when short, else the study name.
+
+    Parameters
+    ----------
+    study : StudyResults-like
+        Has ``name`` and ``description`` (or ``spec["description"]``).
+
+    Returns
+    -------
+    str
+        E.g. ``"He vs LeCun initialization for ReLU and tanh nets, 50 layers deep"``;
+        ``"Study he-vs-lecun"`` without a usable description.
+    """
+    desc = " ".join(_description(study).split())
+    head = re.split(r"(?<=[a-z0-9)])[.:;](\s|$)", desc, maxsplit=1)[0].strip()
+    if 0 < len(head) <= 90:
+        return head
+    return f"Study {study.name}"
+
+
+def _description(study: Any) -> str:
+    return str(getattr(study, "description", "") or (study.spec or {}).get("description", ""))
+
+
+def threading_text(prov: Mapping[str, Any]) -> str:
+    """How the cells ran, from the manifest: e.g. ``"omp threading layer, 2 threads per cell"``.
+
+    Parameters
+    ----------
+    prov : mapping
+        The study's provenance (``threading_layer``, ``threads``: a count or
+        ``"1 to 2"``).
+
+    Returns
+    -------
+    str
+        The phrase; "not recorded" for what the manifest does not say.
+    """
+    layer = prov.get("threading_layer")
+    threads = prov.get("threads")
+    layer_text = (
+        f"{layer} threading layer"
+        if layer and layer != "unset"
+        else "threading layer not recorded (no parallel region ran)"
+        if layer == "unset"
+        else "threading layer not recorded"
+    )
+    if threads is None or threads == "":
+        thread_text = "threads not recorded"
+    else:
+        plural = "" if str(threads) == "1" else "s"
+        thread_text = f"{threads} thread{plural} per cell"
+    return f"{layer_text}, {thread_text}"
 
 
 def title_page(study: Any, contents: Sequence[tuple[int, str]], summary: Sequence[str]) -> Figure:
@@ -210,7 +490,8 @@ def title_page(study: Any, contents: Sequence[tuple[int, str]], summary: Sequenc
     contents : sequence of (int, str)
         Page number and title of each section.
     summary : sequence of str
-        Verdict summary lines (per checked cell).
+        Verdict lines: one per checked cell, then the total (shown when they
+        fit; the verdict pages list them all).
 
     Returns
     -------
@@ -218,21 +499,21 @@ def title_page(study: Any, contents: Sequence[tuple[int, str]], summary: Sequenc
         The page.
     """
     fig = _page()
-    fig.text(
-        0.5, 0.93, f"initsim report: {study.name}", ha="center", fontsize=20, fontweight="bold"
-    )
+    title = report_title(study)
+    size = 20 if len(title) <= 50 else 16
+    fig.text(0.5, 0.93, title, ha="center", fontsize=size, fontweight="bold")
     fig.text(
         0.5,
         0.885,
-        "Monte Carlo of signals and gradients in randomly initialised deep nets, "
+        f"initsim report of the study {study.name}: Monte Carlo of random deep nets, "
         "with mean-field theory and statistical verdicts",
         ha="center",
-        fontsize=10.5,
+        fontsize=10,
         style="italic",
     )
-    desc = str(getattr(study, "description", "") or (study.spec or {}).get("description", ""))
+    desc = _description(study)
     y = 0.84
-    if desc:
+    if desc and " ".join(desc.split()).rstrip(".") != title:  # not the title again
         wrapped = wrap_caption(desc, 135)
         fig.text(0.06, y, wrapped, fontsize=9.5, va="top", linespacing=1.3)
         y -= 0.022 * (wrapped.count("\n") + 2)
@@ -247,26 +528,26 @@ def title_page(study: Any, contents: Sequence[tuple[int, str]], summary: Sequenc
     for c in study.cells:
         nets += int(getattr(c.result, "nets", 0) or 0)
     facts = [
+        f"study         {study.name}",
         f"spec sha256   {study.spec_sha256}",
         f"seed          {study.seed}",
         f"cells         {len(study.cells)} ({nets} simulated nets in all)",
         f"versions      {vtext}",
-        f"threading     {prov.get('threading_layer', '?')} layer, "
-        f"{prov.get('threads', '?')} threads",
+        f"threading     {threading_text(prov)}",
     ]
     fig.text(0.06, y, "\n".join(facts), fontsize=8.5, family=_MONO, va="top", linespacing=1.4)
-    y -= 0.03 * (len(facts) + 1)
+    y -= 0.0205 * (len(facts) + 1.5)
     fig.text(0.06, y, "Contents", fontsize=12, fontweight="bold", va="top")
     y -= 0.035
     toc = [f"page {p:>3}   {t}" for p, t in contents]
     fig.text(0.08, y, "\n".join(toc), fontsize=8.5, family=_MONO, va="top", linespacing=1.35)
     y -= 0.0205 * (len(toc) + 1)
     if summary:
-        if len(summary) > 14:  # keep the title page to one page: the verdict pages list all
+        room = max(int((y - 0.08) / 0.0195), 1)
+        if len(summary) > room:  # one page: the verdict pages list every cell
             summary = [
-                *summary[:12],
-                f"... {len(summary) - 13} more checked cells: see the verdict pages",
                 summary[-1],
+                f"(the {len(summary) - 1} checked cells are listed on the verdict pages)",
             ]
         fig.text(0.06, y, "Verdicts", fontsize=12, fontweight="bold", va="top")
         y -= 0.035

@@ -1,7 +1,10 @@
 """Assemble the report: validate the figure list, draw every page, write the PDF atomically.
 
-Determinism: pages are drawn in a fixed order (title, verdicts, figures in
-spec order, provenance), from the study's cells in their given order; the
+Page order: the title page (with the contents), the verdict summary (one
+block per checked cell), the figures in spec order, the appendix with every
+check row, cell by cell, and the provenance.
+
+Determinism: pages are drawn in a fixed order, from the study's cells in their given order; the
 PDF carries fixed metadata and no creation date, and fonts are embedded as
 TrueType (``pdf.fonttype = 42``, which also keeps the text extractable).
 The same study gives the same bytes.
@@ -29,7 +32,17 @@ from matplotlib.figure import Figure
 
 from initsim._files import temp_file_in
 from initsim.report.kinds import KINDS
-from initsim.report.pages import check_table_lines, provenance_lines, text_pages, title_page
+from initsim.report.pages import (
+    APPENDIX_LINES,
+    APPENDIX_SIZE,
+    check_overview_lines,
+    check_summary_blocks,
+    check_table_blocks,
+    provenance_lines,
+    report_title,
+    text_pages,
+    title_page,
+)
 
 __all__ = ["FIGURES", "build_report", "plan_figures"]
 
@@ -146,11 +159,55 @@ def _check_destination(out: Path) -> Path:
     return parent
 
 
+def _make_dir(path: Path, what: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create the {what} directory {str(path)!r}: {err}") from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} directory {str(path)!r} is not writable")
+    return path
+
+
+def _save_png(fig: Figure, directory: Path, name: str, temps: list[Path], finals: list) -> None:
+    """Write a page as PNG to a temporary file; it is moved into place with the PDF."""
+    pfd, ptmp = temp_file_in(directory, name)
+    temps.append(ptmp)
+    with os.fdopen(pfd, "wb") as pf:
+        FigureCanvasAgg(fig)
+        fig.savefig(pf, format="png", dpi=PNG_DPI, metadata={"Software": "initsim report"})
+    finals.append((ptmp, directory / name))
+
+
+#: Introductions of the two verdict sections.
+SUMMARY_INTRO = (
+    "One block per checked cell: its id and parameters, then its verdict with how many of its "
+    "rows were testable and how many failed (Holm's step-down correction within the cell: a "
+    "cell FAILs with probability at most its alpha when the simulation agrees with the "
+    "theory), the failed rows, and why the other rows were not tested (outside the regime "
+    "where the theory holds, or a mean too skewed for a z-test at this number of nets). "
+    "Every row is listed in the appendix."
+)
+TABLE_INTRO = (
+    "Every statistical check of the study, cell by cell: per row the hidden layer (0 for rows "
+    "about the whole net), the quantity, the Monte Carlo estimate, the theory's prediction, "
+    "the two-sided p-value, the verdict after Holm's step-down correction within the cell "
+    "(N/A: not tested) and the regime: which theory applies, or why the row was not tested."
+)
+
+
+def _figure_title(fig: Figure, kind: str, names: Sequence[str]) -> str:
+    """Return the title a figure drew (its suptitle), for the contents."""
+    sup = getattr(fig, "_suptitle", None)
+    text = sup.get_text() if sup is not None else ""
+    return text or f"{kind}: {', '.join(names)}"
+
+
 def _footer(fig: Figure, study_name: str, page: int, total: int) -> None:
     fig.text(
         0.97,
         0.012,
-        f"initsim report {study_name} - page {page} of {total}",
+        f"initsim report of the study {study_name} - page {page} of {total}",
         ha="right",
         va="bottom",
         fontsize=7,
@@ -163,6 +220,7 @@ def build_report(
     out_path: str | Path,
     *,
     figures_dir: str | Path | None = None,
+    pages_dir: str | Path | None = None,
     progress: bool = False,
 ) -> Path:
     """Draw every page of a study's report and write it as one PDF, atomically.
@@ -177,6 +235,10 @@ def build_report(
     figures_dir : str or Path, optional
         Also write each figure as ``NN-kind-experiment.png`` (``NN`` its
         position among the figures) into this directory (created if needed).
+    pages_dir : str or Path, optional
+        Also write every page of the PDF, as drawn, as ``page-NN.png`` into
+        this directory (created if needed): for reading the report page by
+        page without a PDF renderer.
     progress : bool
         Print one line per page drawn to stderr.
 
@@ -195,17 +257,12 @@ def build_report(
     out = Path(out_path)
     plan = plan_figures(study)
     parent = _check_destination(out)
-    png_dir: Path | None = None
-    if figures_dir is not None:
-        png_dir = Path(figures_dir)
-        try:
-            png_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OSError(f"cannot create the figures directory {str(png_dir)!r}: {err}") from err
-        if not os.access(png_dir, os.W_OK | os.X_OK):
-            raise PermissionError(f"figures directory {str(png_dir)!r} is not writable")
+    png_dir = None if figures_dir is None else _make_dir(Path(figures_dir), "figures")
+    page_dir = None if pages_dir is None else _make_dir(Path(pages_dir), "pages")
 
-    summary, table = check_table_lines(study)
+    overview = check_overview_lines(study)
+    summary = check_summary_blocks(study)
+    table = check_table_blocks(study)
     prov = provenance_lines(study)
     temps: list[Path] = []
     finals: list[tuple[Path, Path]] = []
@@ -220,52 +277,9 @@ def build_report(
         with contextlib.ExitStack() as stack:
             fh = stack.enter_context(os.fdopen(fd, "wb"))
             stack.enter_context(matplotlib.rc_context(RC))
-            # page count first: the footers say "page i of N"
-            check_intro = (
-                "Every statistical check of the study: per row the cell, the hidden layer (0 "
-                "for rows about the whole net), the quantity, the Monte Carlo estimate, the "
-                "theory's prediction, the two-sided p-value and the verdict after Holm's "
-                "step-down correction within the cell (N/A: not tested, with the reason under "
-                "regime). A cell FAILs with probability at most its alpha when the simulation "
-                "agrees with the theory."
-            )
-            check_figs = (
-                text_pages("Check verdicts", [*summary, "", *table], check_intro)
-                if (table[2:])
-                else []
-            )
-            prov_figs_lines = prov
-            n_prov = len(text_pages("Provenance", prov_figs_lines))
-            total = 1 + len(check_figs) + len(plan) + n_prov
-            contents: list[tuple[int, str]] = []
-            page = 2
-            if check_figs:
-                contents.append((page, "Check verdicts"))
-                page += len(check_figs)
-            titles = []
-            for kind, names, _, options in plan:
-                t = str(options.get("title") or f"{kind}: {', '.join(names)}")
-                titles.append(t)
-                contents.append((page, t))
-                page += 1
-            contents.append((page, "Provenance"))
-
-            pdf = stack.enter_context(
-                PdfPages(fh, metadata={**PDF_METADATA, "Title": f"initsim report: {study.name}"})
-            )
-            number = 1
-
-            def emit(fig: Figure) -> None:
-                nonlocal number
-                _footer(fig, study.name, number, total)
-                pdf.savefig(fig)
-                number += 1
-
-            emit(title_page(study, contents, summary))
-            say("title page")
-            for fig in check_figs:
-                emit(fig)
-            say(f"{len(check_figs)} verdict page(s)")
+            # figures first: the contents list their titles, the footers "page i of N"
+            figs: list[Figure] = []
+            titles: list[str] = []
             for k, (kind, names, cells, options) in enumerate(plan):
                 fn = FIGURES[kind][0]
                 try:
@@ -273,20 +287,56 @@ def build_report(
                 except ValueError as err:
                     raise ValueError(f"figure {k + 1} ({kind}, {', '.join(names)}): {err}") from err
                 if png_dir is not None:
-                    final = png_dir / f"{k + 1:02d}-{kind}-{_safe('+'.join(names))}.png"
-                    pfd, ptmp = temp_file_in(png_dir, final.name)
-                    temps.append(ptmp)
-                    with os.fdopen(pfd, "wb") as pf:
-                        FigureCanvasAgg(fig)
-                        fig.savefig(
-                            pf, format="png", dpi=PNG_DPI, metadata={"Software": "initsim report"}
-                        )
-                    finals.append((ptmp, final))
-                emit(fig)
+                    name = f"{k + 1:02d}-{kind}-{_safe('+'.join(names))}.png"
+                    _save_png(fig, png_dir, name, temps, finals)
+                figs.append(fig)
+                titles.append(_figure_title(fig, kind, names))
                 say(f"figure {k + 1}/{len(plan)}: {kind} ({', '.join(names)})")
-            for fig in text_pages("Provenance", prov_figs_lines):
+            summary_figs = (
+                text_pages("Check verdicts: summary", summary, SUMMARY_INTRO) if summary else []
+            )
+            table_figs = (
+                text_pages(
+                    "Appendix: every check row",
+                    table,
+                    TABLE_INTRO,
+                    size=APPENDIX_SIZE,
+                    per_page=APPENDIX_LINES,
+                )
+                if table
+                else []
+            )
+            prov_figs = text_pages("Provenance", prov)
+            total = 1 + len(summary_figs) + len(figs) + len(table_figs) + len(prov_figs)
+            contents: list[tuple[int, str]] = []
+            page = 2
+            for section, n in [
+                ("Check verdicts: a summary per checked cell", len(summary_figs)),
+                *((t, 1) for t in titles),
+                ("Appendix: every check row, cell by cell", len(table_figs)),
+                ("Provenance", len(prov_figs)),
+            ]:
+                if n:
+                    contents.append((page, section))
+                    page += n
+
+            pdf = stack.enter_context(
+                PdfPages(fh, metadata={**PDF_METADATA, "Title": report_title(study)})
+            )
+            number = 1
+
+            def emit(fig: Figure) -> None:
+                nonlocal number
+                _footer(fig, study.name, number, total)
+                pdf.savefig(fig)
+                if page_dir is not None:
+                    _save_png(fig, page_dir, f"page-{number:02d}.png", temps, finals)
+                number += 1
+
+            emit(title_page(study, contents, overview))
+            for fig in [*summary_figs, *figs, *table_figs, *prov_figs]:
                 emit(fig)
-            say("provenance")
+            say(f"{number - 1} pages")
         os.replace(tmp_pdf, out)
         temps.remove(tmp_pdf)
         for ptmp, final in finals:

@@ -19,11 +19,13 @@ from matplotlib import colors
 
 from initsim.checks import theory_inputs
 from initsim.report._common import (
+    cells_inputs_phrase,
     finish,
     fmt,
     nets_phrase,
     new_page,
     seed_phrase,
+    sentence,
     widths_text,
 )
 
@@ -100,7 +102,7 @@ def phase_diagram_figure(
         raise ValueError(f"phase-diagram option 'resolution' must be >= 5; got {res}")
     x_hi = 1.08 * sw.max()
     x_lo = max(0.9 * sw.min() - 0.05 * (x_hi - sw.min()), 1e-3)
-    y_hi = 1.1 * sb.max() if sb.max() > 0 else 0.1
+    y_hi = 1.12 * sb.max() if sb.max() > 0 else 0.1
     y_lo = -0.04 * y_hi
     xs = np.linspace(x_lo, x_hi, res)
     ys = np.linspace(0.0, y_hi, max(res * 2 // 3, 5))
@@ -121,7 +123,13 @@ def phase_diagram_figure(
     ax.clabel(lines, fmt={v: f"chi1={v:g}" for v in levels}, fontsize=7)
     sb_line = np.linspace(0.0, y_hi, 30)
     sw_line = np.array([theory.critical_sigma_w2(act, y) for y in sb_line])
-    ax.plot(sw_line, sb_line, "k-", lw=2.2, label="critical line chi1 = 1 (theory)")
+    ax.plot(
+        sw_line,
+        sb_line,
+        "k-",
+        lw=2.2,
+        label="critical line chi1 = 1 (theory): order to its left, chaos to its right",
+    )
     ax.scatter(
         sw,
         sb,
@@ -153,8 +161,15 @@ def phase_diagram_figure(
     ax.set_ylim(y_lo, y_hi)
     ax.set_xlabel("sigma_w2 = n_in Var(W_ij)")
     ax.set_ylabel("sigma_b2 = Var(b_i) = bias_std^2")
-    ax.set_title(f"{act.name}: order (left of the line) and chaos (right)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    # above the axes, clear of the grid's markers and their printed values
+    ax.legend(
+        fontsize=8,
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.005),
+        ncols=2,
+        frameon=False,
+        borderaxespad=0.0,
+    )
 
     depth = points[0][3].result.depth
     a = math.ceil(depth / 2) if burn_in is None else int(burn_in)
@@ -174,7 +189,8 @@ def phase_diagram_figure(
         f"chi1_hat = (G_a / G_L)^(1/(L - a)) with G_l the mean over nets of grad_sq^l, "
         f"a = {a} and L = {depth}. Median relative difference from the theory "
         f"{fmt(float(np.nanmedian(rel)), 2)} (largest {fmt(float(np.nanmax(rel)), 2)}; "
-        f"largest near the line, where q^l converges slowly). {widths_text(widths)}; "
+        f"largest near the line, where q^l converges slowly). "
+        f"{sentence(widths_text(widths))}; {cells_inputs_phrase(cells)}; "
         f"{nets_phrase([p[3].result for p in points])}. {seed_phrase(study, cells)}"
     )
     finish(fig, title, caption, right=0.99)
