@@ -1,21 +1,28 @@
-"""The README's Python blocks run as written, and the numbers their comments state hold.
+"""The README's Python blocks and one-shot commands run as written, with the stated results.
 
 Each ```python block is executed in README order (one namespace, as a reader
 pasting them in turn would). A line ``expr  # 0.9386...: text`` (or
 ``# q* = 0.418...``) claims a value: the expression is evaluated and its
 decimal expansion must start with the stated digits (``...``: truncated), or
-equal the stated number to 1e-12 when no ``...`` follows it.
+equal the stated number to 1e-12 when no ``...`` follows it. The one-shot
+``initsim simulate|theory|check`` commands of the ```bash blocks run through
+the command line's ``main`` and must exit with the status their comment states
+(``exit N``; 0 without one). The report command is run by
+tests/test_cli_report.py, the study commands by the study tests.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import shlex
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from initsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
@@ -91,3 +98,35 @@ def test_study_block_runs(tmp_path, monkeypatch):
         if _kind(block) == "study":
             exec(compile(block, "README.md", "exec"), ns)
     assert len(ns["table"]["cell"]) > 0
+
+
+BASH = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def _commands(prefixes: tuple[str, ...]) -> list[tuple[list[str], int]]:
+    """The README's one-shot ``initsim`` commands with these subcommands, and their exit codes.
+
+    A comment ``exit N`` states the status; without one it is 0.
+    """
+    out = []
+    for block in BASH:
+        for line in block.replace("\\\n", " ").splitlines():
+            cmd, _, comment = line.partition("#")
+            words = shlex.split(cmd)
+            if len(words) > 1 and words[0] == "initsim" and words[1] in prefixes:
+                code = re.search(r"exit (\d+)", comment)
+                out.append((words[1:], int(code[1]) if code else 0))
+    return out
+
+
+def test_the_readme_has_its_commands():
+    subcommands = [argv[0] for argv, _ in _commands(("simulate", "theory", "check"))]
+    assert subcommands.count("simulate") >= 2 and subcommands.count("check") >= 2, subcommands
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"), _commands(("simulate", "theory", "check")), ids=lambda v: str(v)[:60]
+)
+def test_readme_commands_exit_as_stated(argv, code, capsys):
+    assert main(argv) == code, capsys.readouterr().out[-2000:]
+    assert capsys.readouterr().out.strip()  # each prints its table, verdict or document
