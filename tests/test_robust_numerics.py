@@ -324,7 +324,9 @@ def test_training_figure_of_a_diverging_loss_emits_no_warning():
 
     # losses close to the float64 range: matplotlib's own log-axis limits overflow there
     loss = np.array([[1.0, 1e10, 1e200, 1e305, np.inf], [1.0, 2.0, 1e250, 1e300, 1e307]])
-    result = SimpleNamespace(loss=loss, unit_distance=np.ones((2, 5, 1)))
+    grad_norms = np.ones((2, 5, 2))  # (nets, steps, layers): one hidden layer, the output
+    grad_norms[:, -1, :] = np.inf  # the gradients diverge with the loss
+    result = SimpleNamespace(loss=loss, unit_distance=np.ones((2, 5, 1)), grad_norms=grad_norms)
     params = {"init": "he_normal", "activation": "tanh", "loss": "mse"}
     cell = SimpleNamespace(result=result, params=params, id="t", spawn_key=(0,))
     fig, _ = training_figure(SimpleNamespace(seed=0), [cell], {})
