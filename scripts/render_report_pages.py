@@ -26,9 +26,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-# draw with this checkout's initsim, whatever an editable install points at
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def _from_pdf(pdf: Path, pages_dir: Path, dpi: int) -> int:
     tool = shutil.which("pdftoppm")

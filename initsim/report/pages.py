@@ -88,14 +88,28 @@ _CHECK_KEYS = ("activation", "init", "width", "depth")
 
 def _verdict_text(checks: Any) -> str:
     """``CheckReport.summary()`` (also for a report stored as a dict)."""
-    if hasattr(checks, "summary"):
-        return str(checks.summary())
+    if isinstance(checks, Mapping):
+        from initsim.checks import CheckReport
+
+        checks = CheckReport.from_dict(dict(checks))
+    return str(checks.summary())
+
+
+def _row_counts(checks: Any) -> tuple[int, list[Any], int]:
+    """Rows of one cell's checks: how many were tested, the failed rows, how many in all."""
     rows = _get(checks, "rows", []) or []
     tested = sum(_get(r, "verdict") != "N/A" for r in rows)
-    failed = sum(_get(r, "verdict") == "FAIL" for r in rows)
+    return tested, [r for r in rows if _get(r, "verdict") == "FAIL"], len(rows)
+
+
+def _total_line(cells: Sequence[Any]) -> str:
+    """Return the study's line under the per-cell verdicts."""
+    counts = [_row_counts(c.checks) for c in cells]
+    tested = sum(t for t, _, _ in counts)
+    failed = sum(len(f) for _, f, _ in counts)
+    total = sum(n for _, _, n in counts)
     return (
-        f"{_get(checks, 'verdict', '?')}, {tested} of {len(rows)} rows testable ({failed} "
-        f"failed; Holm family-wise alpha = {fmt(_num(_get(checks, 'alpha')))})"
+        f"all checks: {len(cells)} checked cells, {tested} of {total} rows tested, {failed} failed"
     )
 
 
@@ -149,12 +163,9 @@ def check_summary_blocks(study: Any) -> list[list[str]]:
     id_w = max(len(c.id) for c in cells)
     label_w = min(max(len(lab) for lab in labels), 60)
     blocks = []
-    tested = failed = total = 0
     for c, label in zip(cells, labels, strict=True):
         rows = _get(c.checks, "rows", []) or []
-        t = sum(_get(r, "verdict") != "N/A" for r in rows)
-        f = [r for r in rows if _get(r, "verdict") == "FAIL"]
-        tested, failed, total = tested + t, failed + len(f), total + len(rows)
+        _, f, _ = _row_counts(c.checks)
         head = f"{c.id:<{id_w}}  {label:<{label_w}}  "
         block = _wrap(f"{head}{_verdict_text(c.checks)}", _TABLE_CHARS, "")
         block[1:] = [f"{' ' * (id_w + 2)}{line.lstrip()}" for line in block[1:]]
@@ -175,12 +186,7 @@ def check_summary_blocks(study: Any) -> list[list[str]]:
             text = "; ".join(f"{n} row{'s' if n > 1 else ''}, {why_}" for n, why_ in why)
             block.extend(_wrap(f"not testable: {text}", _TABLE_CHARS, pad))
         blocks.append(block)
-    blocks.append(
-        [
-            f"all checks: {len(cells)} checked cells, {tested} of {total} rows tested, "
-            f"{failed} failed"
-        ]
-    )
+    blocks.append([_total_line(cells)])
     return blocks
 
 
@@ -204,19 +210,13 @@ def check_overview_lines(study: Any) -> list[str]:
     id_w = max(len(c.id) for c in cells)
     label_w = max(len(lab) for lab in labels)
     lines = []
-    tested = failed = total = 0
     for c, label in zip(cells, labels, strict=True):
-        rows = _get(c.checks, "rows", []) or []
-        t = sum(_get(r, "verdict") != "N/A" for r in rows)
-        f = sum(_get(r, "verdict") == "FAIL" for r in rows)
-        tested, failed, total = tested + t, failed + f, total + len(rows)
+        t, f, n = _row_counts(c.checks)
         lines.append(
             f"{c.id:<{id_w}}  {label:<{label_w}}  {_get(c.checks, 'verdict', '?'):<4}  "
-            f"{t} of {len(rows)} rows testable, {f} failed"
+            f"{t} of {n} rows testable, {len(f)} failed"
         )
-    lines.append(
-        f"all checks: {len(cells)} checked cells, {tested} of {total} rows tested, {failed} failed"
-    )
+    lines.append(_total_line(cells))
     return lines
 
 
