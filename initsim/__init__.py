@@ -7,6 +7,7 @@ Public names (imported lazily, so ``initsim --help`` does not load Numba):
 - :func:`check` and :mod:`theory`: statistical verdicts against mean-field theory,
 - :mod:`train`: a small compiled MLP trainer; :func:`verify`: checks of a user's initializer,
 - :mod:`initializers`: the weight-initializer catalogue,
+- :mod:`framework_names`: PyTorch, Keras and JAX names of its schemes,
 - :mod:`activations`: the activation registry,
 - :mod:`rng`: counter-based per-net random streams,
 - :class:`Study` and :func:`load_results`: TOML studies, resumable, local or on Dask,
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from initsim._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from initsim import activations, initializers, rng, theory, train
+    from initsim import activations, framework_names, initializers, rng, theory, train
     from initsim.checks import check
     from initsim.jacobian import jacobian_spectrum
     from initsim.report import build_report
@@ -37,6 +38,7 @@ __all__ = [
     "activations",
     "build_report",
     "check",
+    "framework_names",
     "initializers",
     "jacobian_spectrum",
     "load_results",
@@ -52,6 +54,7 @@ _LAZY = {
     "SimulationResult": ("initsim.result", "SimulationResult"),
     "activations": ("initsim.activations", None),
     "initializers": ("initsim.initializers", None),
+    "framework_names": ("initsim.framework_names", None),
     "rng": ("initsim.rng", None),
     "theory": ("initsim.theory", None),
     "train": ("initsim.train", None),

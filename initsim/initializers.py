@@ -5,27 +5,44 @@ Every scheme is an immutable :class:`Initializer` that knows
 * the exact mean and variance of one weight entry as a function of
   ``(fan_in, fan_out)`` (:meth:`Initializer.mean`, :meth:`Initializer.variance`,
   :meth:`Initializer.sigma_w2`), truncation included;
+* which fans it reads off a weight shape (:meth:`Initializer.fans`, through
+  its :class:`FanRule`), so that ``init.variance(*init.fans(shape))`` is the
+  variance of an entry of ``init.sample(shape)`` for every scheme and shape;
 * a concrete description of the entry law (:meth:`Initializer.law_spec`,
   a :class:`LawSpec`) that a Numba kernel can sample from;
 * how to sample a weight tensor (:meth:`Initializer.sample`), in PyTorch
-  layout ``(out, in, *kernel)`` or Keras/JAX layout ``(*kernel, in, out)``.
+  layout ``(out, in, *kernel)`` or Keras/JAX layout ``(*kernel, in, out)``,
+  as float64, float32, float16, complex64 or complex128.
 
 Schemes are looked up by name with :func:`get` (aliases such as
 ``kaiming_normal`` or ``xavier_uniform`` are accepted); :func:`fans` and
 :func:`gain` reproduce PyTorch's ``_calculate_fan_in_and_fan_out`` and
-``calculate_gain``.
+``calculate_gain``. Framework-exact names (``"torch.kaiming_normal_"``,
+``"keras.HeNormal"``, ``"jax.he_normal"``), with each framework's parameter
+names, defaults, law and fan computation, are declared once in
+:mod:`initsim.framework_names` and also go through :func:`get`.
 
-Where the frameworks disagree the default follows PyTorch and the other
-behaviour is one parameter away; each docstring says which. The main
-difference: Keras and JAX draw ``*_normal`` schemes from a normal truncated
-at two standard deviations and rescaled so that the variance is unchanged,
-PyTorch from a plain normal. Here ``distribution="normal"`` (PyTorch) is the
-default and ``distribution="truncated_normal"`` gives the Keras/JAX law; the
-variance is the same either way.
+Where the frameworks disagree, the initsim names (``he_normal``, ...) follow
+PyTorch and the other behaviour is one parameter away; each docstring says
+which. The main difference: Keras and JAX draw ``*_normal`` schemes from a
+normal truncated at two standard deviations and rescaled so that the
+variance is unchanged, PyTorch from a plain normal. Here
+``distribution="normal"`` (PyTorch) is the default and
+``distribution="truncated_normal"`` gives the Keras/JAX law; the variance is
+the same either way. A Keras class name without a prefix (``"HeNormal"``)
+means what Keras means (truncated), as ``"keras.HeNormal"`` does.
+
+Complex dtypes follow JAX: ``E|W - E W|^2`` is the variance, split equally
+between uncorrelated real and imaginary parts; a complex normal has
+independent ``N(0, var/2)`` parts, a complex "uniform" is uniform on a disc,
+and a complex truncated normal is a complex normal whose modulus is cut at
+two (complex) standard deviations, rescaled by
+:data:`COMPLEX_TRUNCATED_NORMAL_STD_FACTOR`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -43,12 +60,17 @@ from initsim.seeding import SeedLike, as_generator
 
 __all__ = [
     "ALIASES",
+    "COMPLEX_TRUNCATED_NORMAL_STD_FACTOR",
+    "DTYPES",
     "LAWS",
     "LAYOUTS",
     "NONLINEARITIES",
+    "STFT",
     "TRUNCATED_NORMAL_STD_FACTOR",
     "Constant",
+    "DeltaOrthogonal",
     "Dirac",
+    "FanRule",
     "GlorotNormal",
     "GlorotUniform",
     "HeNormal",
@@ -62,6 +84,7 @@ __all__ = [
     "Ones",
     "Orthogonal",
     "Sparse",
+    "TorchBiasDefault",
     "TorchLinearDefault",
     "TruncatedNormal",
     "Uniform",
@@ -84,7 +107,12 @@ LAWS: tuple[str, ...] = (
     "sparse",
     "identity",
     "dirac",
+    "delta_orthogonal",
+    "stft",
 )
+
+#: Laws of convolution kernels only (3-D and more): the MLP engine cannot sample them.
+CONVOLUTION_LAWS: tuple[str, ...] = ("dirac", "delta_orthogonal", "stft")
 
 #: Weight layouts: PyTorch ``(out, in, *kernel)`` and Keras/JAX ``(*kernel, in, out)``.
 LAYOUTS: tuple[str, ...] = ("torch", "keras")
@@ -92,6 +120,17 @@ LAYOUTS: tuple[str, ...] = ("torch", "keras")
 #: Standard deviation of a standard normal truncated to [-2, 2] (Keras/JAX use
 #: this constant to rescale their truncated ``variance_scaling`` draws).
 TRUNCATED_NORMAL_STD_FACTOR: float = 0.87962566103423978
+
+#: Standard deviation ``sqrt(E|z|^2)`` of a complex standard normal (``E|z|^2 = 1``)
+#: whose modulus is truncated to ``|z| <= 2``: ``|z|^2`` is then Exp(1) cut at 4, so
+#: ``E|z|^2 = 1 - 4 / (e^4 - 1)``. JAX's ``variance_scaling`` divides by
+#: 0.95311164380491208 instead, ``sqrt(1 - 5 e^-4)``: it omits the normalisation
+#: by ``1 - e^-4``, so its complex truncated draws have variance
+#: ``(0.961963 / 0.953112)^2 = 1.0186`` times ``scale / fan``.
+COMPLEX_TRUNCATED_NORMAL_STD_FACTOR: float = math.sqrt(1.0 - 4.0 / math.expm1(4.0))
+
+#: The dtypes :meth:`Initializer.sample` draws (float64 is the default).
+DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "complex64", "complex128")
 
 _LINEAR_NONLINEARITIES: tuple[str, ...] = (
     "linear",
@@ -107,7 +146,7 @@ _LINEAR_NONLINEARITIES: tuple[str, ...] = (
 #: Names accepted by :func:`gain` (PyTorch's ``calculate_gain``).
 NONLINEARITIES: tuple[str, ...] = (*_LINEAR_NONLINEARITIES, "tanh", "relu", "leaky_relu", "selu")
 
-_FAN_MODES: tuple[str, ...] = ("fan_in", "fan_out", "fan_avg")
+_FAN_MODES: tuple[str, ...] = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _NORMAL_DISTRIBUTIONS: tuple[str, ...] = ("normal", "truncated_normal")
 _VS_DISTRIBUTIONS: tuple[str, ...] = ("normal", "truncated_normal", "uniform")
 # Keras 3 calls the plain normal "untruncated_normal".
@@ -166,18 +205,22 @@ def _check_layout(layout: Any) -> str:
     return _choice("layout", layout, LAYOUTS)
 
 
-def _check_shape(shape: Any, min_dims: int = 1) -> tuple[int, ...]:
-    """Return ``shape`` as a tuple of positive ints with at least ``min_dims`` entries."""
+def _check_shape(shape: Any, min_dims: int = 1, *, allow_zero: bool = False) -> tuple[int, ...]:
+    """Return ``shape`` as a tuple of ints >= 1 (>= 0 with ``allow_zero``), >= ``min_dims`` long."""
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
+    if isinstance(shape, str):
+        raise ValueError(f"shape must be a sequence of integers; got {shape!r}")
     try:
         dims = tuple(shape)
     except TypeError:
-        raise ValueError(f"shape must be a sequence of positive integers; got {shape!r}") from None
+        raise ValueError(f"shape must be a sequence of integers; got {shape!r}") from None
+    smallest = 0 if allow_zero else 1
     for d in dims:
-        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d <= 0:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < smallest:
             raise ValueError(
-                f"shape must contain positive integers only (every dimension >= 1); got {shape!r}"
+                f"shape must contain integers >= {smallest} only (every dimension "
+                f"{'>= 0' if allow_zero else '>= 1'}); got {shape!r}"
             )
     if len(dims) < min_dims:
         raise ValueError(
@@ -190,6 +233,17 @@ def _check_fans(fan_in: Any, fan_out: Any) -> tuple[int, int]:
     return _positive_int("fan_in", fan_in), _positive_int("fan_out", fan_out)
 
 
+def _check_dtype(dtype: Any) -> np.dtype:
+    """Return ``dtype`` as a numpy dtype among :data:`DTYPES`, or raise naming them."""
+    try:
+        dt = None if dtype is None else np.dtype(dtype)  # numpy reads None as float64
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+    return dt
+
+
 def _num(x: float) -> str:
     """Format a coefficient for a variance-law text."""
     return f"{x:.6g}"
@@ -197,9 +251,194 @@ def _num(x: float) -> str:
 
 # --------------------------------------------------------------------------- fans and gains
 
+Axes = int | tuple[int, ...]
+_LOW_RANK_RULES: tuple[str, ...] = ("error", "keras")
 
-def fans(shape: Sequence[int], layout: str = "torch") -> tuple[int, int]:
-    """Return ``(fan_in, fan_out)`` of a weight tensor, as PyTorch and Keras compute them.
+
+def _check_axes(name: str, axes: Any, *, allow_none: bool) -> Axes | None:
+    """Return ``axes`` as an int or a tuple of ints (lists accepted), or raise naming ``name``."""
+    if axes is None and allow_none:
+        return None
+    if isinstance(axes, numbers.Integral) and not isinstance(axes, bool):
+        return int(axes)
+    if isinstance(axes, Sequence) and not isinstance(axes, str):
+        if all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
+            return tuple(int(a) for a in axes)
+    what = "an int, a sequence of ints" + (" or None" if allow_none else "")
+    raise ValueError(f"{name} must be {what}; got {axes!r}")
+
+
+def _resolve_axes(name: str, axes: Axes, ndim: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Return ``axes`` as non-negative indices into a shape of ``ndim`` dimensions."""
+    listed = (axes,) if isinstance(axes, int) else axes
+    out = []
+    for a in listed:
+        if not -ndim <= a < ndim:
+            raise ValueError(
+                f"{name}={axes!r} is out of range for a shape of {ndim} dimensions "
+                f"{shape!r} (valid axes: -{ndim} .. {ndim - 1})"
+            )
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}={axes!r} names an axis twice (shape {shape!r})")
+    return tuple(out)
+
+
+@dataclass(frozen=True, repr=False)
+class FanRule:
+    """How a scheme reads ``(fan_in, fan_out)`` off a weight shape.
+
+    The three frameworks differ here, and each framework name of
+    :mod:`initsim.framework_names` carries its framework's rule.
+
+    Parameters
+    ----------
+    layout : {"torch", "keras"}
+        The default axes: ``"torch"`` reads ``(out, in, *kernel)`` (in axis 1,
+        out axis 0), ``"keras"`` reads ``(*kernel, in, out)`` (in axis -2,
+        out axis -1). Also the layout :meth:`Initializer.sample` uses when
+        it is given none.
+    in_axis, out_axis : int, tuple of int or None
+        The axes whose sizes multiply into the input (output) size; negative
+        indices count from the end (JAX ``in_axis`` / ``out_axis``, Keras
+        ``input_axes`` / ``output_axes``). None: the layout's axis.
+    batch_axis : int or tuple of int
+        Axes counted in neither fan (JAX ``batch_axis``).
+    receptive_field : bool
+        True: the axes in none of the three multiply both fans, the
+        receptive field of a convolution (PyTorch, Keras without axes, JAX).
+        False: they are ignored (Keras with ``input_axes`` and ``output_axes``).
+    low_rank : {"error", "keras"}
+        Shapes of fewer than 2 dimensions: an error (PyTorch, JAX), or Keras'
+        rule ``fan_in = fan_out = 1`` for a 0-d shape and ``shape[0]`` for a
+        1-d one (used when no axes are given).
+
+    Notes
+    -----
+    With in-axes ``I``, out-axes ``O`` and batch axes ``B``:
+    ``fan_in = prod(shape[I]) * r`` and ``fan_out = prod(shape[O]) * r``, where
+    ``r`` is the product of the other dimensions (1 without receptive field).
+    """
+
+    layout: str = "torch"
+    in_axis: Axes | None = None
+    out_axis: Axes | None = None
+    batch_axis: Axes = ()
+    receptive_field: bool = True
+    low_rank: str = "error"
+
+    def __post_init__(self) -> None:
+        set_ = functools.partial(object.__setattr__, self)
+        set_("layout", _check_layout(self.layout))
+        set_("in_axis", _check_axes("in_axis", self.in_axis, allow_none=True))
+        set_("out_axis", _check_axes("out_axis", self.out_axis, allow_none=True))
+        set_("batch_axis", _check_axes("batch_axis", self.batch_axis, allow_none=False))
+        if not isinstance(self.receptive_field, bool):
+            raise ValueError(f"receptive_field must be a bool; got {self.receptive_field!r}")
+        set_("low_rank", _choice("low_rank", self.low_rank, _LOW_RANK_RULES))
+
+    def __repr__(self) -> str:
+        given = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        ]
+        return f"FanRule({', '.join(given)})"
+
+    @property
+    def default_axes(self) -> tuple[int, int]:
+        """The layout's ``(in_axis, out_axis)``: ``(1, 0)`` torch, ``(-2, -1)`` keras."""
+        return (1, 0) if self.layout == "torch" else (-2, -1)
+
+    def fans(self, shape: Sequence[int]) -> tuple[int, int]:
+        """Return ``(fan_in, fan_out)`` of a weight of shape ``shape``.
+
+        Parameters
+        ----------
+        shape : sequence of int
+            The weight shape (every dimension >= 1).
+
+        Returns
+        -------
+        tuple of int
+            ``(fan_in, fan_out)``.
+
+        Raises
+        ------
+        ValueError
+            If the shape has a dimension < 1, is of rank < 2 under
+            ``low_rank="error"``, or an axis is out of range or repeated.
+        """
+        dims = _check_shape(shape, min_dims=0)
+        axes_given = self.in_axis is not None or self.out_axis is not None
+        if len(dims) < 2 and self.low_rank == "keras" and not axes_given:
+            return (1, 1) if not dims else (dims[0], dims[0])
+        if len(dims) < 2:
+            raise ValueError(
+                f"fans need a shape of at least 2 dimensions (weight shapes such as "
+                f"(out, in) or (*kernel, in, out)); got {len(dims)}: {shape!r}"
+            )
+        ndim = len(dims)
+        d_in, d_out = self.default_axes
+        in_ax = _resolve_axes("in_axis", d_in if self.in_axis is None else self.in_axis, ndim, dims)
+        out_ax = _resolve_axes(
+            "out_axis", d_out if self.out_axis is None else self.out_axis, ndim, dims
+        )
+        batch_ax = _resolve_axes("batch_axis", self.batch_axis, ndim, dims)
+        used = in_ax + out_ax + batch_ax
+        if len(set(used)) != len(used):
+            raise ValueError(
+                f"in_axis={self.in_axis!r}, out_axis={self.out_axis!r} and "
+                f"batch_axis={self.batch_axis!r} must name different axes of {dims!r}"
+            )
+        receptive = (
+            math.prod(d for i, d in enumerate(dims) if i not in used) if self.receptive_field else 1
+        )
+        fan_in = math.prod(dims[i] for i in in_ax) * receptive
+        fan_out = math.prod(dims[i] for i in out_ax) * receptive
+        return fan_in, fan_out
+
+    def describe(self) -> str:
+        """Return the rule in words, e.g. ``"(*kernel, in, out); 0-d, 1-d: Keras' rule"``.
+
+        Returns
+        -------
+        str
+            The layout or axes, the receptive field and the low-rank rule.
+        """
+        if self.in_axis is None and self.out_axis is None and self.batch_axis == ():
+            text = "(out, in, *kernel)" if self.layout == "torch" else "(*kernel, in, out)"
+        else:
+            d_in, d_out = self.default_axes
+            ins = d_in if self.in_axis is None else self.in_axis
+            outs = d_out if self.out_axis is None else self.out_axis
+            text = f"{self.layout} layout, in axes {ins}, out axes {outs}"
+            if self.batch_axis != ():
+                text += f", batch axes {self.batch_axis}"
+            if not self.receptive_field:
+                text += ", other axes ignored"
+        if self.low_rank == "keras":
+            return text + "; 0-d: 1, 1-d: shape[0]"
+        return text + "; rank >= 2"
+
+
+#: The rule of the initsim names: PyTorch's ``_calculate_fan_in_and_fan_out``.
+TORCH_FAN_RULE = FanRule()
+
+
+def fans(
+    shape: Sequence[int],
+    layout: str = "torch",
+    *,
+    in_axis: Axes | None = None,
+    out_axis: Axes | None = None,
+    batch_axis: Axes = (),
+) -> tuple[int, int]:
+    """Return ``(fan_in, fan_out)`` of a weight tensor, as PyTorch, Keras and JAX compute them.
+
+    These are the fans of the variance-scaling schemes. A scheme's own fans
+    (an orthogonal matrix's are the sides of the matrix it flattens the
+    shape into) are :meth:`Initializer.fans`.
 
     Parameters
     ----------
@@ -210,8 +449,13 @@ def fans(shape: Sequence[int], layout: str = "torch") -> tuple[int, int]:
         ``fan_out = shape[0] * r`` with ``r = prod(shape[2:])`` (PyTorch's
         ``_calculate_fan_in_and_fan_out``). ``"keras"``: ``(*kernel, in, out)``,
         so ``fan_in = shape[-2] * r`` and ``fan_out = shape[-1] * r`` with
-        ``r = prod(shape[:-2])`` (Keras ``_compute_fans``, JAX's default
+        ``r = prod(shape[:-2])`` (Keras ``compute_fans``, JAX's default
         ``in_axis=-2, out_axis=-1``).
+    in_axis, out_axis : int, tuple of int or None
+        Other input (output) axes, as JAX's ``in_axis`` / ``out_axis``
+        (negative indices and tuples); None: the layout's.
+    batch_axis : int or tuple of int
+        Axes in neither fan (JAX ``batch_axis``).
 
     Returns
     -------
@@ -221,16 +465,11 @@ def fans(shape: Sequence[int], layout: str = "torch") -> tuple[int, int]:
     Raises
     ------
     ValueError
-        If ``shape`` has fewer than 2 dimensions or a dimension < 1, or
-        ``layout`` is unknown.
+        If ``shape`` has fewer than 2 dimensions or a dimension < 1, an axis
+        is out of range or repeated, or ``layout`` is unknown.
     """
-    layout = _check_layout(layout)
-    dims = _check_shape(shape, min_dims=2)
-    if layout == "torch":
-        receptive = math.prod(dims[2:])
-        return dims[1] * receptive, dims[0] * receptive
-    receptive = math.prod(dims[:-2])
-    return dims[-2] * receptive, dims[-1] * receptive
+    rule = FanRule(layout, in_axis=in_axis, out_axis=out_axis, batch_axis=batch_axis)
+    return rule.fans(shape)
 
 
 def _check_nonlinearity(nonlinearity: Any) -> str:
@@ -494,28 +733,101 @@ class LawSpec:
 # --------------------------------------------------------------------------- base class
 
 
-def _from_params(cls: type[Initializer], params: dict[str, Any]) -> Initializer:
-    return cls(**params)
+def _from_params(
+    cls: type[Initializer],
+    params: dict[str, Any],
+    fan_rule: FanRule = TORCH_FAN_RULE,
+    framework_name: str | None = None,
+) -> Initializer:
+    return cls(**params)._relabelled(fan_rule, framework_name)
+
+
+def _cast_into(
+    out: np.ndarray, dtype: np.dtype, low: float, high: float, *, open_high: bool = False
+) -> np.ndarray:
+    """Cast real draws to ``dtype``, keeping them in ``[low, high]`` after rounding.
+
+    With ``open_high`` (uniform laws: ``[low, high)`` in every framework) a
+    draw that rounds onto ``high`` goes to the next representable value below.
+    """
+    res = out.astype(dtype)
+    if dtype == np.float64:
+        return res
+    lo, hi = dtype.type(low), dtype.type(high)
+    if float(lo) < low:
+        lo = np.nextafter(lo, dtype.type(np.inf))
+    if float(hi) > high or (open_high and float(hi) == high):
+        hi = np.nextafter(hi, dtype.type(-np.inf))
+    return np.clip(res, lo, hi, out=res)
+
+
+def _complex_normal(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Complex standard normals: independent N(0, 1/2) real and imaginary parts."""
+    re = rng.standard_normal(size)
+    im = rng.standard_normal(size)
+    return (re + 1j * im) * math.sqrt(0.5)
+
+
+def _complex_polar(r: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return ``r e^{i theta}`` with theta uniform on [0, 2 pi)."""
+    return r * np.exp(2j * math.pi * rng.random(r.size))
 
 
 class Initializer(ABC):
     """Base class of all initializers: an immutable scheme with an exact entry law.
 
     Subclasses validate their parameters in ``__init__`` and store them with
-    :meth:`_set_params`; instances compare equal when their class and
-    parameters are equal, and are hashable and picklable.
+    :meth:`_set_params`; instances compare equal when their class,
+    parameters and :class:`FanRule` are equal, and are hashable and
+    picklable. For complex dtypes :meth:`variance` is ``E|W - E W|^2``.
     """
 
     #: Canonical name, as accepted by :func:`get`.
     name: ClassVar[str] = ""
     _law: ClassVar[str] = ""
     # False for schemes whose law does not depend on the fans: they also
-    # accept 1-D shapes (biases) in `sample`.
+    # accept 0-d and 1-D shapes (biases) in `sample`.
     _needs_fans: ClassVar[bool] = True
+    # The numbers of dimensions a shape may have (None: any >= the minimum rank).
+    _ranks: ClassVar[tuple[int, ...] | None] = None
+    # The minimum rank (None: 2 for fan-scaled laws under a rank >= 2 fan rule, else 0).
+    _min_rank: ClassVar[int | None] = None
+    # Whether the scheme has a complex law (module docstring); False: a real-only law.
+    _complex: ClassVar[bool] = True
     _params: Mapping[str, Any]
+    _fan_rule: FanRule
+    _framework_name: str | None
 
     def _set_params(self, **params: Any) -> None:
         object.__setattr__(self, "_params", MappingProxyType(dict(params)))
+        object.__setattr__(self, "_fan_rule", TORCH_FAN_RULE)
+        object.__setattr__(self, "_framework_name", None)
+
+    def _relabelled(self, fan_rule: FanRule, framework_name: str | None) -> Initializer:
+        """Return a copy with another fan rule and framework name."""
+        new = object.__new__(type(self))
+        object.__setattr__(new, "_params", self._params)
+        object.__setattr__(new, "_fan_rule", fan_rule)
+        object.__setattr__(new, "_framework_name", framework_name)
+        return new
+
+    def with_fan_rule(self, fan_rule: FanRule) -> Initializer:
+        """Return this scheme reading its fans off shapes with ``fan_rule``.
+
+        Parameters
+        ----------
+        fan_rule : FanRule
+            E.g. ``FanRule("keras", in_axis=(0, 1), out_axis=-1)``.
+
+        Returns
+        -------
+        Initializer
+            The same law; :meth:`fans`, :meth:`sample` and
+            :meth:`variance_for_shape` use the new rule.
+        """
+        if not isinstance(fan_rule, FanRule):
+            raise ValueError(f"fan_rule must be a FanRule; got {fan_rule!r}")
+        return self._relabelled(fan_rule, self._framework_name)
 
     # -- value semantics ------------------------------------------------------------------
     def __setattr__(self, key: str, value: Any) -> None:
@@ -527,17 +839,21 @@ class Initializer(ABC):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self) or not isinstance(other, Initializer):
             return NotImplemented
-        return dict(self._params) == dict(other._params)
+        return dict(self._params) == dict(other._params) and self._fan_rule == other._fan_rule
 
     def __hash__(self) -> int:
-        return hash((type(self), tuple(self._params.items())))
+        return hash((type(self), tuple(self._params.items()), self._fan_rule))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
-        return f"{type(self).__name__}({args})"
+        text = f"{type(self).__name__}({args})"
+        if self._fan_rule != TORCH_FAN_RULE:
+            text += f".with_fan_rule({self._fan_rule!r})"
+        return text
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_from_params, (type(self), dict(self._params)))
+        args = (type(self), dict(self._params), self._fan_rule, self._framework_name)
+        return (_from_params, args)
 
     # -- description ----------------------------------------------------------------------
     @property
@@ -551,6 +867,16 @@ class Initializer(ABC):
         return tuple(sorted(k for k, v in ALIASES.items() if v == self.name))
 
     @property
+    def fan_rule(self) -> FanRule:
+        """How :meth:`fans` reads a shape (PyTorch's rule unless a framework name set another)."""
+        return self._fan_rule
+
+    @property
+    def framework_name(self) -> str | None:
+        """The framework name this scheme was looked up by (``"keras.HeNormal"``), if any."""
+        return self._framework_name
+
+    @property
     def law(self) -> str:
         """The entry law, one of :data:`LAWS`."""
         return self._law
@@ -561,14 +887,18 @@ class Initializer(ABC):
         """Human-readable exact variance of one entry, e.g. ``"2 / fan_in"``."""
 
     def describe(self) -> str:
-        """Return a one-line description: parameters, law and variance law.
+        """Return a one-line description: parameters, law, variance law and fans.
 
         Returns
         -------
         str
-            For example ``"HeNormal(a=0.0, ...): gaussian law, Var(W_ij) = 2 / fan_in"``.
+            For example ``"HeNormal(a=0.0, ...): gaussian law, Var(W_ij) = 2 / fan_in"``,
+            prefixed by the framework name when there is one.
         """
-        return f"{self!r}: {self.law} law, Var(W_ij) = {self.variance_law}"
+        text = f"{self!r}: {self.law} law, Var(W_ij) = {self.variance_law}"
+        if self._framework_name:
+            text = f"{self._framework_name} = {text}; fans: {self._fan_rule.describe()}"
+        return text
 
     # -- moments --------------------------------------------------------------------------
     @abstractmethod
@@ -578,12 +908,13 @@ class Initializer(ABC):
         Parameters
         ----------
         fan_in, fan_out : int
-            Positive fans, e.g. from :func:`fans`.
+            Positive fans, from :meth:`fans` for a weight shape.
 
         Returns
         -------
         float
-            ``Var(W_ij)``; see the class docstring for the formula.
+            ``Var(W_ij)`` (``E|W_ij - E W_ij|^2`` for complex dtypes, the same
+            number); see the class docstring for the formula.
         """
 
     def mean(self, fan_in: int, fan_out: int) -> float:
@@ -592,7 +923,7 @@ class Initializer(ABC):
         Parameters
         ----------
         fan_in, fan_out : int
-            Positive fans, e.g. from :func:`fans`.
+            Positive fans, from :meth:`fans` for a weight shape.
 
         Returns
         -------
@@ -619,30 +950,74 @@ class Initializer(ABC):
         fi, fo = _check_fans(fan_in, fan_out)
         return fi * self.variance(fi, fo)
 
-    def variance_for_shape(self, shape: Sequence[int], layout: str = "torch") -> float:
-        """Return the exact variance of one entry of ``self.sample(shape, layout=layout)``.
+    def _rule(self, layout: str | None) -> FanRule:
+        """Return the fan rule with ``layout`` (None: the rule's own) substituted."""
+        if layout is None:
+            return self._fan_rule
+        layout = _check_layout(layout)
+        if layout == self._fan_rule.layout:
+            return self._fan_rule
+        return dataclasses.replace(self._fan_rule, layout=layout)
 
-        Equal to ``self.variance(*fans(shape, layout))`` except for
-        :class:`Orthogonal`, whose variance depends on how the shape is
-        flattened into a matrix.
+    def fans(self, shape: Sequence[int], layout: str | None = None) -> tuple[int, int]:
+        """Return the ``(fan_in, fan_out)`` this scheme's variance takes for ``shape``.
+
+        ``self.variance(*self.fans(shape))`` is exactly the variance of an
+        entry of ``self.sample(shape)``. For variance-scaling schemes these
+        are the framework's fans (:attr:`fan_rule`); for :class:`Orthogonal`
+        the sides of the matrix the shape is flattened into.
 
         Parameters
         ----------
         shape : sequence of int
             The weight shape.
-        layout : {"torch", "keras"}
-            The layout of ``shape``.
+        layout : {"torch", "keras"} or None
+            How ``shape`` is read; None: the fan rule's layout (``"torch"``
+            for the initsim names, the framework's for framework names).
+
+        Returns
+        -------
+        tuple of int
+            ``(fan_in, fan_out)``.
+
+        Raises
+        ------
+        ValueError
+            If the fans of ``shape`` are undefined under the rule.
+        """
+        rule = self._rule(layout)
+        dims = _check_shape(shape, min_dims=0)
+        self._check_drawable(dims, rule, shape)
+        return self._fans_by(rule, dims)
+
+    def _fans_by(self, rule: FanRule, shape: tuple[int, ...]) -> tuple[int, int]:
+        """Fans under ``rule`` (overridden by matrix laws)."""
+        return rule.fans(shape)
+
+    def variance_for_shape(self, shape: Sequence[int], layout: str | None = None) -> float:
+        """Return the exact variance of one entry of ``self.sample(shape, layout=layout)``.
+
+        Equal to ``self.variance(*self.fans(shape, layout))``; schemes whose
+        law does not depend on the fans also answer for 0-d and 1-D shapes.
+
+        Parameters
+        ----------
+        shape : sequence of int
+            The weight shape.
+        layout : {"torch", "keras"} or None
+            The layout of ``shape`` (None: the fan rule's).
 
         Returns
         -------
         float
             ``Var(W_ij)``.
         """
-        layout = _check_layout(layout)
+        rule = self._rule(layout)
+        dims = _check_shape(shape, min_dims=0)
+        self._check_drawable(dims, rule, shape)
         if not self._needs_fans:
-            _check_shape(shape)
             return self.variance(1, 1)
-        return self.variance(*fans(shape, layout))
+        return self.variance(*self._fans_by(rule, dims))
 
     @abstractmethod
     def law_spec(self, fan_in: int, fan_out: int) -> LawSpec:
@@ -660,8 +1035,30 @@ class Initializer(ABC):
         """
 
     # -- sampling -------------------------------------------------------------------------
+    def _check_drawable(self, dims: tuple[int, ...], rule: FanRule, shape: Any) -> None:
+        """Raise if this scheme cannot draw a tensor of shape ``dims`` (its rank or sizes)."""
+        if self._ranks is not None:
+            if len(dims) not in self._ranks:
+                listed = ", ".join(map(str, self._ranks))
+                raise ValueError(f"{self.name} needs a {listed}-D shape; got shape={shape!r}")
+            return
+        if self._min_rank is not None:
+            low = self._min_rank
+        else:
+            low = 2 if self._needs_fans and rule.low_rank == "error" else 0
+        if len(dims) < low:
+            raise ValueError(
+                f"{self.name} needs a shape of at least {low} dimensions (it scales by the "
+                f"fans of a weight such as (out, in) or (*kernel, in, out)); got "
+                f"shape={shape!r}"
+            )
+
     def sample(
-        self, shape: Sequence[int], seed: SeedLike = None, layout: str = "torch"
+        self,
+        shape: Sequence[int],
+        seed: SeedLike = None,
+        layout: str | None = None,
+        dtype: Any = "float64",
     ) -> np.ndarray:
         """Draw a weight tensor.
 
@@ -671,44 +1068,86 @@ class Initializer(ABC):
             The weight shape: ``(out, in, *kernel)`` for ``layout="torch"``,
             ``(*kernel, in, out)`` for ``layout="keras"``. Schemes whose law
             does not depend on the fans (zeros, ones, constant, normal,
-            uniform, truncated_normal) also accept 1-D shapes.
+            uniform, truncated_normal, torch_bias_default) also accept 0-d
+            and 1-D shapes, as do variance-scaling schemes under Keras' fan
+            rule. A shape with a zero dimension gives an empty array (as JAX
+            does; PyTorch warns and leaves a zero-element tensor as it is).
         seed : int, SeedSequence, Generator or None
             Passed through :func:`initsim.seeding.as_generator`; the same
             seed gives the same tensor.
-        layout : {"torch", "keras"}
-            How ``shape`` is read (see :func:`fans`).
+        layout : {"torch", "keras"} or None
+            How ``shape`` is read (see :class:`FanRule`); None: the fan
+            rule's layout (``"torch"`` for the initsim names, ``"keras"``
+            for ``keras.*`` and ``jax.*`` names).
+        dtype : {"float64", "float32", "float16", "complex64", "complex128"}
+            The array's dtype (a numpy dtype or its name; None is refused,
+            though numpy would read it as float64). Real draws are made in
+            float64 and rounded: bounded laws stay inside their bounds, and a
+            uniform's upper bound stays excluded. Complex laws are described
+            in the module docstring.
 
         Returns
         -------
         numpy.ndarray
-            A float64 array of shape ``shape``.
+            An array of shape ``shape`` and dtype ``dtype``.
 
         Raises
         ------
         ValueError
-            If the shape, layout or seed is invalid for this scheme.
+            If the shape, layout, dtype or seed is invalid for this scheme, or
+            the scheme has no complex law and a complex dtype is asked for.
         """
-        layout = _check_layout(layout)
-        dims = _check_shape(shape, min_dims=2 if self._needs_fans else 1)
+        rule = self._rule(layout)
+        dt = _check_dtype(dtype)
+        dims = _check_shape(shape, min_dims=0, allow_zero=True)
+        self._check_drawable(dims, rule, shape)
+        if dt.kind == "c" and not self._complex:
+            raise ValueError(
+                f"{self.name} has no complex law (complex laws are defined, as in JAX, for "
+                "normal, the variance-scaling family, orthogonal and the deterministic "
+                f"schemes); use a real dtype; got dtype={dt.name!r}"
+            )
         rng = as_generator(seed)
-        return self._sample(dims, layout, rng)
+        if 0 in dims:
+            return np.zeros(dims, dtype=dt)
+        return self._draw(dims, rule, rng, dt)
 
-    def _sample(self, shape: tuple[int, ...], layout: str, rng: np.random.Generator) -> np.ndarray:
+    def _draw(
+        self, shape: tuple[int, ...], rule: FanRule, rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
         """Draw iid entries from :meth:`law_spec` (overridden by matrix laws)."""
-        fi, fo = fans(shape, layout) if self._needs_fans else (1, 1)
+        fi, fo = self._fans_by(rule, shape) if self._needs_fans else (1, 1)
         spec = self.law_spec(fi, fo)
         size = math.prod(shape)
+        if dtype.kind == "c":
+            var = self.variance(fi, fo)
+            return self._complex_iid(spec, var, size, rng).astype(dtype).reshape(shape)
+        low, high, open_high = -math.inf, math.inf, False
         if spec.law == "gaussian":
             flat = spec.loc + spec.scale * rng.standard_normal(size)
         elif spec.law == "uniform":
             flat = rng.uniform(spec.low, spec.high, size)
+            low, high = spec.low, spec.high
+            open_high = True
         elif spec.law == "truncated_gaussian":
             flat = _sample_truncnorm(rng, spec.loc, spec.scale, spec.low, spec.high, size)
+            low, high = spec.low, spec.high
         elif spec.law == "constant":
             flat = np.full(size, spec.value, dtype=np.float64)
-        else:  # pragma: no cover - matrix laws override _sample
+        else:  # pragma: no cover - matrix laws override _draw
             raise NotImplementedError(spec.law)
-        return np.asarray(flat, dtype=np.float64).reshape(shape)
+        flat = np.asarray(flat, dtype=np.float64)
+        return _cast_into(flat, dtype, low, high, open_high=open_high).reshape(shape)
+
+    def _complex_iid(
+        self, spec: LawSpec, var: float, size: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Draw complex iid entries: gaussian and constant laws (variance scaling adds more)."""
+        if spec.law == "gaussian":
+            return spec.loc + spec.scale * _complex_normal(rng, size)
+        if spec.law == "constant":
+            return np.full(size, spec.value, dtype=np.complex128)
+        raise NotImplementedError(spec.law)  # pragma: no cover - _complex is False there
 
 
 # --------------------------------------------------------------------------- constants
@@ -722,7 +1161,37 @@ class _ConstantLaw(Initializer):
 
     @property
     def _value(self) -> float:
-        return float(self._params.get("value", 0.0))
+        value = self._params.get("value", 0.0)
+        if isinstance(value, tuple):
+            raise ValueError(
+                f"an array-valued constant ({self!r}) has no single-entry law: it can be "
+                "sampled, but not simulated or put through the theory"
+            )
+        return float(value)
+
+    def _check_drawable(self, dims: tuple[int, ...], rule: FanRule, shape: Any) -> None:
+        super()._check_drawable(dims, rule, shape)
+        value = self._params.get("value", 0.0)
+        if isinstance(value, tuple):
+            arr_shape = np.shape(value)
+            try:
+                np.broadcast_shapes(arr_shape, dims)
+            except ValueError:
+                raise ValueError(
+                    f"constant value of shape {arr_shape} cannot be broadcast to shape={shape!r}"
+                ) from None
+            if np.broadcast_shapes(arr_shape, dims) != dims:
+                raise ValueError(
+                    f"constant value of shape {arr_shape} cannot be broadcast to shape={shape!r}"
+                )
+
+    def _draw(
+        self, shape: tuple[int, ...], rule: FanRule, rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        value = self._params.get("value", 0.0)
+        if not isinstance(value, tuple):
+            return super()._draw(shape, rule, rng, dtype)
+        return np.array(np.broadcast_to(np.asarray(value, dtype=np.float64), shape), dtype=dtype)
 
     @property
     def variance_law(self) -> str:
@@ -756,9 +1225,14 @@ class _ConstantLaw(Initializer):
         Returns
         -------
         float
-            The value every entry takes.
+            The value every entry takes; for an array-valued constant the
+            mean of the array, which is the mean over the entries of any
+            shape it broadcasts to.
         """
         _check_fans(fan_in, fan_out)
+        value = self._params.get("value", 0.0)
+        if isinstance(value, tuple):
+            return float(np.mean(value))
         return self._value
 
     def law_spec(self, fan_in: int, fan_out: int) -> LawSpec:
@@ -810,23 +1284,48 @@ class Ones(_ConstantLaw):
         self._set_params()
 
 
+def _constant_value(value: Any) -> float | tuple[Any, ...]:
+    """Return a finite real, or an array of them as nested tuples (hashable, JSON-like)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return _real("value", value)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.dtype == object or isinstance(value, str | bytes | bool):
+        raise ValueError(f"value must be a finite real number or an array of them; got {value!r}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"value must be finite everywhere; got {value!r}")
+    if arr.ndim == 0:
+        return float(arr)
+
+    def nest(a: np.ndarray) -> Any:
+        return tuple(nest(x) for x in a) if a.ndim > 1 else tuple(float(x) for x in a)
+
+    return nest(arr)
+
+
 class Constant(_ConstantLaw):
     """All entries equal ``value`` (PyTorch ``constant_``, Keras/JAX ``constant``).
 
     Parameters
     ----------
-    value : float
-        The finite value of every entry (required, as in PyTorch).
+    value : float or array_like
+        The finite value of every entry (required, as in PyTorch). An array
+        (Keras' and JAX's ``constant`` accept one) is broadcast to the shape
+        by numpy's rules; it is stored as nested tuples.
 
     Notes
     -----
-    Deterministic: ``Var(W_ij) = 0`` and ``E[W_ij] = value``.
+    Deterministic: ``Var(W_ij) = 0`` and ``E[W_ij] = value`` (an array's
+    mean for an array). An array-valued constant has no single-entry
+    :meth:`law_spec`, so it can be sampled but not simulated.
     """
 
     name = "constant"
 
     def __init__(self, value: float) -> None:
-        self._set_params(value=_real("value", value))
+        self._set_params(value=_constant_value(value))
 
 
 # --------------------------------------------------------------------------- plain laws
@@ -844,7 +1343,9 @@ class Normal(Initializer):
 
     Notes
     -----
-    Exactly ``Var(W_ij) = std^2`` and ``E[W_ij] = mean``, independent of the fans.
+    Exactly ``Var(W_ij) = std^2`` and ``E[W_ij] = mean``, independent of the
+    fans. Complex dtypes: ``mean`` plus independent ``N(0, std^2 / 2)`` real
+    and imaginary parts (JAX ``normal``).
     """
 
     name = "normal"
@@ -924,6 +1425,7 @@ class Uniform(Initializer):
     name = "uniform"
     _law = "uniform"
     _needs_fans = False
+    _complex = False
 
     def __init__(self, a: float = 0.0, b: float = 1.0) -> None:
         lo, hi = _real("a", a), _real("b", b)
@@ -1025,6 +1527,7 @@ class TruncatedNormal(Initializer):
     name = "truncated_normal"
     _law = "truncated_gaussian"
     _needs_fans = False
+    _complex = False
 
     def __init__(
         self, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
@@ -1104,6 +1607,8 @@ def _mode_fan(mode: str, fan_in: int, fan_out: int) -> float:
         return float(fan_in)
     if mode == "fan_out":
         return float(fan_out)
+    if mode == "fan_geo_avg":
+        return math.sqrt(fan_in) * math.sqrt(fan_out)
     return (fan_in + fan_out) / 2.0
 
 
@@ -1129,6 +1634,8 @@ class _VarianceScalingLaw(Initializer):
         scale, mode, _ = self._scheme()
         if mode == "fan_avg":
             return f"{_num(2.0 * scale)} / (fan_in + fan_out)"
+        if mode == "fan_geo_avg":
+            return f"{_num(scale)} / sqrt(fan_in * fan_out)"
         return f"{_num(scale)} / {mode}"
 
     def variance(self, fan_in: int, fan_out: int) -> float:
@@ -1174,6 +1681,22 @@ class _VarianceScalingLaw(Initializer):
         std = math.sqrt(var) / TRUNCATED_NORMAL_STD_FACTOR
         return LawSpec("truncated_gaussian", scale=std, low=-2.0 * std, high=2.0 * std)
 
+    def _complex_iid(
+        self, spec: LawSpec, var: float, size: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Draw JAX's complex laws of variance ``var``: normal, uniform disc, truncated disc."""
+        dist = self._scheme()[2]
+        if dist == "normal":
+            return math.sqrt(var) * _complex_normal(rng, size)
+        if dist == "uniform":
+            # uniform on the disc of radius sqrt(2 var): E|z|^2 = var
+            return _complex_polar(np.sqrt(2.0 * var * rng.random(size)), rng)
+        # |z|^2 of a complex standard normal is Exp(1); cut at 2^2 = 4 by inversion
+        kept = -math.expm1(-4.0)  # P(|z|^2 <= 4)
+        r2 = -np.log1p(-kept * rng.random(size))
+        std = math.sqrt(var) / COMPLEX_TRUNCATED_NORMAL_STD_FACTOR
+        return _complex_polar(std * np.sqrt(r2), rng)
+
 
 class VarianceScaling(_VarianceScalingLaw):
     """Keras/JAX ``VarianceScaling``: variance ``scale / fan``.
@@ -1182,8 +1705,9 @@ class VarianceScaling(_VarianceScalingLaw):
     ----------
     scale : float
         Finite, > 0.
-    mode : {"fan_in", "fan_out", "fan_avg"}
-        ``fan`` is ``fan_in``, ``fan_out`` or ``(fan_in + fan_out) / 2``.
+    mode : {"fan_in", "fan_out", "fan_avg", "fan_geo_avg"}
+        ``fan`` is ``fan_in``, ``fan_out``, ``(fan_in + fan_out) / 2`` or
+        ``sqrt(fan_in fan_out)`` (JAX's ``fan_geo_avg``).
     distribution : {"normal", "truncated_normal", "uniform"}
         ``"normal"``: N(0, scale/fan) (JAX ``"normal"``, Keras
         ``"untruncated_normal"``, also accepted). ``"truncated_normal"``:
@@ -1199,7 +1723,13 @@ class VarianceScaling(_VarianceScalingLaw):
     -----
     Exactly ``Var(W_ij) = scale / fan`` for every distribution (the truncated
     variant up to the 17-digit constant, i.e. to double precision) and
-    ``E[W_ij] = 0``.
+    ``E[W_ij] = 0``. Complex dtypes (as JAX): ``"normal"`` has independent
+    ``N(0, var/2)`` parts; ``"uniform"`` is uniform on the disc of radius
+    ``sqrt(2 var)``; ``"truncated_normal"`` is a complex normal with its
+    modulus cut at two complex standard deviations, rescaled by
+    :data:`COMPLEX_TRUNCATED_NORMAL_STD_FACTOR`, so ``E|W_ij|^2 = var``
+    exactly for all three (JAX's own constant leaves the truncated one 1.86 %
+    too wide). The whole family (LeCun, Glorot, He) shares these laws.
     """
 
     name = "variance_scaling"
@@ -1424,11 +1954,15 @@ class TorchLinearDefault(Initializer):
     -----
     Exactly ``Var(W_ij) = 1 / (3 fan_in)`` (``sigma_w2 = 1/3``: signals
     shrink with depth under ReLU) and ``E[W_ij] = 0``. PyTorch draws the
-    bias from the same interval; this class covers the weight only.
+    bias from the same interval: :class:`TorchBiasDefault`. PyTorch computes
+    ``fan_in`` from ``weight.shape[1]`` also for ``ConvTranspose``, whose
+    weight is ``(in, out / groups, *kernel)``: the torch fan rule on that
+    shape reproduces it.
     """
 
     name = "torch_linear_default"
     _law = "uniform"
+    _complex = False
 
     def __init__(self) -> None:
         self._set_params()
@@ -1472,45 +2006,129 @@ class TorchLinearDefault(Initializer):
         return LawSpec("uniform", low=-bound, high=bound)
 
 
+class TorchBiasDefault(Initializer):
+    """PyTorch's default for the bias of ``nn.Linear`` and ``nn.ConvNd``.
+
+    ``uniform_(bias, -1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``fan_in`` the
+    fan_in of the layer's *weight* (``fans(weight.shape)[0]``), which a 1-D
+    bias shape does not carry: it is the parameter.
+
+    Parameters
+    ----------
+    fan_in : int
+        The weight's fan_in (>= 1), e.g. ``in_features`` of ``nn.Linear`` or
+        ``in_channels / groups * prod(kernel_size)`` of ``nn.Conv2d``.
+
+    Notes
+    -----
+    Exactly ``Var(b_i) = 1 / (3 fan_in)`` and ``E[b_i] = 0`` whatever the
+    fans given to :meth:`variance` (the law does not depend on the bias
+    shape). Accepts any shape, 1-D biases in particular.
+    """
+
+    name = "torch_bias_default"
+    _law = "uniform"
+    _needs_fans = False
+    _complex = False
+
+    def __init__(self, fan_in: int) -> None:
+        self._set_params(fan_in=_positive_int("fan_in", fan_in))
+
+    @property
+    def variance_law(self) -> str:
+        """``"1 / (3 * fan_in)"`` with the weight's fan_in substituted."""
+        return f"1 / (3 * {self._params['fan_in']})"
+
+    def variance(self, fan_in: int, fan_out: int) -> float:
+        """Return ``1 / (3 fan_in)`` of the weight (the parameter).
+
+        Parameters
+        ----------
+        fan_in, fan_out : int
+            Positive fans (validated, otherwise unused).
+
+        Returns
+        -------
+        float
+            ``1 / (3 * self.params["fan_in"])``.
+        """
+        _check_fans(fan_in, fan_out)
+        return 1.0 / (3.0 * self._params["fan_in"])
+
+    def law_spec(self, fan_in: int, fan_out: int) -> LawSpec:
+        """Return ``LawSpec("uniform", low=-1/sqrt(fan_in), high=1/sqrt(fan_in))``.
+
+        Parameters
+        ----------
+        fan_in, fan_out : int
+            Positive fans (validated, otherwise unused).
+
+        Returns
+        -------
+        LawSpec
+            The uniform law of the weight's fan_in.
+        """
+        _check_fans(fan_in, fan_out)
+        bound = 1.0 / math.sqrt(self._params["fan_in"])
+        return LawSpec("uniform", low=-bound, high=bound)
+
+
 # --------------------------------------------------------------------------- matrix laws
 
 
-def _matrix_dims(shape: tuple[int, ...], layout: str) -> tuple[int, int]:
-    """Return how orthogonal flattens ``shape``: ``(rows, cols)``."""
-    if layout == "torch":
-        return shape[0], math.prod(shape[1:])
-    return math.prod(shape[:-1]), shape[-1]
+def _out_axis(rule: FanRule, shape: tuple[int, ...]) -> int:
+    """Return the axis an orthogonal matrix keeps as its own side (the rule's out axis)."""
+    axis = rule.default_axes[1] if rule.out_axis is None else rule.out_axis
+    if not isinstance(axis, int):
+        raise ValueError(
+            f"an orthogonal law separates one axis (JAX column_axis); got out_axis={axis!r}"
+        )
+    return _resolve_axes("column_axis", axis, len(shape), shape)[0]
+
+
+def _haar(rows: int, cols: int, rng: np.random.Generator, complex_: bool) -> np.ndarray:
+    """Draw a Haar (semi-)orthogonal, or unitary, ``rows x cols`` matrix (QR, sign/phase fix)."""
+    n, k = max(rows, cols), min(rows, cols)
+    tall = _complex_normal(rng, n * k).reshape(n, k) if complex_ else rng.standard_normal((n, k))
+    q, r = np.linalg.qr(tall)
+    d = np.diag(r)
+    q = q * (d / np.abs(d) if complex_ else np.sign(d))
+    return q.T if rows < cols else q
 
 
 class Orthogonal(Initializer):
     """Haar-random (semi-)orthogonal matrix times ``gain`` (PyTorch ``orthogonal_``).
 
-    The tensor is flattened to a ``rows x cols`` matrix: ``rows = shape[0]``,
-    ``cols = prod(shape[1:])`` in torch layout (PyTorch), ``rows =
-    prod(shape[:-1])``, ``cols = shape[-1]`` in keras layout (Keras/JAX
-    ``orthogonal``). A Gaussian matrix of the taller orientation is
-    QR-factorised, Q's columns are multiplied by ``sign(diag(R))`` (which
-    makes Q Haar-distributed), and the result is transposed back if needed:
-    ``W W^T = gain^2 I`` when ``rows <= cols``, ``W^T W = gain^2 I`` otherwise.
+    The tensor is flattened to a matrix that keeps one axis, the fan rule's
+    out axis, as a side: ``shape[0] x prod(shape[1:])`` in torch layout
+    (PyTorch), ``prod(shape[:-1]) x shape[-1]`` in keras layout (Keras and
+    JAX ``orthogonal``; JAX's ``column_axis`` picks another axis). A Gaussian
+    matrix of the taller orientation is QR-factorised, Q's columns are
+    multiplied by ``sign(diag(R))`` (which makes Q Haar-distributed), and the
+    result is transposed back if needed: ``W W^T = gain^2 I`` when the matrix
+    is wide, ``W^T W = gain^2 I`` otherwise. Complex dtypes give a Haar
+    unitary (phases ``diag(R) / |diag(R)|``), as JAX.
 
     Parameters
     ----------
     gain : float
         Finite and nonzero. A negative gain is allowed (``-Q`` is Haar too, and
-        PyTorch accepts it); zero is rejected (use :class:`Zeros`).
+        PyTorch accepts it); zero is rejected (use :class:`Zeros`). JAX
+        calls it ``scale``.
 
     Notes
     -----
     Exactly ``Var(W_ij) = gain^2 / max(rows, cols)`` and ``E[W_ij] = 0``.
-    :meth:`variance` treats the matrix as ``fan_out x fan_in`` and returns
-    ``gain^2 / max(fan_in, fan_out)``, exact for 2-D weights. For conv
-    weights the flattening differs from the fans (torch ``(out, in, k)``
-    flattens to ``out x (in k)``, while ``fan_in = in k``, ``fan_out = out k``):
-    use :meth:`variance_for_shape` for the variance of a conv sample.
+    :meth:`fans` returns the sides of the flattened matrix, ``(numel /
+    shape[out], shape[out])``: so ``variance(*init.fans(shape))`` is exact for
+    every shape. (For conv weights they differ from :func:`fans`: torch
+    ``(64, 32, 3, 3)`` flattens to 64 x 288, while PyTorch's fans are
+    ``(288, 576)``.)
     """
 
     name = "orthogonal"
     _law = "orthogonal"
+    _min_rank = 2
 
     def __init__(self, gain: float = 1.0) -> None:
         self._set_params(gain=_real("gain", gain, nonzero=True))
@@ -1521,39 +2139,24 @@ class Orthogonal(Initializer):
         return f"{_num(self._params['gain'] ** 2)} / max(fan_in, fan_out)"
 
     def variance(self, fan_in: int, fan_out: int) -> float:
-        """Return ``gain^2 / max(fan_in, fan_out)`` (matrix ``fan_out x fan_in``).
+        """Return ``gain^2 / max(fan_in, fan_out)``, fans from :meth:`fans`.
 
         Parameters
         ----------
         fan_in, fan_out : int
-            Positive fans.
+            Positive fans: the sides of the flattened matrix.
 
         Returns
         -------
         float
-            ``Var(W_ij)`` of a 2-D orthogonal weight.
+            ``Var(W_ij)``.
         """
         fi, fo = _check_fans(fan_in, fan_out)
         return self._params["gain"] ** 2 / max(fi, fo)
 
-    def variance_for_shape(self, shape: Sequence[int], layout: str = "torch") -> float:
-        """Return ``gain^2 / max(rows, cols)`` for the flattened ``shape``.
-
-        Parameters
-        ----------
-        shape : sequence of int
-            The weight shape, at least 2-D.
-        layout : {"torch", "keras"}
-            How ``shape`` is flattened (see the class docstring).
-
-        Returns
-        -------
-        float
-            ``Var(W_ij)`` of ``self.sample(shape, layout=layout)``.
-        """
-        layout = _check_layout(layout)
-        rows, cols = _matrix_dims(_check_shape(shape, min_dims=2), layout)
-        return self._params["gain"] ** 2 / max(rows, cols)
+    def _fans_by(self, rule: FanRule, shape: tuple[int, ...]) -> tuple[int, int]:
+        side = shape[_out_axis(rule, shape)]
+        return math.prod(shape) // side, side
 
     def law_spec(self, fan_in: int, fan_out: int) -> LawSpec:
         """Return ``LawSpec("orthogonal", gain=gain)``.
@@ -1571,14 +2174,20 @@ class Orthogonal(Initializer):
         _check_fans(fan_in, fan_out)
         return LawSpec("orthogonal", gain=self._params["gain"])
 
-    def _sample(self, shape: tuple[int, ...], layout: str, rng: np.random.Generator) -> np.ndarray:
-        rows, cols = _matrix_dims(shape, layout)
-        tall = rng.standard_normal((max(rows, cols), min(rows, cols)))
-        q, r = np.linalg.qr(tall)
-        q = q * np.sign(np.diag(r))
-        if rows < cols:
-            q = q.T
-        return np.ascontiguousarray(self._params["gain"] * q, dtype=np.float64).reshape(shape)
+    def _draw(
+        self, shape: tuple[int, ...], rule: FanRule, rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        axis = _out_axis(rule, shape)
+        side = shape[axis]
+        rest = math.prod(shape) // side
+        gain = self._params["gain"]
+        if rule.out_axis is None and rule.layout == "torch":
+            # PyTorch's orientation: shape[0] x prod(shape[1:]).
+            w = gain * _haar(side, rest, rng, dtype.kind == "c")
+            return np.ascontiguousarray(w.reshape(shape), dtype=dtype)
+        w = gain * _haar(rest, side, rng, dtype.kind == "c")
+        moved = (*shape[:axis], *shape[axis + 1 :], side)
+        return np.ascontiguousarray(np.moveaxis(w.reshape(moved), -1, axis), dtype=dtype)
 
 
 class _DeterministicLaw(Initializer):
@@ -1660,14 +2269,15 @@ class Identity(_DeterministicLaw):
 
     name = "identity"
     _law = "identity"
+    _ranks = (2,)
 
     def __init__(self, gain: float = 1.0) -> None:
         self._set_params(gain=_real("gain", gain, nonzero=True))
 
-    def _sample(self, shape: tuple[int, ...], layout: str, rng: np.random.Generator) -> np.ndarray:
-        if len(shape) != 2:
-            raise ValueError(f"identity needs a 2-D shape; got shape={shape!r}")
-        out = np.zeros(shape, dtype=np.float64)
+    def _draw(
+        self, shape: tuple[int, ...], rule: FanRule, rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        out = np.zeros(shape, dtype=dtype)
         np.fill_diagonal(out, self._params["gain"])
         return out
 
@@ -1694,32 +2304,249 @@ class Dirac(_DeterministicLaw):
 
     name = "dirac"
     _law = "dirac"
+    _ranks = (3, 4, 5)
 
     def __init__(self, groups: int = 1, gain: float = 1.0) -> None:
         self._set_params(
             groups=_positive_int("groups", groups), gain=_real("gain", gain, nonzero=True)
         )
 
-    def _sample(self, shape: tuple[int, ...], layout: str, rng: np.random.Generator) -> np.ndarray:
-        if len(shape) not in (3, 4, 5):
-            raise ValueError(f"dirac needs a 3-, 4- or 5-D shape; got shape={shape!r}")
-        if layout == "torch":
-            n_out, n_in, kernel = shape[0], shape[1], shape[2:]
-        else:
-            n_out, n_in, kernel = shape[-1], shape[-2], shape[:-2]
+    def _check_drawable(self, dims: tuple[int, ...], rule: FanRule, shape: Any) -> None:
+        super()._check_drawable(dims, rule, shape)
+        n_out = _kernel_split(dims, rule.layout)[1]
         groups = self._params["groups"]
         if n_out % groups:
             raise ValueError(f"groups={groups} must divide the number of output channels ({n_out})")
+
+    def _draw(
+        self, shape: tuple[int, ...], rule: FanRule, rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        n_in, n_out, kernel = _kernel_split(shape, rule.layout)
+        groups = self._params["groups"]
         per_group = n_out // groups
         centre = tuple(k // 2 for k in kernel)
-        out = np.zeros(shape, dtype=np.float64)
+        out = np.zeros(shape, dtype=dtype)
         for g in range(groups):
             for d in range(min(per_group, n_in)):
-                if layout == "torch":
+                if rule.layout == "torch":
                     out[(g * per_group + d, d, *centre)] = self._params["gain"]
                 else:
                     out[(*centre, d, g * per_group + d)] = self._params["gain"]
         return out
+
+
+def _kernel_split(shape: tuple[int, ...], layout: str) -> tuple[int, int, tuple[int, ...]]:
+    """``(n_in, n_out, kernel)`` of a convolution shape in ``layout``."""
+    if layout == "torch":
+        return shape[1], shape[0], shape[2:]
+    return shape[-2], shape[-1], shape[:-2]
+
+
+class DeltaOrthogonal(Orthogonal):
+    """Delta-orthogonal convolution kernel (JAX ``delta_orthogonal``; Xiao et al. 2018).
+
+    A Haar (semi-)orthogonal ``in x out`` matrix times ``gain`` at the
+    kernel's centre tap, zeros at every other tap: the convolution starts as
+    an orthogonal map of the channels at every position (arXiv:1806.05393).
+
+    Parameters
+    ----------
+    gain : float
+        Finite and nonzero (JAX calls it ``scale``).
+
+    Notes
+    -----
+    3-, 4- and 5-D shapes, ``(*kernel, in, out)`` in keras layout (JAX) or
+    ``(out, in, *kernel)`` in torch layout, with ``in <= out`` (JAX raises
+    otherwise). The centre tap is ``(k - 1) // 2`` along each kernel axis, as
+    JAX (PyTorch's :class:`Dirac` uses ``k // 2``; they differ for even
+    ``k``). Each entry has mean 0; the centre-tap entries have variance
+    ``gain^2 / out`` and the others 0, so an entry at a uniformly random
+    position has exactly ``Var(W_ij) = gain^2 / (out prod(kernel)) =
+    gain^2 / max(fan_in, fan_out)`` with the convolution fans of :func:`fans`.
+    Complex dtypes: a Haar unitary at the centre. A subclass of
+    :class:`Orthogonal` for its gain and its variance formula only.
+    """
+
+    name = "delta_orthogonal"
+    _law = "delta_orthogonal"
+    _ranks = (3, 4, 5)
+    _min_rank = None
+
+    def law_spec(self, fan_in: int, fan_out: int) -> LawSpec:
+        """Return ``LawSpec("delta_orthogonal", gain=gain)`` (a convolution law).
+
+        Parameters
+        ----------
+        fan_in, fan_out : int
+            Positive fans (validated, otherwise unused).
+
+        Returns
+        -------
+        LawSpec
+            The law; kernels cannot sample it entry by entry.
+        """
+        _check_fans(fan_in, fan_out)
+        return LawSpec("delta_orthogonal", gain=self._params["gain"])
+
+    def _fans_by(self, rule: FanRule, shape: tuple[int, ...]) -> tuple[int, int]:
+        return FanRule(rule.layout).fans(shape)
+
+    def _check_drawable(self, dims: tuple[int, ...], rule: FanRule, shape: Any) -> None:
+        super()._check_drawable(dims, rule, shape)
+        n_in, n_out, _ = _kernel_split(dims, rule.layout)
+        if n_in > n_out:
+            raise ValueError(
+                f"delta_orthogonal needs in <= out channels (as JAX); got in={n_in}, "
+                f"out={n_out} in shape={shape!r} ({rule.layout} layout)"
+            )
+
+    def _draw(
+        self, shape: tuple[int, ...], rule: FanRule, rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        n_in, n_out, kernel = _kernel_split(shape, rule.layout)
+        centre = tuple((k - 1) // 2 for k in kernel)
+        w = self._params["gain"] * _haar(n_in, n_out, rng, dtype.kind == "c")
+        out = np.zeros(shape, dtype=dtype)
+        if rule.layout == "torch":
+            out[(slice(None), slice(None), *centre)] = w.T
+        else:
+            out[(*centre, slice(None), slice(None))] = w
+        return out
+
+
+_STFT_SIDES: tuple[str, ...] = ("real", "imag")
+_STFT_SCALINGS: tuple[str, ...] = ("density", "spectrum")
+
+
+def _stft_window(window: Any) -> str | tuple[float, ...] | None:
+    """Validate an STFT window: None, a ``scipy.signal.get_window`` name, or values."""
+    if window is None:
+        return None
+    if isinstance(window, str):
+        from scipy import signal
+
+        try:
+            signal.get_window(window, 1)
+        except ValueError as err:
+            raise ValueError(
+                f"window={window!r} is not a scipy.signal.windows name ({err})"
+            ) from None
+        return window
+    arr = np.asarray(window, dtype=np.float64) if not isinstance(window, bool) else None
+    if arr is None or arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"window must be None, a scipy.signal.windows name or a 1-D array of finite "
+            f"values; got {window!r}"
+        )
+    return tuple(float(v) for v in arr)
+
+
+class STFT(_DeterministicLaw):
+    """Keras' ``STFT`` initializer: the real or imaginary DFT kernels of a Conv1D.
+
+    For a keras-layout shape ``(T, C, F)`` (frame length, input channels,
+    ``fft_length / 2 + 1`` frequency bins) entry ``[t, c, f]`` is
+    ``cos(-2 pi t f / N)`` (``side="real"``) or ``sin(-2 pi t f / N)``
+    (``"imag"``), ``N = 2 (F - 1)``, times the window ``w[t]`` divided by the
+    window's scaling: ``sqrt(sum w^2)`` (``"density"``), ``sum |w|``
+    (``"spectrum"``) or 1 (None). Torch layout ``(F, C, T)`` holds the same
+    kernel transposed (``nn.Conv1d``).
+
+    Parameters
+    ----------
+    side : {"real", "imag"}
+        Which part of the transform the kernel computes.
+    window : str, array_like or None
+        A ``scipy.signal.get_window`` name (``"hann"``, ``"hamming"``, ...),
+        ``T`` window values, or None for none.
+    scaling : {"density", "spectrum"} or None
+        The window normalisation (L2 or L1); None for none.
+    periodic : bool
+        Periodic (``fftbins=True``) rather than symmetric windows.
+
+    Notes
+    -----
+    Deterministic: ``Var(W_ij) = 0``; :meth:`mean` returns 0.0 by
+    convention. Keras returns ``(T, 1, F)`` whatever ``C``; here the kernel
+    is the same for every input channel, so any ``C`` gets the shape asked
+    for. Needs ``F >= 2`` (Keras divides by zero at ``F = 1``).
+    """
+
+    name = "stft"
+    _law = "stft"
+    _ranks = (3,)
+
+    def __init__(
+        self,
+        side: str = "real",
+        window: str | Sequence[float] | None = "hann",
+        scaling: str | None = "density",
+        periodic: bool = False,
+    ) -> None:
+        if not isinstance(periodic, bool | np.bool_):
+            raise ValueError(f"periodic must be a bool; got {periodic!r}")
+        self._set_params(
+            side=_choice("side", side, _STFT_SIDES),
+            window=_stft_window(window),
+            scaling=None if scaling is None else _choice("scaling", scaling, _STFT_SCALINGS),
+            periodic=bool(periodic),
+        )
+
+    def law_spec(self, fan_in: int, fan_out: int) -> LawSpec:
+        """Return ``LawSpec("stft")`` (a convolution law).
+
+        Parameters
+        ----------
+        fan_in, fan_out : int
+            Positive fans (validated, otherwise unused).
+
+        Returns
+        -------
+        LawSpec
+            The law; kernels cannot sample it entry by entry.
+        """
+        _check_fans(fan_in, fan_out)
+        return LawSpec("stft")
+
+    def _check_drawable(self, dims: tuple[int, ...], rule: FanRule, shape: Any) -> None:
+        super()._check_drawable(dims, rule, shape)
+        frames, _, bins = dims if rule.layout == "keras" else dims[::-1]
+        if bins < 2:
+            raise ValueError(f"stft needs at least 2 frequency bins; got shape={shape!r}")
+        window = self._params["window"]
+        if isinstance(window, tuple) and len(window) != frames:
+            raise ValueError(
+                f"the window has {len(window)} values but the frame length is {frames} "
+                f"(shape={shape!r})"
+            )
+
+    def _draw(
+        self, shape: tuple[int, ...], rule: FanRule, rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        frames, channels, bins = shape if rule.layout == "keras" else shape[::-1]
+        p = self._params
+        time = np.arange(frames, dtype=np.float64)[:, None]
+        freq = np.arange(bins, dtype=np.float64)[None, :] / (2 * (bins - 1))
+        args = (-2.0 * time) * freq * math.pi
+        kernel = np.cos(args) if p["side"] == "real" else np.sin(args)
+        if p["window"] is not None:
+            if isinstance(p["window"], str):
+                from scipy import signal
+
+                win = signal.get_window(p["window"], frames, fftbins=p["periodic"])
+            else:
+                win = np.asarray(p["window"])
+            scale = 1.0
+            if p["scaling"] == "density":
+                scale = math.sqrt(float(np.sum(np.square(win))))
+            elif p["scaling"] == "spectrum":
+                scale = float(np.sum(np.abs(win)))
+            kernel = kernel * win[:, None] / scale
+        full = np.broadcast_to(kernel[:, None, :], (frames, channels, bins))
+        if rule.layout == "torch":
+            full = full.transpose(2, 1, 0)
+        return np.array(full, dtype=dtype)
 
 
 def _sparse_zeros(sparsity: float, rows: int) -> int:
@@ -1753,6 +2580,8 @@ class Sparse(Initializer):
 
     name = "sparse"
     _law = "sparse"
+    _ranks = (2,)
+    _complex = False
 
     def __init__(self, sparsity: float, std: float = 0.01) -> None:
         s = _real("sparsity", sparsity)
@@ -1801,9 +2630,10 @@ class Sparse(Initializer):
         _check_fans(fan_in, fan_out)
         return LawSpec("sparse", scale=self._params["std"], sparsity=self._params["sparsity"])
 
-    def _sample(self, shape: tuple[int, ...], layout: str, rng: np.random.Generator) -> np.ndarray:
-        if len(shape) != 2:
-            raise ValueError(f"sparse needs a 2-D shape; got shape={shape!r}")
+    def _draw(
+        self, shape: tuple[int, ...], rule: FanRule, rng: np.random.Generator, dtype: np.dtype
+    ) -> np.ndarray:
+        layout = rule.layout
         rows, cols = shape if layout == "torch" else shape[::-1]
         w = self._params["std"] * rng.standard_normal((rows, cols))
         n_zeros = _sparse_zeros(self._params["sparsity"], rows)
@@ -1811,7 +2641,11 @@ class Sparse(Initializer):
             # argsort of iid uniforms: a uniformly random permutation per column.
             order = np.argsort(rng.random((rows, cols)), axis=0)
             np.put_along_axis(w, order[:n_zeros], 0.0, axis=0)
-        return w if layout == "torch" else np.ascontiguousarray(w.T)
+        return np.ascontiguousarray(w if layout == "torch" else w.T, dtype=dtype)
+
+    def _fans_by(self, rule: FanRule, shape: tuple[int, ...]) -> tuple[int, int]:
+        # The zeros are placed per column of the (out, in) matrix: its rows are the fan_out.
+        return (shape[1], shape[0]) if rule.layout == "torch" else (shape[0], shape[1])
 
 
 # --------------------------------------------------------------------------- registry
@@ -1834,7 +2668,10 @@ _CLASSES: tuple[type[Initializer], ...] = (
     Orthogonal,
     Identity,
     Dirac,
+    DeltaOrthogonal,
+    STFT,
     Sparse,
+    TorchBiasDefault,
 )
 _REGISTRY: Mapping[str, type[Initializer]] = MappingProxyType({c.name: c for c in _CLASSES})
 
@@ -1881,11 +2718,16 @@ def get(name: str | Initializer, **params: Any) -> Initializer:
     ----------
     name : str or Initializer
         A canonical name (:func:`names`) or alias (:data:`ALIASES`),
-        case-insensitive; Keras class names (``"HeNormal"``) and PyTorch
-        function names (``"kaiming_normal_"``) also work. An
+        case-insensitive (``"kaiming-normal"``); a framework name
+        (``"torch.kaiming_normal_"``, ``"keras.HeNormal"``, ``"jax.he_normal"``:
+        :mod:`initsim.framework_names`), with the framework's parameters.
+        Without a prefix, a Keras class name (``"HeNormal"``: truncated, as
+        Keras) means the Keras scheme and a PyTorch function name with its
+        trailing underscore (``"constant_"``) the PyTorch one. An
         :class:`Initializer` is returned unchanged.
     **params
-        The scheme's parameters, e.g. ``get("he_normal", mode="fan_out")``.
+        The scheme's parameters, e.g. ``get("he_normal", mode="fan_out")``,
+        or the framework's, e.g. ``get("keras.RandomNormal", stddev=0.1)``.
 
     Returns
     -------
@@ -1895,9 +2737,10 @@ def get(name: str | Initializer, **params: Any) -> Initializer:
     Raises
     ------
     ValueError
-        If the name is unknown (the message lists the valid names), a
-        parameter is unknown or missing (the message names it and lists the
-        valid ones), or a parameter value is invalid.
+        If the name or framework is unknown (the message lists the valid
+        names), a parameter is unknown or missing (the message names it,
+        gives the right spelling of another framework's, and lists the valid
+        ones), or a parameter value is invalid.
     """
     if isinstance(name, Initializer):
         if params:
@@ -1908,6 +2751,11 @@ def get(name: str | Initializer, **params: Any) -> Initializer:
         return name
     if not isinstance(name, str):
         raise ValueError(f"name must be a str or an Initializer; got {name!r}")
+    from initsim import framework_names
+
+    full = name if "." in name else framework_names.unprefixed(name)
+    if full is not None:
+        return framework_names.resolve(full, params)
     cls = _REGISTRY.get(_normalise_name(name))
     if cls is None:
         raise ValueError(
@@ -1920,8 +2768,9 @@ def get(name: str | Initializer, **params: Any) -> Initializer:
     for key in params:
         if key not in valid:
             listed = ", ".join(valid) if valid else "none"
+            hint = framework_names.parameter_hint(key, valid)
             raise ValueError(
-                f"unknown parameter {key!r} for {cls.name}; valid parameters: {listed}"
+                f"unknown parameter {key!r} for {cls.name}{hint}; valid parameters: {listed}"
             )
     for p in accepted:
         if p.default is inspect.Parameter.empty and p.name not in params:
@@ -1949,7 +2798,8 @@ def catalogue(fan_in: int = 256, fan_out: int = 256) -> list[dict[str, Any]]:
     """
     rows = []
     for key in names():
-        init = get(key, **_EXAMPLE_PARAMS.get(key, {}))
+        example = {"fan_in": fan_in} if key == "torch_bias_default" else {}
+        init = get(key, **_EXAMPLE_PARAMS.get(key, example))
         variance = init.variance(fan_in, fan_out)
         rows.append(
             {

@@ -824,7 +824,7 @@ def init_mlp(
     biases = []
     for i in range(n_layers):
         n_in, n_out = dims[i], dims[i + 1]
-        weights.append(w_init.sample((n_out, n_in), seed=w_seeds[i]))
+        weights.append(w_init.sample((n_out, n_in), seed=w_seeds[i], layout="torch"))
         if b_init is None:
             biases.append(np.full(n_out, b_const))
         else:

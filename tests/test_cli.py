@@ -41,10 +41,18 @@ def test_initializers_table_and_json(capsys):
     assert code == 0
     he = next(line for line in out.splitlines() if line.startswith("he_normal"))
     assert "2 / fan_in" in he and he.split()[-1] == "2"
+    assert "keras.HeNormal" in out and "Differences between frameworks" in out
     code, out, _ = run(capsys, "initializers", "--json")
-    rows = {r["name"]: r for r in json.loads(out)}
+    doc = json.loads(out)
+    rows = {r["name"]: r for r in doc["schemes"]}
     assert rows["glorot_uniform"]["aliases"] == ["xavier_uniform"]
     assert rows["he_normal"]["variance"] == 2 / 256
+    named = {r["name"]: r for r in doc["framework_names"]}
+    assert named["keras.HeNormal"]["law"] == "truncated_gaussian"
+    assert named["torch.kaiming_normal_"]["law"] == "gaussian"
+    assert {d["concept"] for d in doc["differences"]} >= {"he_normal", "variance_scaling"}
+    code, out, _ = run(capsys, "initializers", "--framework", "jax", "--json")
+    assert {r["framework"] for r in json.loads(out)["framework_names"]} == {"jax"}
 
 
 def test_simulate_table(capsys):

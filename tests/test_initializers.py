@@ -27,8 +27,18 @@ from initsim.initializers import ALIASES, LAWS, LawSpec, fans, gain, get, names
 ALPHA = 1e-4
 
 # Parameters for the schemes that have a required parameter.
-REQUIRED = {"constant": {"value": 0.25}, "sparse": {"sparsity": 0.3}}
-RANDOM_SCHEMES = [n for n in names() if n not in ("zeros", "ones", "constant", "identity", "dirac")]
+REQUIRED = {
+    "constant": {"value": 0.25},
+    "sparse": {"sparsity": 0.3},
+    "torch_bias_default": {"fan_in": 64},
+}
+# Random schemes of 2-D weights (delta_orthogonal, a random convolution law, is
+# tested with the other framework schemes in tests/test_framework_parity.py).
+RANDOM_SCHEMES = [
+    n
+    for n in names()
+    if n not in ("zeros", "ones", "constant", "identity", "dirac", "stft", "delta_orthogonal")
+]
 
 
 def make(name: str, **params: object) -> ini.Initializer:
@@ -329,9 +339,9 @@ def variance_from_spec(spec: LawSpec, fan_in: int, fan_out: int) -> float:
         return spec.scale**2 * float(stats.truncnorm.var(alpha, beta))
     if spec.law == "sparse":
         return spec.scale**2 * (fan_out - math.ceil(spec.sparsity * fan_out)) / fan_out
-    if spec.law == "orthogonal":
+    if spec.law in ("orthogonal", "delta_orthogonal"):
         return spec.gain**2 / max(fan_in, fan_out)
-    return 0.0  # constant, identity, dirac
+    return 0.0  # constant, identity, dirac, stft
 
 
 @pytest.mark.parametrize("name", names())
@@ -785,6 +795,7 @@ def test_names_aliases_and_get():
         "zeros", "ones", "constant", "normal", "uniform", "truncated_normal", "lecun_normal",
         "lecun_uniform", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
         "variance_scaling", "orthogonal", "identity", "dirac", "sparse", "torch_linear_default",
+        "torch_bias_default", "delta_orthogonal", "stft",
     } == set(names())  # fmt: skip
     for alias, canonical in ALIASES.items():
         assert canonical in names()
@@ -792,7 +803,11 @@ def test_names_aliases_and_get():
         assert type(make(alias)) is type(make(canonical))
     assert get("kaiming_normal") == get("he_normal")
     assert get("XAVIER_Uniform") == get("glorot_uniform")
-    assert get("HeNormal") == get("he_normal")
+    # A Keras class name means Keras' law: truncated, read in Keras' layout.
+    assert get("HeNormal") == get("he_normal", distribution="truncated_normal").with_fan_rule(
+        ini.FanRule("keras", low_rank="keras")
+    )
+    assert get("HeNormal").framework_name == "keras.HeNormal"
     assert get("kaiming_normal_", mode="fan_out") == get("he_normal", mode="fan_out")
     init = get("orthogonal", gain=2.0)
     assert get(init) is init
@@ -1036,8 +1051,8 @@ BAD_INPUT = [
     (lambda: get("normal").variance(True, 3), "fan_in"),
     (lambda: get("he_normal").law_spec(0, 3), "fan_in"),
     (lambda: get("he_normal").sigma_w2(3, 0), "fan_out"),
-    (lambda: get("he_normal").sample((3, 0)), "shape"),
-    (lambda: get("normal").sample((2, 0, 3)), "shape"),
+    (lambda: get("he_normal").sample((3, -1)), "shape"),
+    (lambda: get("normal").sample((2, 1.5, 3)), "shape"),
     (lambda: get("he_normal").sample((3, 4), layout="jax"), "layout"),
     (lambda: get("he_normal").sample((3, 4), seed=-1), "seed"),
     (lambda: get("orthogonal").sample((4,)), "shape"),
@@ -1091,9 +1106,9 @@ def test_every_emitted_law_has_an_engine_law_code():
     laws = emitted_laws()
     assert set(laws) == set(LAWS)  # the enumeration reaches every law of the vocabulary
     for law, example in laws.items():
-        if law == "dirac":  # convolution weights only: the engine refuses it, with the reason
+        if law in ini.CONVOLUTION_LAWS:  # the engine refuses them, with the reason
             with pytest.raises(ValueError, match="convolution"):
-                encode(get("dirac").law_spec(8, 8))
+                encode(LawSpec(law))
             continue
         assert law in LAW_CODES, f"{law!r} (emitted by {example}) has no engine law code"
 

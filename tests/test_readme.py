@@ -130,3 +130,15 @@ def test_the_readme_has_its_commands():
 def test_readme_commands_exit_as_stated(argv, code, capsys):
     assert main(argv) == code, capsys.readouterr().out[-2000:]
     assert capsys.readouterr().out.strip()  # each prints its table, verdict or document
+
+
+def test_the_framework_name_table_is_current():
+    from initsim.framework_names import markdown_tables
+
+    text = (ROOT / "README.md").read_text()
+    start, end = "<!-- framework-names:start -->\n", "<!-- framework-names:end -->"
+    assert start in text and end in text
+    block = text.split(start, 1)[1].split(end, 1)[0]
+    assert block == markdown_tables(), "run python scripts/update_readme_catalogue.py"
+    for name in ("torch.kaiming_normal_", "keras.HeNormal", "jax.he_normal"):
+        assert f"`{name}(" in block

@@ -19,33 +19,55 @@ from initsim.cli._common import add_json, positive_int
 __all__ = ["build_parser", "main"]
 
 
+def _print_table(headers: list[str], table: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
 def _cmd_initializers(args: argparse.Namespace) -> int:
-    from initsim import initializers
+    from initsim import framework_names, initializers
 
     rows = initializers.catalogue(fan_in=args.fan_in, fan_out=args.fan_out)
+    fw_rows = [r for r in framework_names.catalogue() if args.framework in (None, r["framework"])]
+    diffs = framework_names.differences()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        doc = {"schemes": rows, "framework_names": fw_rows, "differences": diffs}
+        print(json.dumps(doc, indent=2))
         return 0
-    headers = ["name", "aliases", "law", "variance of one entry", "sigma_w2"]
-    table = [
-        [
-            r["name"],
-            ", ".join(r["aliases"]) or "-",
-            r["law"],
-            r["variance_law"],
-            f"{r['sigma_w2']:.6g}",
-        ]
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
     print(
         f"Weight initializers (sigma_w2 = fan_in * Var(W_ij) at fan_in={args.fan_in}, "
         f"fan_out={args.fan_out}):\n"
     )
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    _print_table(
+        ["name", "aliases", "law", "variance of one entry", "sigma_w2"],
+        [
+            [
+                r["name"],
+                ", ".join(r["aliases"]) or "-",
+                r["law"],
+                r["variance_law"],
+                f"{r['sigma_w2']:.6g}",
+            ]
+            for r in rows
+        ],
+    )
+    print(
+        "\nFramework names (get('torch.kaiming_normal_'), get('keras.HeNormal'), "
+        "get('jax.he_normal'); the framework's parameters and defaults):\n"
+    )
+    _print_table(
+        ["framework name", "initsim scheme at the framework's defaults", "law", "fans"],
+        [[r["name"], r["initsim"], r["law"], r["fans"]] for r in fw_rows],
+    )
+    print("\nDifferences between frameworks (the same name, different laws):")
+    for diff in diffs:
+        given = ", ".join(f"{k}={v!r}" for k, v in diff["with"].items())
+        print(f"\n  {diff['concept']}" + (f" ({given})" if given else ""))
+        for n in diff["names"]:
+            print(f"    {n['name']:<24} {n['law']:<19} {n['promise']}")
     return 0
 
 
@@ -70,10 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_init = sub.add_parser(
         "initializers",
         help="list the initializer catalogue with each scheme's variance law",
-        description="List every initializer with its law and exact per-entry variance.",
+        description=(
+            "List every initializer with its law and exact per-entry variance, every "
+            "PyTorch, Keras and JAX name with the initsim law it means, and the names "
+            "that mean different laws in different frameworks."
+        ),
     )
     p_init.add_argument("--fan-in", type=positive_int, default=256, help="fan_in (default 256)")
     p_init.add_argument("--fan-out", type=positive_int, default=256, help="fan_out (default 256)")
+    p_init.add_argument(
+        "--framework",
+        choices=("torch", "keras", "jax"),
+        default=None,
+        help="list only this framework's names (default: all three)",
+    )
     add_json(p_init)
     p_init.set_defaults(func=_cmd_initializers)
 

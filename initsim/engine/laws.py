@@ -97,6 +97,19 @@ LAW_CODES: dict[str, int] = {
 #: Code -> law name.
 LAW_NAMES: dict[int, str] = {c: n for n, c in LAW_CODES.items()}
 
+# The laws of convolution kernels (initsim.initializers.CONVOLUTION_LAWS), and
+# the dense law that plays their part in an MLP.
+_CONVOLUTION_LAWS: dict[str, str] = {
+    "dirac": "PyTorch dirac_",
+    "delta_orthogonal": "JAX delta_orthogonal",
+    "stft": "Keras STFT",
+}
+_DENSE_ANALOGUE: dict[str, str] = {
+    "dirac": "identity",
+    "delta_orthogonal": "orthogonal",
+    "stft": "identity",
+}
+
 # Layout of the parameter vector.
 P_LOC = 0
 P_SCALE = 1
@@ -156,22 +169,22 @@ def encode(spec: Any) -> tuple[int, np.ndarray]:
     Raises
     ------
     ValueError
-        For ``"dirac"`` (a convolution law), an unknown law, or a missing or
+        For a convolution law (dirac, delta_orthogonal, stft), an unknown law, or a missing or
         invalid parameter; the message names the law and the parameter.
     """
     if not hasattr(spec, "law"):
         raise ValueError(f"a law spec needs a 'law' attribute; got {type(spec).__name__}")
     law = spec.law
-    if law == "dirac":
+    if law in _CONVOLUTION_LAWS:
         raise ValueError(
-            "law 'dirac' (PyTorch dirac_) is defined for convolution weights "
-            "(out, in, *kernel); the MLP engine has no convolution layers, so it cannot "
-            "sample it. Use 'identity' for the fully-connected analogue."
+            f"law {law!r} ({_CONVOLUTION_LAWS[law]}) is defined for convolution weights "
+            "(3-D and more); the MLP engine has no convolution layers, so it cannot "
+            f"sample it. Use {_DENSE_ANALOGUE[law]!r} for the fully-connected analogue."
         )
     if law not in LAW_CODES:
         raise ValueError(
             f"unknown weight law {law!r}; valid laws are {sorted(LAW_CODES)} "
-            "('dirac' is for convolution weights only)"
+            f"({', '.join(map(repr, _CONVOLUTION_LAWS))} are for convolution weights only)"
         )
     code = LAW_CODES[law]
     params = np.zeros(N_PARAMS)
