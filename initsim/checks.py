@@ -41,7 +41,7 @@ from scipy import stats
 from initsim import initializers as _initializers
 from initsim._validate import check_real
 from initsim.activations import Activation
-from initsim.result import SimulationResult, mean_and_se
+from initsim.result import ResidualResult, SimulationResult, mean_and_se
 
 if TYPE_CHECKING:
     from initsim.jacobian import JacobianSpectrum
@@ -62,7 +62,7 @@ CLAIMS = ("preserves-variance",)
 #: Fewest nets :func:`check` accepts (its standard errors need a few nets).
 MIN_NETS = 10
 
-_REGIME_FRACTION = 0.5  # remainder allowed, as a fraction of the standard error
+REGIME_FRACTION = 0.5  # remainder allowed, as a fraction of the standard error
 _ROUNDING = 1e-10  # relative floor of a standard error: float64 sums over many layers
 _MAX_MEAN_SKEW = 0.5  # largest predicted skewness of a Monte Carlo mean we z-test
 
@@ -234,9 +234,10 @@ def holm(p_values: np.ndarray, alpha: float) -> np.ndarray:
     return reject
 
 
-def _z_row(
+def z_row(
     layer: int, quantity: str, samples: np.ndarray, predicted: float, alpha: float, regime: str
 ) -> tuple[CheckRow, float]:
+    """Return a z-test row of the mean of ``samples`` against ``predicted``, and its SE."""
     # overflow-safe: values whose squares exceed the float64 range are still tested
     mean, se_mc = mean_and_se(samples)
     # floor: deterministic quantities (orthogonal linear nets) differ only by rounding
@@ -255,7 +256,7 @@ def _z_row(
     ), se
 
 
-def _overflow_row(layer: int, quantity: str, obs: np.ndarray, predicted: float) -> CheckRow:
+def overflow_row(layer: int, quantity: str, obs: np.ndarray, predicted: float) -> CheckRow:
     """Return a row left untested because the simulation or the theory overflowed."""
     nan2 = (math.nan, math.nan)
     return CheckRow(
@@ -269,7 +270,7 @@ def _overflow_row(layer: int, quantity: str, obs: np.ndarray, predicted: float) 
     )
 
 
-def _skew_regime(row: CheckRow, rel_var: float, nets: int) -> CheckRow:
+def skew_regime(row: CheckRow, rel_var: float, nets: int) -> CheckRow:
     """Leave ``row`` untested if its Monte Carlo mean is too skewed for a z-test."""
     skew = _mean_skewness(float(rel_var), nets) if math.isfinite(rel_var) else math.inf
     if skew <= _MAX_MEAN_SKEW or math.isnan(row.p_value):
@@ -406,8 +407,10 @@ def check(
 
     Parameters
     ----------
-    result : SimulationResult
-        Output of :func:`initsim.simulate` (``backward=True`` adds gradient rows).
+    result : SimulationResult or ResidualResult
+        Output of :func:`initsim.simulate` (``backward=True`` adds gradient
+        rows); residual results are checked per block by
+        :func:`initsim.residual_check.check_residual`.
     alpha : float
         Family-wise false-rejection rate in (0, 1).
     sigma_w2, sigma_b2 : float, optional
@@ -433,6 +436,16 @@ def check(
     from initsim import theory
     from initsim.theory import finite_width
 
+    if isinstance(result, ResidualResult):
+        alpha = check_real("alpha", alpha, minimum=0.0, strict=True)
+        if not alpha < 1.0:
+            raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}")
+        if sigma_w2 is not None or sigma_b2 is not None:
+            raise ValueError("sigma_w2 and sigma_b2 overrides apply to arch='mlp' results only")
+        from initsim.residual_check import check_residual
+
+        claims = (claims,) if isinstance(claims, str) else tuple(claims)
+        return check_residual(result, alpha=alpha, claims=claims)
     if not isinstance(result, SimulationResult):
         raise ValueError(
             f"result must be a SimulationResult (what initsim.simulate returns); got "
@@ -489,17 +502,17 @@ def check(
     for t in range(depth):
         obs = result.q[:, t]
         if not np.all(np.isfinite(obs)) or not math.isfinite(mean_q[t]):
-            rows.append(_overflow_row(t + 1, "E[q]", obs, mean_q[t]))
+            rows.append(overflow_row(t + 1, "E[q]", obs, mean_q[t]))
             continue
         pred = float(mf_q[t] if exact else mean_q[t])
-        row, se = _z_row(t + 1, "E[q]", obs, pred, alpha, "exact" if exact else "mean-field")
+        row, se = z_row(t + 1, "E[q]", obs, pred, alpha, "exact" if exact else "mean-field")
         if not exact:
             correction = abs(mean_q[t] - mf_q[t])
             with np.errstate(over="ignore"):  # an infinite remainder: outside the regime
                 remainder = 10.0 * correction * correction / max(abs(mf_q[t]), 1e-300)
-            if remainder > _REGIME_FRACTION * se:
+            if remainder > REGIME_FRACTION * se:
                 row = replace(row, p_value=math.nan, regime=outside)
-        rows.append(_skew_regime(row, rel2[t] - 1.0, nets))
+        rows.append(skew_regime(row, rel2[t] - 1.0, nets))
 
     if ti.law == "gaussian" and ti.inputs == 1 and ti.input == "sphere":
         q1 = float(sw[0] + sb)
@@ -524,20 +537,20 @@ def check(
         for t in range(depth):
             obs = result.grad_sq[:, t]
             if not np.all(np.isfinite(obs)) or not math.isfinite(pred_g[t]):
-                rows.append(_overflow_row(t + 1, "E[grad^2]", obs, pred_g[t]))
+                rows.append(overflow_row(t + 1, "E[grad^2]", obs, pred_g[t]))
                 continue
-            row, se = _z_row(
+            row, se = z_row(
                 t + 1, "E[grad^2]", obs, float(pred_g[t]), alpha, "exact" if exact else "mean-field"
             )
             if not exact:
                 bias_scale = abs(pred_g[t]) * (depth - t) / n_min
-                if bias_scale > _REGIME_FRACTION * se:
+                if bias_scale > REGIME_FRACTION * se:
                     row = replace(row, p_value=math.nan, regime=outside)
-            rows.append(_skew_regime(row, grad_rel_var[t], nets))
+            rows.append(skew_regime(row, grad_rel_var[t], nets))
 
     if "preserves-variance" in claims:
         diff = result.q[:, -1] - result.q[:, 0]
-        row, _ = _z_row(0, "claim E[q^L] - E[q^1]", diff, 0.0, alpha, "claim (paired z-test)")
+        row, _ = z_row(0, "claim E[q^L] - E[q^1]", diff, 0.0, alpha, "claim (paired z-test)")
         rows.append(row)
 
     tested = [i for i, r in enumerate(rows) if not math.isnan(r.p_value)]

@@ -19,11 +19,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = [
+    "ARCHS",
     "DEVICES",
     "INPUT_MODES",
     "JACOBIAN",
     "JACOBIAN_REQUIRED",
     "METHODS",
+    "NORMS",
+    "NORM_KINDS",
+    "RESIDUAL_KEYS",
+    "SCHEMES",
     "SIMULATE",
     "Keyword",
     "choices",
@@ -35,6 +40,12 @@ METHODS = ("auto", "exact", "dense")
 DEVICES = ("cpu", "cuda")
 #: The named input distributions (an array of inputs is the other option).
 INPUT_MODES = ("sphere", "gaussian")
+#: Network architectures (:mod:`initsim.residual`).
+ARCHS = ("mlp", "residual")
+#: Residual normalization placements and kinds, and the named residual schemes.
+NORMS = ("none", "pre", "post")
+NORM_KINDS = ("layernorm", "rmsnorm", "batchnorm")
+SCHEMES = ("skipinit", "rezero", "fixup", "layerscale", "gpt2", "deepnorm", "nf", "stable")
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,21 @@ SIMULATE: dict[str, Keyword] = _table(
         "saturation_threshold", 1e-2, "nonneg_real", "|phi'(h)| below this counts as saturated"
     ),
     Keyword("device", "cpu", "choice:" + ",".join(DEVICES), "where the kernels run"),
+    Keyword("arch", "mlp", "choice:" + ",".join(ARCHS), "network architecture"),
+    Keyword("alpha", None, "nonneg_real", "residual branch multiplier (default 1)"),
+    Keyword("skip", None, "nonneg_real", "residual skip multiplier (default 1)"),
+    Keyword("norm", None, "choice:" + ",".join(NORMS), "residual normalization placement"),
+    Keyword("norm_kind", "layernorm", "choice:" + ",".join(NORM_KINDS), "residual normalization"),
+    Keyword("branch_layers", 2, "pos_int", "dense layers per residual branch"),
+    Keyword("width_branch", None, "pos_int", "hidden width of a branch (default: width)"),
+    Keyword("eps", 1e-5, "nonneg_real", "epsilon of the residual normalization"),
+    Keyword("scheme", None, "choice:" + ",".join(SCHEMES), "named residual scheme"),
 )
+
+#: The keywords that only a residual net (``arch="residual"``) takes.
+RESIDUAL_KEYS = (
+    "alpha", "skip", "norm", "norm_kind", "branch_layers", "width_branch", "eps", "scheme",
+)  # fmt: skip
 
 _JACOBIAN_KEYS = ("activation", "init", "depth", "width", "input_dim", "bias_std", "nets", "input")
 #: The keywords of :func:`initsim.jacobian_spectrum` that a study cell may set.

@@ -306,7 +306,7 @@ class RunPlan:
         return config
 
 
-def _width(name: str, value: Any) -> int:
+def check_width(name: str, value: Any) -> int:
     """Return a width after checking it is an integer in [1, MAX_WIDTH] (saying why the bound)."""
     try:
         return check_int(name, value, maximum=MAX_WIDTH)
@@ -321,10 +321,10 @@ def _width(name: str, value: Any) -> int:
 
 def _widths(depth: int, width: Any, input_dim: Any) -> np.ndarray:
     if isinstance(width, int | np.integer) and not isinstance(width, bool):
-        hidden = [_width("width", width)] * depth
+        hidden = [check_width("width", width)] * depth
     else:
         try:
-            hidden = [_width("width", w) for w in width]
+            hidden = [check_width("width", w) for w in width]
         except TypeError:
             raise ValueError(f"width must be an int or a list of ints; got {width!r}") from None
         if len(hidden) != depth:
@@ -332,7 +332,7 @@ def _widths(depth: int, width: Any, input_dim: Any) -> np.ndarray:
                 f"width as a list must give one width per hidden layer: expected {depth} "
                 f"(depth), got {len(hidden)}"
             )
-    n0 = hidden[0] if input_dim is None else _width("input_dim", input_dim)
+    n0 = hidden[0] if input_dim is None else check_width("input_dim", input_dim)
     return np.array([n0, *hidden], dtype=np.int64)
 
 
@@ -376,7 +376,8 @@ def _histogram_range(key: str, value: Any) -> tuple[Any, ...]:
     return rng  # type: ignore[return-value]
 
 
-def _input(input: Any, n0: int, inputs: int) -> tuple[str, int, np.ndarray]:
+def parse_input(input: Any, n0: int, inputs: int) -> tuple[str, int, np.ndarray]:
+    """Return ``(name, kernel input code, given inputs unit-major)`` of a run's ``input``."""
     if isinstance(input, str):
         if input not in keywords.INPUT_MODES:
             raise ValueError(
@@ -487,11 +488,11 @@ def choose_method(
 # --------------------------------------------------------------------------- memory
 
 #: Bytes of one float64 or int64.
-_WORD = 8
+WORD = 8
 #: Python objects per layer of a plan (fans, blocks, law table rows; measured peak).
 _PLAN_BYTES_PER_LAYER = 400
 #: Fixed allowance: interpreter, compiled kernels, BLAS/LAPACK workspaces.
-_BASE_BYTES = 64 << 20
+BASE_BYTES = 64 << 20
 
 
 class RunTooLargeError(ValueError):
@@ -510,7 +511,7 @@ def _gib(n: float) -> str:
     return f"{int(n)} B"
 
 
-def _threads_for(threads: int | None) -> int:
+def threads_for(threads: int | None) -> int:
     if threads is not None:
         return int(threads)
     import numba
@@ -618,18 +619,18 @@ def memory_estimate(
     if kernel == "jacobian":
         k = float(min(widths[0], widths[-1]))
         results = float(nets) * (k + 2)  # singular values and keys, all nets at once
-        running = min(_threads_for(threads), nets)
+        running = min(threads_for(threads), nets)
     else:
         nb = bins + 2 if bins else 0
         results = _results_words(nets, depth, backward, nb, chunk)
-        running = min(_threads_for(threads), chunk)
+        running = min(threads_for(threads), chunk)
     kernels = 0.0 if device == "cuda" else per_net * running
     parts = {
-        "results": results * _WORD,
-        "kernel_per_net": per_net * _WORD,
-        "kernels": kernels * _WORD,
+        "results": results * WORD,
+        "kernel_per_net": per_net * WORD,
+        "kernels": kernels * WORD,
         "plan": float(depth) * _PLAN_BYTES_PER_LAYER,
-        "base": float(_BASE_BYTES),
+        "base": float(BASE_BYTES),
     }
     total = parts["results"] + parts["kernels"] + parts["plan"] + parts["base"]
     return {**{k: int(v) for k, v in parts.items()}, "total": int(total)}
@@ -774,7 +775,7 @@ def check_memory(plan_or_estimate: Any, available: int | None = None) -> None:
     """
     if isinstance(plan_or_estimate, RunPlan):
         est = plan_or_estimate.memory
-        threads = _threads_for(plan_or_estimate.threads)
+        threads = threads_for(plan_or_estimate.threads)
         big = _kernel_words(
             plan_or_estimate.widths,
             plan_or_estimate.inputs,
@@ -917,11 +918,11 @@ def make_plan(
     nb = hist["bins"] + 2 if hist else 0
     words = _results_words(nets, depth, backward, nb, min(chunk, nets))
     early = {
-        "results": int(words * _WORD if kernel == "simulate" else 3.0 * nets * _WORD),
+        "results": int(words * WORD if kernel == "simulate" else 3.0 * nets * WORD),
         "kernel_per_net": 0,
         "kernels": 0,
         "plan": depth * _PLAN_BYTES_PER_LAYER,
-        "base": _BASE_BYTES,
+        "base": BASE_BYTES,
     }
     early["total"] = early["results"] + early["plan"] + early["base"]
     _refuse_if_too_large(early, 1, "signals", "", kernel, None)
@@ -930,7 +931,7 @@ def make_plan(
         ini = _initializers.get(init)
     except TypeError as err:
         raise ValueError(f"init: {err}") from None
-    input_name, input_code, given = _input(input, int(widths[0]), inputs)
+    input_name, input_code, given = parse_input(input, int(widths[0]), inputs)
 
     # one evaluation per distinct (fan_in, fan_out): deep nets repeat the same layer
     fans = [(int(widths[t]), int(widths[t + 1])) for t in range(depth)]

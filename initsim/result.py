@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import stats as _st
 
 from initsim.provenance import json_float
 
-__all__ = ["SUMMARY_FIELDS", "SimulationResult", "mean_and_se"]
+__all__ = ["RESIDUAL_FIELDS", "SUMMARY_FIELDS", "ResidualResult", "SimulationResult", "mean_and_se"]
 
 #: Prefix of the stored histogram arrays (``hist_h``, ``hist_act``, ``hist_h_edges``, ...).
 _HIST_PREFIX = "hist_"
@@ -86,48 +86,14 @@ def mean_and_se(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, se
 
 
-@dataclass(frozen=True)
-class SimulationResult:
-    """Per-layer statistics of many random nets.
+class _LayerSummaries:
+    """Per-net, per-layer (or per-block) summary arrays: means, intervals, JSON."""
 
-    Layer axis convention: column ``l`` is hidden layer ``l + 1`` (layer 0 is
-    the input, which has no column).
-
-    Attributes
-    ----------
-    q : numpy.ndarray (nets, depth)
-        Mean over units (and inputs) of the squared pre-activation ``h^2``.
-    act_mean, act_var : numpy.ndarray (nets, depth)
-        Mean and (population) variance over units and inputs of ``phi(h)``.
-    dead_fraction : numpy.ndarray (nets, depth)
-        Fraction of units whose output is exactly 0 for every input.
-    saturated_fraction : numpy.ndarray (nets, depth)
-        Fraction of (unit, input) pairs with ``|phi'(h)| < saturation_threshold``.
-    grad_sq : numpy.ndarray (nets, depth) or None
-        Mean over units (and inputs) of the squared back-propagated gradient
-        ``delta_l = dL/dh_l`` for the loss ``L = sum_b u_b . phi(h^L_b)``
-        with ``u_b ~ N(0, I)``; None unless ``backward=True``.
-    first_nonfinite_layer : numpy.ndarray of int (nets,)
-        First hidden layer (1-based) whose ``q`` is inf or NaN (a pre-activation
-        or its square overflowed, or a NaN appeared); 0 if none.
-    histograms : dict or None
-        ``{"h": counts, "act": counts, "h_edges": e, "act_edges": e}`` with
-        counts of shape (depth, bins + 2), summed over nets; slot 0 counts
-        values below the range, slot -1 values at or above it.
-    provenance : dict
-        Seed, configuration and its hash, method, threads, threading layer,
-        versions.
-    """
-
+    _summary_fields: ClassVar[tuple[str, ...]] = SUMMARY_FIELDS
+    _axis: ClassVar[str] = "layer"
     q: np.ndarray
-    act_mean: np.ndarray
-    act_var: np.ndarray
-    dead_fraction: np.ndarray
-    saturated_fraction: np.ndarray
-    grad_sq: np.ndarray | None
     first_nonfinite_layer: np.ndarray
-    histograms: dict[str, np.ndarray] | None = None
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any]
 
     @property
     def nets(self) -> int:
@@ -136,12 +102,13 @@ class SimulationResult:
 
     @property
     def depth(self) -> int:
-        """Number of hidden layers."""
+        """Number of hidden layers (blocks of a residual net)."""
         return int(self.q.shape[1])
 
     def _field(self, name: str) -> np.ndarray:
-        if name not in SUMMARY_FIELDS:
-            raise ValueError(f"name must be one of {', '.join(SUMMARY_FIELDS)}; got {name!r}")
+        fields = self._summary_fields
+        if name not in fields:
+            raise ValueError(f"name must be one of {', '.join(fields)}; got {name!r}")
         value = getattr(self, name)
         if value is None:
             raise ValueError(f"{name!r} was not recorded: run simulate(..., backward=True)")
@@ -153,7 +120,7 @@ class SimulationResult:
         Parameters
         ----------
         name : str
-            One of :data:`SUMMARY_FIELDS`.
+            One of the summaries (:data:`SUMMARY_FIELDS`, :data:`RESIDUAL_FIELDS`).
 
         Returns
         -------
@@ -178,7 +145,7 @@ class SimulationResult:
         Parameters
         ----------
         name : str
-            One of :data:`SUMMARY_FIELDS`.
+            One of the summaries (:data:`SUMMARY_FIELDS`, :data:`RESIDUAL_FIELDS`).
         level : float
             Confidence level in (0, 1).
 
@@ -221,6 +188,88 @@ class SimulationResult:
                 lo[redo] = s * (m - h)
                 hi[redo] = s * (m + h)
         return lo, hi
+
+    def to_dict(self, per_net: bool = False) -> dict[str, Any]:
+        """Return a JSON-ready dictionary (per-layer means and intervals; optionally per-net).
+
+        Parameters
+        ----------
+        per_net : bool
+            Include the full (nets, depth) arrays.
+
+        Returns
+        -------
+        dict
+            Plain Python types only.
+        """
+        layers: list[dict[str, Any]] = []
+        fields = self._summary_fields
+        means = {f: self.layer_mean(f) for f in fields if getattr(self, f) is not None}
+        lo, hi = self.layer_interval("q")
+        for t in range(self.depth):
+            row: dict[str, Any] = {self._axis: t + 1}
+            for f, m in means.items():
+                row[f] = json_float(m[t])
+            row["q_ci95"] = [json_float(lo[t]), json_float(hi[t])]
+            layers.append(row)
+        out: dict[str, Any] = {
+            "nets": self.nets,
+            "depth": self.depth,
+            "layers": layers,
+            "diverged_nets": int(np.count_nonzero(self.first_nonfinite_layer)),
+            "provenance": self.provenance,
+        }
+        if per_net:
+            for f in fields:
+                v = getattr(self, f)
+                if v is not None:
+                    out[f] = [[json_float(x) for x in row] for row in v]
+            out["first_nonfinite_layer"] = self.first_nonfinite_layer.tolist()
+        return out
+
+
+@dataclass(frozen=True)
+class SimulationResult(_LayerSummaries):
+    """Per-layer statistics of many random nets.
+
+    Layer axis convention: column ``l`` is hidden layer ``l + 1`` (layer 0 is
+    the input, which has no column).
+
+    Attributes
+    ----------
+    q : numpy.ndarray (nets, depth)
+        Mean over units (and inputs) of the squared pre-activation ``h^2``.
+    act_mean, act_var : numpy.ndarray (nets, depth)
+        Mean and (population) variance over units and inputs of ``phi(h)``.
+    dead_fraction : numpy.ndarray (nets, depth)
+        Fraction of units whose output is exactly 0 for every input.
+    saturated_fraction : numpy.ndarray (nets, depth)
+        Fraction of (unit, input) pairs with ``|phi'(h)| < saturation_threshold``.
+    grad_sq : numpy.ndarray (nets, depth) or None
+        Mean over units (and inputs) of the squared back-propagated gradient
+        ``delta_l = dL/dh_l`` for the loss ``L = sum_b u_b . phi(h^L_b)``
+        with ``u_b ~ N(0, I)``; None unless ``backward=True``.
+    first_nonfinite_layer : numpy.ndarray of int (nets,)
+        First hidden layer (1-based) whose ``q`` is inf or NaN (a pre-activation
+        or its square overflowed, or a NaN appeared); 0 if none.
+    histograms : dict or None
+        ``{"h": counts, "act": counts, "h_edges": e, "act_edges": e}`` with
+        counts of shape (depth, bins + 2), summed over nets; slot 0 counts
+        values below the range, slot -1 values at or above it.
+    provenance : dict
+        Seed, configuration and its hash, method, threads, threading layer,
+        versions.
+    """
+
+    q: np.ndarray
+    act_mean: np.ndarray
+    act_var: np.ndarray
+    dead_fraction: np.ndarray
+    saturated_fraction: np.ndarray
+    grad_sq: np.ndarray | None
+    first_nonfinite_layer: np.ndarray
+    histograms: dict[str, np.ndarray] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Return the arrays of the stored form (a study's simulate cell file).
@@ -280,39 +329,104 @@ class SimulationResult:
             provenance=provenance if provenance is not None else {},
         )
 
-    def to_dict(self, per_net: bool = False) -> dict[str, Any]:
-        """Return a JSON-ready dictionary (per-layer means and intervals; optionally per-net).
 
-        Parameters
-        ----------
-        per_net : bool
-            Include the full (nets, depth) arrays.
+#: Per-net, per-block summary arrays of a residual net, each of shape (nets, blocks).
+RESIDUAL_FIELDS = (
+    "q",
+    "branch_share",
+    "branch_q",
+    "dead_fraction",
+    "saturated_fraction",
+    "grad_sq",
+)
+
+
+@dataclass(frozen=True)
+class ResidualResult(_LayerSummaries):
+    """Per-block statistics of many random residual nets (``simulate(arch="residual")``).
+
+    Block axis convention: column ``l`` is the output ``x^{l+1}`` of block
+    ``l + 1`` (the input ``x^0`` has no column).
+
+    Attributes
+    ----------
+    q : numpy.ndarray (nets, blocks)
+        Mean over units (and inputs) of the squared stream ``(x^{l+1})^2``.
+    branch_share : numpy.ndarray (nets, blocks)
+        The branch's share of the block's energy,
+        ``||alpha F||^2 / (||skip x^l||^2 + ||alpha F||^2)`` (before a
+        Post-LN normalization; 0 when both are 0).
+    branch_q : numpy.ndarray (nets, blocks)
+        Mean square of the pre-activations entering the branch's first
+        nonlinearity (``W_1 u`` for two or more branch layers, ``u`` for one).
+    dead_fraction, saturated_fraction : numpy.ndarray (nets, blocks)
+        Of the branch's nonlinearities: units whose output is exactly 0 for
+        every input, and (unit, input) pairs with ``|phi'| < saturation_threshold``.
+    grad_sq : numpy.ndarray (nets, blocks) or None
+        Mean square of ``dL/dx^{l+1}`` for ``L = sum_b u_b . x^L_b``,
+        ``u_b ~ N(0, I)`` (the last block's is the direction's); None unless
+        ``backward=True``.
+    first_nonfinite_layer : numpy.ndarray of int (nets,)
+        First block (1-based) whose ``q`` is inf or NaN; 0 if none.
+    provenance : dict
+        Seed, configuration and its hash, method, threads, versions.
+    """
+
+    _summary_fields: ClassVar[tuple[str, ...]] = RESIDUAL_FIELDS
+    _axis: ClassVar[str] = "block"
+
+    q: np.ndarray
+    branch_share: np.ndarray
+    branch_q: np.ndarray
+    dead_fraction: np.ndarray
+    saturated_fraction: np.ndarray
+    grad_sq: np.ndarray | None
+    first_nonfinite_layer: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def histograms(self) -> None:
+        """None: residual runs record no histograms."""
+        return None
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Return the arrays of the stored form (a study's simulate cell file).
 
         Returns
         -------
-        dict
-            Plain Python types only.
+        dict of numpy.ndarray
+            The recorded :data:`RESIDUAL_FIELDS` under their own names
+            (``grad_sq`` only if recorded) and ``first_nonfinite_layer``.
+
+        See Also
+        --------
+        from_arrays : The inverse.
         """
-        layers: list[dict[str, Any]] = []
-        means = {f: self.layer_mean(f) for f in SUMMARY_FIELDS if getattr(self, f) is not None}
-        lo, hi = self.layer_interval("q")
-        for t in range(self.depth):
-            row: dict[str, Any] = {"layer": t + 1}
-            for f, m in means.items():
-                row[f] = json_float(m[t])
-            row["q_ci95"] = [json_float(lo[t]), json_float(hi[t])]
-            layers.append(row)
-        out: dict[str, Any] = {
-            "nets": self.nets,
-            "depth": self.depth,
-            "layers": layers,
-            "diverged_nets": int(np.count_nonzero(self.first_nonfinite_layer)),
-            "provenance": self.provenance,
-        }
-        if per_net:
-            for f in SUMMARY_FIELDS:
-                v = getattr(self, f)
-                if v is not None:
-                    out[f] = [[json_float(x) for x in row] for row in v]
-            out["first_nonfinite_layer"] = self.first_nonfinite_layer.tolist()
-        return out
+        arrays = {n: getattr(self, n) for n in RESIDUAL_FIELDS if getattr(self, n) is not None}
+        arrays["first_nonfinite_layer"] = self.first_nonfinite_layer
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], provenance: dict[str, Any] | None = None
+    ) -> ResidualResult:
+        """Rebuild a result from its stored form.
+
+        Parameters
+        ----------
+        arrays : mapping of str to numpy.ndarray
+            What :meth:`to_arrays` returned.
+        provenance : dict, optional
+            The result's provenance (default: empty).
+
+        Returns
+        -------
+        ResidualResult
+            The result; ``grad_sq`` is None when its array is absent.
+        """
+        return cls(
+            **{n: arrays[n] for n in RESIDUAL_FIELDS if n != "grad_sq"},
+            grad_sq=arrays.get("grad_sq"),
+            first_nonfinite_layer=arrays["first_nonfinite_layer"],
+            provenance=provenance if provenance is not None else {},
+        )

@@ -16,7 +16,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from initsim import activations as _activations
-from initsim._validate import check_bool
+from initsim import keywords
+from initsim._validate import check_bool, check_choice
 from initsim.plan import DEFAULT_SATURATION_THRESHOLD, RunPlan, make_plan
 from initsim.progress import Progress
 from initsim.provenance import (
@@ -26,7 +27,7 @@ from initsim.provenance import (
     threading_layer,
     versions,
 )
-from initsim.result import SimulationResult
+from initsim.result import ResidualResult, SimulationResult
 from initsim.rng import net_keys, root_key
 from initsim.seeding import SeedLike, as_seed_sequence
 
@@ -53,7 +54,16 @@ def simulate(
     chunk_size: int | None = None,
     progress: bool | None = None,
     device: str = "cpu",
-) -> SimulationResult:
+    arch: str = "mlp",
+    alpha: float | Sequence[float] | None = None,
+    skip: float | Sequence[float] | None = None,
+    norm: str | None = None,
+    norm_kind: str = "layernorm",
+    branch_layers: int = 2,
+    width_branch: int | None = None,
+    eps: float = 1e-5,
+    scheme: str | None = None,
+) -> SimulationResult | ResidualResult:
     """Propagate inputs (and optionally gradients) through many random deep nets.
 
     Net ``k`` computes ``h^l = W^l x^{l-1} + b^l``, ``x^l = phi(h^l)`` for
@@ -113,10 +123,35 @@ def simulate(
         both samplers for every law the CPU runs them for (the exact one with
         up to 16 inputs per net); ``threads`` does not apply.
 
+    arch : {"mlp", "residual"}
+        "mlp" (default): the plain net above. "residual": ``depth`` residual
+        blocks on a stream of width ``width`` (:mod:`initsim.residual`):
+        ``x^{l+1} = skip x^l + alpha F(x^l)`` with a branch ``F`` of
+        ``branch_layers`` dense layers, normalization before the branch
+        (``norm="pre"``) or after the sum (``"post"``); ``init`` may then be
+        a list of one initializer per branch layer. The remaining keywords
+        apply to residual nets only.
+    alpha, skip : float or sequence of float, optional
+        Branch and skip multipliers (one value, or one per block; default 1).
+    norm : {"none", "pre", "post"}, optional
+        Where the normalization sits (default "none").
+    norm_kind : {"layernorm", "rmsnorm", "batchnorm"}
+        The normalization (BatchNorm over the ``inputs`` of a net, >= 2).
+    branch_layers : int
+        Dense layers per branch (1: the reduced block ``W phi(u)``).
+    width_branch : int, optional
+        Hidden width of a branch (default ``width``).
+    eps : float
+        The normalization's epsilon (PyTorch's 1e-5).
+    scheme : str, optional
+        A named scheme (:data:`initsim.residual.SCHEMES`: skipinit, rezero,
+        fixup, layerscale, gpt2, deepnorm, nf, stable) that sets the branch
+        initializers, alpha, skip and norm as its paper does.
+
     Returns
     -------
-    SimulationResult
-        Per-net, per-layer summaries and provenance.
+    SimulationResult or ResidualResult
+        Per-net, per-layer (per-block) summaries and provenance.
 
     Notes
     -----
@@ -147,24 +182,43 @@ def simulate(
     (20,)
     """
     progress = check_bool("progress", progress, allow_none=True)
-    plan = make_plan(
-        activation=activation,
-        init=init,
-        depth=depth,
-        width=width,
-        input_dim=input_dim,
-        bias_std=bias_std,
-        nets=nets,
-        inputs=inputs,
-        input=input,
-        method=method,
-        backward=backward,
-        threads=threads,
-        histograms=histograms,
-        saturation_threshold=saturation_threshold,
-        chunk_size=chunk_size,
-        device=device,
-    )
+    residual = {
+        "alpha": alpha,
+        "skip": skip,
+        "norm": norm,
+        "norm_kind": norm_kind,
+        "branch_layers": branch_layers,
+        "width_branch": width_branch,
+        "eps": eps,
+        "scheme": scheme,
+    }
+    net = {
+        "activation": activation,
+        "init": init,
+        "depth": depth,
+        "width": width,
+        "input_dim": input_dim,
+        "bias_std": bias_std,
+        "nets": nets,
+        "inputs": inputs,
+        "input": input,
+        "method": method,
+        "backward": backward,
+        "threads": threads,
+        "histograms": histograms,
+        "saturation_threshold": saturation_threshold,
+        "chunk_size": chunk_size,
+        "device": device,
+    }
+    check_choice("arch", arch, keywords.ARCHS)
+    if arch == "residual":
+        from initsim.residual import make_residual_plan, run_residual
+
+        return run_residual(make_residual_plan(**net, **residual), seed, progress)
+    for key, value in residual.items():
+        if value != keywords.SIMULATE[key].default:
+            raise ValueError(f"{key} applies to arch='residual' only; got {key}={value!r}")
+    plan = make_plan(**net)
     ss = as_seed_sequence(seed)
     root = root_key(ss)
     if plan.device == "cuda":

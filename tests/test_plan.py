@@ -23,6 +23,7 @@ from initsim.plan import (
     make_plan,
     memory_estimate,
 )
+from initsim.residual import make_residual_plan
 
 
 def test_simulate_signature_defaults_are_the_keyword_table():
@@ -30,8 +31,13 @@ def test_simulate_signature_defaults_are_the_keyword_table():
     for name, kw in keywords.SIMULATE.items():
         assert sig.parameters[name].default == kw.default, name
     plan_sig = inspect.signature(make_plan)
+    residual_sig = inspect.signature(make_residual_plan)
+    residual_only = ("arch", *keywords.RESIDUAL_KEYS)
     for name, kw in keywords.SIMULATE.items():
-        assert plan_sig.parameters[name].default == kw.default, name
+        if name not in residual_only:
+            assert plan_sig.parameters[name].default == kw.default, name
+        if name != "arch":  # a residual plan takes every keyword but the architecture
+            assert residual_sig.parameters[name].default == kw.default, name
 
 
 def test_jacobian_signature_defaults_are_the_keyword_table():

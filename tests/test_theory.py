@@ -755,10 +755,10 @@ def test_bad_input_raises_value_error_naming_the_parameter(call, match):
 
 
 def test_face_reexports_the_submodules_objects():
-    from initsim.theory import finite_width, gaussian, meanfield
+    from initsim.theory import finite_width, gaussian, meanfield, residual
 
     owners = {}
-    for mod in (gaussian, meanfield, finite_width):
+    for mod in (gaussian, meanfield, finite_width, residual):
         for name in mod.__all__:
             assert name not in owners, name  # each public name has one home
             owners[name] = mod

@@ -86,6 +86,49 @@ def add_net_options(p: argparse.ArgumentParser, nets: int) -> None:
     p.add_argument("--nets", type=int, default=nets, help=f"number of random nets (default {nets})")
 
 
+def add_residual_options(p: argparse.ArgumentParser) -> None:
+    """Add the residual-net options (``--arch residual`` and the block's keywords).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
+    kw = keywords.SIMULATE
+    g = p.add_argument_group("residual nets (--arch residual)")
+    g.add_argument("--arch", default=kw["arch"].default, choices=keywords.ARCHS, help="network")
+    g.add_argument("--alpha", type=float, default=None, help=f"{kw['alpha'].doc}")
+    g.add_argument("--skip", type=float, default=None, help=f"{kw['skip'].doc}")
+    g.add_argument("--norm", default=None, choices=keywords.NORMS, help="default none")
+    g.add_argument(
+        "--norm-kind", default=kw["norm_kind"].default, choices=keywords.NORM_KINDS,
+        help="default layernorm",
+    )  # fmt: skip
+    g.add_argument(
+        "--branch-layers", type=int, default=kw["branch_layers"].default,
+        help=f"{kw['branch_layers'].doc} (default {kw['branch_layers'].default})",
+    )  # fmt: skip
+    g.add_argument("--width-branch", type=int, default=None, help=kw["width_branch"].doc)
+    g.add_argument("--eps", type=float, default=kw["eps"].default, help=kw["eps"].doc)
+    g.add_argument("--scheme", default=None, choices=keywords.SCHEMES, help=kw["scheme"].doc)
+
+
+def residual_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the residual keywords of :func:`initsim.simulate` from parsed options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options of a parser with :func:`add_residual_options`.
+
+    Returns
+    -------
+    dict
+        ``arch`` and the residual keywords.
+    """
+    return {"arch": args.arch, **{k: getattr(args, k) for k in keywords.RESIDUAL_KEYS}}
+
+
 def register(sub: Any) -> None:
     """Add the ``simulate`` subcommand to a subparsers object.
 
@@ -127,6 +170,7 @@ def register(sub: Any) -> None:
         choices=keywords.DEVICES,
         help="where to run: cpu (default) or cuda (needs initsim[cuda] and an NVIDIA GPU)",
     )
+    add_residual_options(p)
     add_json(p)
     p.add_argument("--per-net", action="store_true", help="with --json: include per-net arrays")
     p.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
@@ -153,6 +197,7 @@ def _run(args: argparse.Namespace) -> int:
             threads=args.threads,
             progress=False if args.no_progress else None,
             device=args.device,
+            **residual_kwargs(args),
         )
     except RuntimeError as exc:
         if args.device != "cuda":
@@ -162,6 +207,9 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(per_net=args.per_net), indent=1))
         return 0
     cfg = result.provenance["config"]
+    if cfg.get("arch") == "residual":
+        _print_residual(result, cfg, args)
+        return 0
     print(
         f"initsim simulate: {cfg['activation']} / {cfg['init']}, widths {cfg['widths'][0]} -> "
         f"{cfg['widths'][1:] if len(set(cfg['widths'][1:])) > 1 else cfg['widths'][1]} x "
@@ -198,3 +246,51 @@ def _run(args: argparse.Namespace) -> int:
         f"config sha256 {result.provenance['config_sha256'][:12]})"
     )
     return 0
+
+
+def _print_residual(result: Any, cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print a residual run's per-block table."""
+    alpha = cfg["alpha"]
+    alphas = f"{alpha[0]:g}" if len(set(alpha)) == 1 else "per block"
+    scheme = f", scheme {cfg['scheme']}" if cfg["scheme"] else ""
+    inits = " / ".join(dict.fromkeys(cfg["init"]))
+    print(
+        f"initsim simulate: residual, {result.depth} blocks x {cfg['branch_layers']} branch "
+        f"layers, width {cfg['width']} (branch {cfg['width_branch']}), {cfg['activation']} / "
+        f"{inits}, alpha {alphas}, norm {cfg['norm']}"
+        f"{' (' + cfg['norm_kind'] + ')' if cfg['norm'] != 'none' else ''}{scheme}, "
+        f"{result.nets} nets x {cfg['inputs']} input{'s' if cfg['inputs'] != 1 else ''}, "
+        f"seed {args.seed}"
+    )
+    mean = result.layer_mean("q")
+    lo, hi = result.layer_interval("q")
+    share = result.layer_mean("branch_share")
+    bq = result.layer_mean("branch_q")
+    dead = result.layer_mean("dead_fraction")
+    sat = result.layer_mean("saturated_fraction")
+    saturates = _saturates(cfg["activation"])
+    grad = result.layer_mean("grad_sq") if result.grad_sq is not None else None
+    head = (
+        f"{'block':>5}  {'mean q':>11}  {'95% interval':>25}  {'share':>6}  {'branch q':>10}  "
+        f"{'dead':>6}  {'saturated':>9}"
+    )
+    print(head + (f"  {'grad^2':>11}" if grad is not None else ""))
+    for t in range(result.depth):
+        line = (
+            f"{t + 1:>5}  {mean[t]:11.4g}  [{lo[t]:11.4g}, {hi[t]:11.4g}]  {share[t]:6.3f}  "
+            f"{bq[t]:10.4g}  {dead[t]:6.3f}  {f'{sat[t]:9.3f}' if saturates else 'n/a':>9}"
+        )
+        print(line + (f"  {grad[t]:11.4g}" if grad is not None else ""))
+    print(
+        "q: mean square of the stream x^l after the block; share: the branch's share "
+        "||alpha F||^2 / (||skip x||^2 + ||alpha F||^2); branch q: mean square entering the "
+        "branch's first nonlinearity; dead, saturated: of the branch's nonlinearities"
+    )
+    diverged = int((result.first_nonfinite_layer > 0).sum())
+    if diverged:
+        first = int(result.first_nonfinite_layer[result.first_nonfinite_layer > 0].min())
+        print(f"{diverged} of {result.nets} nets overflowed to inf/NaN (first at block {first})")
+    print(
+        f"({result.provenance['elapsed_s']:.2f} s, {result.provenance['threads']} threads, "
+        f"config sha256 {result.provenance['config_sha256'][:12]})"
+    )

@@ -75,5 +75,8 @@ KINDS: Mapping[str, FigureKind] = MappingProxyType(
         ),
         "finite-width": _kind((), "simulate", "finite_width", "finite_width_figure"),
         "jacobian-spectra": _kind((), "jacobian", "jacobian_spectra", "jacobian_spectra_figure"),
+        "residual-profile": _kind(
+            ("level",), "simulate", "residual_profiles", "residual_profile_figure"
+        ),
     }
 )

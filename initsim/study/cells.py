@@ -163,6 +163,8 @@ def cell_seed(seed: int, spawn_key: tuple[int, ...] | list[int]) -> np.random.Se
 
 
 def _named(module: Any, value: Any) -> Any:
+    if isinstance(value, list):  # a residual branch: one initializer per layer
+        return [_named(module, v) for v in value]
     if isinstance(value, Mapping):
         params = {k: v for k, v in value.items() if k != "name"}
         return module.get(value["name"], **params)
@@ -200,8 +202,10 @@ def _simulate_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads:
 
 
 def _load_simulate(arrays: Mapping[str, np.ndarray], provenance: dict[str, Any]) -> Any:
-    from initsim.result import SimulationResult
+    from initsim.result import ResidualResult, SimulationResult
 
+    if provenance.get("config", {}).get("arch") == "residual":
+        return ResidualResult.from_arrays(arrays, provenance)
     return SimulationResult.from_arrays(arrays, provenance)
 
 
@@ -371,6 +375,17 @@ def _plan(kwargs: Mapping[str, Any], keys: Mapping[str, str | None], **extra: An
         if key in resolved:
             text = json.dumps(resolved[key], sort_keys=True)
             resolved[key] = _keyed(keys, _named_json, key, text)
+    if resolved.get("arch") == "residual":
+        from initsim.residual import make_residual_plan
+
+        resolved.pop("arch")
+        return _keyed(keys, make_residual_plan, **resolved, **extra)
+    resolved.pop("arch", None)
+    for key in keywords.RESIDUAL_KEYS:
+        if key in resolved:
+            if resolved[key] != keywords.SIMULATE[key].default:
+                raise CellValueError(key, f'{key} applies to arch = "residual" only')
+            resolved.pop(key)
     plan = _keyed(keys, make_plan, **resolved, **extra)
     if plan.method == "dense":  # the dense kernels' encoding of the law (e.g. not dirac)
         try:
@@ -384,6 +399,14 @@ def _validate_simulate(params: Mapping[str, Any], checks: Mapping[str, Any] | No
     keys = {k: k for k in keywords.SIMULATE}
     plan = _plan(params, keys)
     if not checks:
+        return
+    if params.get("arch") == "residual":
+        from initsim.checks import MIN_NETS
+
+        if plan.nets < MIN_NETS:
+            raise CellValueError(
+                "nets", f"checks need at least {MIN_NETS} nets; the cell has {plan.nets}"
+            )
         return
     from types import SimpleNamespace
 

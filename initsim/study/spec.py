@@ -324,8 +324,10 @@ def _check_param(key: str, rule: str, value: Any) -> None:
     elif rule == "init":
         from initsim import initializers
 
-        name, params = _named_table("initializer", value)
-        initializers.get(name, **params)
+        for item in value if isinstance(value, list) and value else [value]:
+            # a list: one initializer per residual branch layer
+            name, params = _named_table("initializer", item)
+            initializers.get(name, **params)
     elif rule == "bias":
         if not _is_real(value):
             _check_param(key, "init", value)

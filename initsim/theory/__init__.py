@@ -45,6 +45,14 @@ the number of active units, independently across layers. Hence
 activation, :func:`q_moments` gives ``E[q^l]`` and ``Var(q^l)`` at finite
 width to second order (delta method; exact for ReLU and linear).
 
+Residual networks
+-----------------
+:func:`residual_q_map`, :func:`residual_grad_map` and :func:`residual_c_map`
+(length, gradient and correlation maps through residual blocks, with Pre- or
+Post-normalization), :func:`nf_gamma` and :func:`nf_gamma_error` (NF-ResNet's
+activation scale) and :func:`depth_regimes` (``alpha = L^-beta``), in
+:mod:`initsim.theory.residual`.
+
 Numerical methods and accuracy
 ------------------------------
 Gaussian expectations use closed forms where they exist and otherwise
@@ -93,21 +101,34 @@ from initsim.theory.meanfield import (
     phase,
     q_map,
 )
+from initsim.theory.residual import (
+    NF_GAMMA_PUBLISHED,
+    depth_regimes,
+    nf_gamma,
+    nf_gamma_error,
+    residual_c_map,
+    residual_grad_map,
+    residual_q_map,
+)
 
 __all__ = [
     "KINDS",
+    "NF_GAMMA_PUBLISHED",
     "PHASE_TOL",
     "ReluLengthRatioLaw",
     "c_map",
     "chi1",
     "correlation_fixed_point",
     "critical_sigma_w2",
+    "depth_regimes",
     "depth_scales",
     "fixed_point",
     "gaussian_expectation",
     "grad_sq_map",
     "gradient_factor",
     "linear_length_moments",
+    "nf_gamma",
+    "nf_gamma_error",
     "phase",
     "q_map",
     "q_moments",
@@ -115,4 +136,7 @@ __all__ = [
     "relu_length_moments",
     "relu_length_ratio_law",
     "relu_log_length_moments",
+    "residual_c_map",
+    "residual_grad_map",
+    "residual_q_map",
 ]

@@ -1,0 +1,390 @@
+"""The residual-profile figure: renders from a real (tiny) study, theory lines where covered.
+
+The theory module (:mod:`initsim.theory.residual`) is replaced by stand-ins in
+most tests, so what is checked is the figure's contract with it: which
+arguments it is called with, where its lines are drawn, and that a missing,
+failing or misshapen theory only removes lines and is named in the caption.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import sys
+import textwrap
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import initsim
+from initsim.report.residual_profiles import (
+    branch_sigma_w2,
+    residual_profile_figure,
+    residual_theory,
+)
+from initsim.result import ResidualResult
+from initsim.study import Cell, load_results, read_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+THEORY = "initsim.theory.residual"
+
+SPEC = """\
+name = "tiny-residual"
+seed = 11
+description = "a tiny residual study for the figure's tests"
+
+[defaults]
+arch = "residual"
+activation = "relu"
+depth = 4
+width = 16
+nets = 12
+backward = true
+
+[[experiment]]
+name = "res"
+cases = [
+    { init = "he_normal", alpha = 1.0 },
+    { init = "he_normal", alpha = 0.5 },
+    { norm = "pre" },
+    { norm = "post" },
+    { scheme = "fixup" },
+    { init = { name = "uniform", a = 0.0, b = 1.0 } },
+]
+
+[[experiment]]
+name = "forward"
+backward = false
+alpha = 0.5
+
+[[figure]]
+kind = "residual-profile"
+experiment = "res"
+
+[[figure]]
+kind = "residual-profile"
+experiment = "forward"
+level = 0.9
+"""
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    d = tmp_path_factory.mktemp("residual-study")
+    path = d / "spec.toml"
+    path.write_text(textwrap.dedent(SPEC))
+    initsim.Study.from_toml(path).run(d / "results", threads=1)
+    return load_results(d / "results")
+
+
+def _fake_theory(monkeypatch: pytest.MonkeyPatch, **functions: Any) -> types.ModuleType:
+    fake = types.ModuleType(THEORY)
+    for name, fn in functions.items():
+        setattr(fake, name, fn)
+    monkeypatch.setitem(sys.modules, THEORY, fake)
+    return fake
+
+
+def _dashed(fig: Any) -> list[tuple[str, np.ndarray]]:
+    return [
+        (line.get_color(), np.asarray(line.get_ydata(), dtype=float))
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_linestyle() == "--" and len(line.get_xdata())
+    ]
+
+
+def _legend(fig: Any) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def _render(fig: Any) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=40)
+    assert buf.tell() > 1000
+
+
+def _flat(caption: str) -> str:
+    return re.sub(r"\s+", " ", caption)
+
+
+def test_the_study_loads_residual_results(study: Any) -> None:
+    cells = study.cells_of("res")
+    assert len(cells) == 6
+    for c in cells:
+        assert isinstance(c.result, ResidualResult)
+        assert c.result.q.shape == (12, 4) and c.result.grad_sq is not None
+    assert study.cells_of("forward")[0].result.grad_sq is None
+
+
+def test_figure_draws_theory_where_covered_and_names_it(
+    study: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def residual_q_map(activation, sigma_w2, alpha, depth, q0=1.0, *, branch_layers=2,
+                       norm="none", skip=1.0, sigma_b2=0.0, in_scale=None):  # fmt: skip
+        calls.append({"sigma_w2": sigma_w2, "alpha": alpha, "norm": norm, "m": branch_layers})
+        return np.full(depth, 7.0)
+
+    def residual_grad_map(activation, sigma_w2, alpha, depth, q0=1.0, **kwargs):
+        return np.full(depth + 1, 3.0)  # with the input's value first: dropped
+
+    _fake_theory(monkeypatch, residual_q_map=residual_q_map, residual_grad_map=residual_grad_map)
+    cells = study.cells_of("res")
+    fig, caption = residual_profile_figure(study, cells, {})
+    _render(fig)
+    dashed = _dashed(fig)
+    # five covered cells, two panels each; the uniform(0, 1) cell (C5) has none
+    assert sorted({colour for colour, _ in dashed}) == ["C0", "C1", "C2", "C3", "C4"]
+    assert len(dashed) == 10
+    assert all(np.allclose(y, 7.0) or np.allclose(y, 3.0) for _, y in dashed)
+    assert all(len(y) == 4 for _, y in dashed)
+    # what the theory was called with: He branches, the fixup scale and zero layer, the norms
+    by_norm = {(c["norm"], tuple(c["sigma_w2"])) for c in calls}
+    assert ("none", (2.0, 2.0)) in by_norm and ("pre", (2.0, 2.0)) in by_norm
+    assert ("post", (2.0, 2.0)) in by_norm
+    fixup = [c["sigma_w2"] for c in calls if c["sigma_w2"][-1] == 0.0]
+    assert fixup == [pytest.approx([2.0 / 4, 0.0])]  # fixup: 2 L^(-1/(m-1)), then a zero layer
+    assert [c["alpha"] for c in calls[:2]] == [[1.0] * 4, [0.5] * 4]
+    text = _flat(caption)
+    for phrase in (
+        "initsim.theory.residual.residual_q_map",
+        "residual_grad_map",
+        "Dashed lines: theory",
+        "drawn for every cell but res-005",
+        "x^(l+1) = skip x^l + alpha F(x^l)",
+        "x^(l+1) = skip x^l + alpha F(N(x^l)) (Pre-LN)",
+        "x^(l+1) = N(skip x^l + alpha F(x^l)) (Post-LN)",
+        "F(u) = W_2 phi(W_1 u)",
+        "95% Student-t confidence intervals",
+        "12 independent random nets per cell",
+        "4 blocks, stream width n = 16",
+        "fixup: norm none, alpha 1, skip 1, init [variance_scaling",
+        "res-005: branch layer 1's initializer uniform(a=0, b=1)",
+        "Study seed 11",
+    ):
+        assert phrase in text, phrase
+
+
+def test_labels_name_every_varying_parameter(study: Any) -> None:
+    cells = study.cells_of("res")
+    fig, _ = residual_profile_figure(study, cells, {})
+    labels = _legend(fig)[: len(cells)]
+    assert labels == [
+        "he_normal, alpha 1",
+        "he_normal, alpha 0.5 = 1/sqrt(L)",  # depth 4
+        "he_normal, Pre-LN",
+        "he_normal, Post-LN",
+        "scheme fixup",  # fixup sets the init: no he_normal default in its label
+        "uniform(a=0, b=1)",
+    ]
+
+
+@pytest.mark.parametrize("failure", ["raises", "missing", "shape", "absent"])
+def test_a_cell_without_theory_is_drawn_and_said(
+    study: Any, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    def short(activation, sigma_w2, alpha, depth, **kwargs):
+        return np.ones(depth - 1)
+
+    if failure == "raises":
+        _fake_theory(monkeypatch, residual_q_map=boom, residual_grad_map=boom)
+        expected = "residual_q_map failed (RuntimeError: boom)"
+    elif failure == "shape":
+        _fake_theory(monkeypatch, residual_q_map=short, residual_grad_map=short)
+        expected = "residual_q_map failed (ValueError: returned 3 values for 4 blocks)"
+    elif failure == "absent":
+        _fake_theory(monkeypatch)
+        expected = f"{THEORY}.residual_q_map is not available"
+    else:
+        monkeypatch.setitem(sys.modules, THEORY, None)  # import raises ImportError
+        expected = f"{THEORY} could not be imported"
+    cells = study.cells_of("res")
+    fig, caption = residual_profile_figure(study, cells, {})
+    _render(fig)
+    assert _dashed(fig) == []
+    text = _flat(caption)
+    assert "No theory lines are drawn" in text and "residual_q_map" in text
+    assert f"every cell but res-005: {expected}" in text
+    assert "theory (mean-field)" not in _legend(fig)
+
+
+def test_forward_only_cell_has_one_panel_and_level_option(
+    study: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_theory(monkeypatch, residual_q_map=lambda act, s, a, depth, **kw: np.ones(depth))
+    cells = study.cells_of("forward")
+    fig, caption = residual_profile_figure(study, cells, {"level": 0.9, "title": "T"})
+    assert len(fig.axes) == 1
+    text = _flat(caption)
+    assert "90% Student-t" in text and "grad_sq" not in text
+    assert "drawn for forward-000" in text
+    assert _legend(fig)[0] == "alpha 0.5 = 1/sqrt(L)"
+    with pytest.raises(ValueError, match="'level' must be in"):
+        residual_profile_figure(study, cells, {"level": 1.5})
+
+
+def test_an_mlp_cell_is_a_clear_error(study: Any) -> None:
+    r = initsim.simulate(depth=2, width=8, nets=3, seed=0, progress=False)
+    cell = Cell("mlp-000", "mlp", "simulate", {"depth": 2}, r, None, (9, 0), {})
+    with pytest.raises(ValueError, match=r'residual nets .arch = "residual".; cell mlp-000'):
+        residual_profile_figure(study, [cell], {})
+
+
+def test_report_builds_with_the_residual_page(study: Any, tmp_path: Path) -> None:
+    pypdf = pytest.importorskip("pypdf")
+    from initsim.report import build_report
+
+    pdf = build_report(study, tmp_path / "r.pdf")
+    text = re.sub(r"\s+", " ", " ".join(p.extract_text() or "" for p in pypdf.PdfReader(pdf).pages))
+    assert "Residual networks: the stream and its gradient across blocks" in text
+    assert "residual_q_map" in text
+
+
+# ---------------------------------------------------------------- hand-made results
+
+
+def _fake_result(**config: Any) -> ResidualResult:
+    blocks = 3
+    base = {
+        "arch": "residual",
+        "activation": "relu",
+        "activation_param": 0.0,
+        "init": ["he_normal", "he_normal"],
+        "init_params": [{}, {}],
+        "width": 8,
+        "width_branch": 8,
+        "depth": blocks,
+        "branch_layers": 2,
+        "alpha": [0.2] * blocks,
+        "skip": [1.0] * blocks,
+        "in_scale": [1.0] * blocks,
+        "act_scale": 1.0,
+        "norm": "none",
+        "norm_kind": "layernorm",
+        "eps": 1e-5,
+        "scheme": None,
+        "bias_std": 0.0,
+        "nets": 4,
+        "inputs": 1,
+        "input": "sphere",
+        "backward": False,
+    }
+    base.update(config)
+    ones = np.ones((4, blocks))
+    return ResidualResult(
+        q=ones,
+        branch_share=ones * 0.1,
+        branch_q=ones,
+        dead_fraction=ones * 0.5,
+        saturated_fraction=ones * 0.0,
+        grad_sq=None,
+        first_nonfinite_layer=np.zeros(4, dtype=np.int64),
+        provenance={"config": base},
+    )
+
+
+def test_sigma_w2_per_branch_layer_from_the_config() -> None:
+    # fans (n, nb), (nb, nb), (nb, n): glorot_normal's 2 fan_in / (fan_in + fan_out)
+    cfg = _fake_result(
+        init=["glorot_normal", "lecun_normal", "zeros"],
+        init_params=[{}, {}, {}],
+        width=8,
+        width_branch=24,
+        branch_layers=3,
+    ).provenance["config"]
+    s2, reason = branch_sigma_w2(cfg)
+    assert reason is None and s2 == [pytest.approx(2 * 8 / 32), 1.0, 0.0]
+    one = _fake_result(init=["he_normal"], init_params=[{}], branch_layers=1).provenance["config"]
+    assert branch_sigma_w2(one) == ([2.0], None)
+    shifted = _fake_result(
+        init=["he_normal", "constant"], init_params=[{}, {"value": 0.1}]
+    ).provenance["config"]
+    s2, reason = branch_sigma_w2(shifted)
+    assert s2 is None and "branch layer 2" in reason and "constant" in reason
+
+
+def test_act_scale_is_folded_in_or_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    def plain(activation, sigma_w2, alpha, depth, q0=1.0, *, branch_layers=2, in_scale=None):
+        seen.append((sigma_w2, in_scale))
+        return np.ones(depth)
+
+    _fake_theory(monkeypatch, residual_q_map=plain)
+    nf = _fake_result(act_scale=2.0, in_scale=[1.0, 0.9, 0.8])
+    th = residual_theory(nf)
+    assert th.q is not None and th.grad_sq is None and th.grad_reason is None
+    assert seen[-1] == ([2.0, 8.0], [1.0, 0.9, 0.8])  # gamma^2 on the layer after phi
+    residual_theory(_fake_result(act_scale=2.0, init=["he_normal"], init_params=[{}],
+                                 branch_layers=1))  # fmt: skip
+    assert seen[-1][0] == 8.0  # m = 1: F(u) = W_1 gamma phi(u), a float
+
+    def scaled(activation, sigma_w2, alpha, depth, q0=1.0, *, act_scale=1.0, **kwargs):
+        seen.append((sigma_w2, act_scale))
+        return np.ones(depth)
+
+    _fake_theory(monkeypatch, residual_q_map=scaled)
+    residual_theory(nf)
+    assert seen[-1] == ([2.0, 2.0], 2.0)
+
+
+def test_given_input_array_has_no_theory(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_theory(monkeypatch, residual_q_map=lambda *a, **k: np.ones(3))
+    th = residual_theory(_fake_result(input="array"))
+    assert th.q is None and "given array" in th.q_reason
+
+
+def test_real_theory_matches_the_he_relu_recursion(study: Any) -> None:
+    """He/ReLU branches, m = 2, no norm: E[q^(l+1)] = (1 + 2 alpha^2) E[q^l], exactly."""
+    pytest.importorskip(THEORY)
+    for c, alpha in zip(study.cells_of("res")[:2], (1.0, 0.5), strict=True):
+        th = residual_theory(c.result)
+        assert th.q is not None, th.q_reason
+        np.testing.assert_allclose(th.q, (1 + 2 * alpha**2) ** np.arange(1, 5), rtol=1e-6)
+    fig, caption = residual_profile_figure(study, study.cells_of("res"), {})
+    assert "Dashed lines: theory" in _flat(caption)
+    assert math.isfinite(float(np.nansum(_dashed(fig)[0][1])))
+
+
+# ---------------------------------------------------------------- the shipped specs
+
+
+def test_shipped_residual_study_is_valid() -> None:
+    import tomllib
+
+    path = ROOT / "reports" / "residual-scaling.toml"
+    spec = read_spec(path)
+    ids = [c.id for c in spec.cells]
+    assert len(ids) == 13 and ids[0] == "alpha-000" and ids[-1] == "schemes-005"
+    for cell in spec.cells:
+        assert cell.params["arch"] == "residual" and cell.params["depth"] == 32
+    raw = tomllib.loads(path.read_text())
+    assert [f["kind"] for f in raw["figure"]] == ["residual-profile"] * 3
+    assert {f["experiment"] for f in raw["figure"]} == {"alpha", "norm", "schemes"}
+    schemes = {c.params["scheme"] for c in spec.cells if "scheme" in c.params}
+    assert schemes == {"gpt2", "deepnorm", "fixup", "nf", "stable", "rezero"}
+    study = initsim.Study.from_toml(path)  # what `initsim study run` reads
+    assert study is not None
+
+
+def test_default_report_has_a_residual_page() -> None:
+    import tomllib
+
+    from initsim.cli.report import default_spec_path
+
+    raw = tomllib.loads(default_spec_path().read_text())
+    figs = [f for f in raw["figure"] if f["kind"] == "residual-profile"]
+    assert len(figs) == 1
+    (exp,) = [e for e in raw["experiment"] if e["name"] == figs[0]["experiment"]]
+    assert exp["arch"] == "residual"
+    cells = len(exp.get("cases", [None]))
+    assert cells * exp["nets"] * exp["depth"] * exp["width"] <= 5 * 200 * 16 * 64  # cheap
