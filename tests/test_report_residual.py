@@ -148,8 +148,8 @@ def test_figure_draws_theory_where_covered_and_names_it(
     by_norm = {(c["norm"], tuple(c["sigma_w2"])) for c in calls}
     assert ("none", (2.0, 2.0)) in by_norm and ("pre", (2.0, 2.0)) in by_norm
     assert ("post", (2.0, 2.0)) in by_norm
-    fixup = [c["sigma_w2"] for c in calls if c["sigma_w2"][-1] == 0.0]
-    assert fixup == [pytest.approx([2.0 / 4, 0.0])]  # fixup: 2 L^(-1/(m-1)), then a zero layer
+    # fixup's zero last layer: F = 0, given to the maps as alpha = 0 (they need sigma_w2 > 0)
+    assert [c["sigma_w2"] for c in calls if c["alpha"] == [0.0] * 4] == [[1.0, 1.0]]
     assert [c["alpha"] for c in calls[:2]] == [[1.0] * 4, [0.5] * 4]
     text = _flat(caption)
     for phrase in (
@@ -350,6 +350,10 @@ def test_real_theory_matches_the_he_relu_recursion(study: Any) -> None:
         th = residual_theory(c.result)
         assert th.q is not None, th.q_reason
         np.testing.assert_allclose(th.q, (1 + 2 * alpha**2) ** np.arange(1, 5), rtol=1e-6)
+    fixup = residual_theory(study.cells_of("res")[4].result)  # zero last layer: F = 0
+    np.testing.assert_array_equal(fixup.q, np.ones(4))
+    np.testing.assert_array_equal(fixup.grad_sq, np.ones(4))
+    assert np.all(study.cells_of("res")[4].result.q == 1.0)  # the sphere input, unchanged
     fig, caption = residual_profile_figure(study, study.cells_of("res"), {})
     assert "Dashed lines: theory" in _flat(caption)
     assert math.isfinite(float(np.nansum(_dashed(fig)[0][1])))

@@ -171,7 +171,9 @@ def residual_theory(result: Any) -> ResidualTheory:
     branch initializers) and calls
     :func:`initsim.theory.residual.residual_q_map` and
     :func:`~initsim.theory.residual.residual_grad_map` with ``q0 = 1`` (the
-    input has ``E[||x^0||^2] = n``). The activation scale of NF-ResNets
+    input has ``E[||x^0||^2] = n``). A zero branch layer (Fixup's last) makes
+    the branch exactly 0, which the maps (they need ``sigma_w2 > 0``) are given
+    as ``alpha = 0``. The activation scale of NF-ResNets
     (``gamma``) is passed as ``act_scale`` when the theory takes it, else it
     is folded into the next layer's ``sigma_w2`` (``gamma^2`` times it; exact,
     since the scaled activations only enter that layer).
@@ -231,6 +233,13 @@ def residual_theory(result: Any) -> ResidualTheory:
         "width_branch": int(cfg.get("width_branch") or cfg["width"]),
     }
     alpha = list(cfg.get("alpha", [1.0] * depth))
+    if 0.0 in sigma_w2:
+        # a zero branch layer (Fixup's last): F = 0 exactly, which is alpha = 0 for the maps
+        # (they need sigma_w2 > 0; the stand-in value is multiplied by alpha = 0)
+        if kwargs["sigma_b2"] > 0.0:
+            return none("a zero branch layer followed by biases is not modelled by the theory")
+        alpha = [0.0] * depth
+        sigma_w2 = [1.0] * m
 
     def line(name: str) -> tuple[np.ndarray | None, str | None]:
         fn = getattr(module, name, None)
@@ -393,20 +402,65 @@ def _ids(cells: Sequence[Any], among: Sequence[Any] = ()) -> str:
     return ", ".join(ids)
 
 
+def _regime(cfg: Mapping[str, Any]) -> str:
+    """``"exact"``, ``"norm"`` or ``"mean field"``: how exact the maps are for a run."""
+    from initsim import activations
+
+    try:
+        act = activations.Activation.from_param(
+            cfg["activation"], float(cfg.get("activation_param", 0.0))
+        )
+    except (KeyError, TypeError, ValueError):
+        return "mean field"
+    if not act.positively_homogeneous or int(cfg.get("branch_layers", 2)) < 2:
+        return "mean field"
+    return "exact" if cfg.get("norm", "none") == "none" else "norm"
+
+
+def _exactness_text(cells: Sequence[Any], among: Sequence[Any], has_grad: bool) -> str:
+    """Which lines are exact at every width, which mean field (the theory module's own claims)."""
+    groups: dict[str, list[Any]] = {}
+    for c in cells:
+        groups.setdefault(_regime(_config(c.result)), []).append(c)
+    parts = []
+    if "exact" in groups:
+        parts.append(
+            f"{_ids(groups['exact'], among)}: exact at every width (positively homogeneous "
+            "phi, m >= 2 branch layers, no normalization"
+            + (", forward and backward)" if has_grad else ")")
+        )
+    if "norm" in groups:
+        parts.append(
+            f"{_ids(groups['norm'], among)}: q^l exact up to the normalization's eps"
+            + (
+                ", grad_sq^l mean field (the norms' O(1/n) terms are dropped, and they add up "
+                "over the blocks)"
+                if has_grad
+                else ""
+            )
+        )
+    if "mean field" in groups:
+        parts.append(f"{_ids(groups['mean field'], among)}: mean field (large width)")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _theory_text(cells: Sequence[Any], theories: Sequence[ResidualTheory], has_grad: bool) -> str:
     drawn = [c for c, t in zip(cells, theories, strict=True) if t.q is not None]
     grad_drawn = [c for c, t in zip(cells, theories, strict=True) if t.grad_sq is not None]
     what = (
         f"E[q^l] from the mean-field residual length map {_THEORY_MODULE}.residual_q_map"
         + (", E[grad_sq^l] from its gradient map residual_grad_map" if has_grad else "")
-        + " (infinite-width recursions, with sigma_w2 = fan_in Var(W_k) of each branch layer "
-        "from the cell's initializers, 0 for a zero layer, and the cell's recorded alpha, skip, "
-        "normalization and scales)"
+        + " (with sigma_w2 = fan_in Var(W_k) of each branch layer from the cell's "
+        "initializers and the cell's recorded alpha, skip, normalization, eps and scales; a "
+        "zero branch layer makes F = 0, drawn as alpha = 0)"
     )
     if drawn or grad_drawn:
         text = f"Dashed lines: theory - {what}"
         if drawn:
             text += f", drawn for {_ids(drawn, cells)}"
+        text += _exactness_text(
+            [c for c in cells if c in drawn or c in grad_drawn], cells, has_grad
+        )
         if has_grad and len(grad_drawn) != len(drawn):
             text += (
                 f"; the gradient line for {_ids(grad_drawn, cells)} only"
