@@ -484,7 +484,14 @@ def make_residual_plan(
         settings = scheme_settings(
             scheme, blocks=blocks, branch_layers=m, activation=act, alpha=alpha
         )
-        given = {"skip": skip, "norm": norm, "init": None if init == "he_normal" else init}
+        # the default init, as the name or the object a study resolves it to, is "not given"
+        try:
+            default_init = isinstance(init, str | _initializers.Initializer) and (
+                _initializers.get(init) == _initializers.get("he_normal")
+            )
+        except ValueError:  # not an initializer at all: reported as given
+            default_init = False
+        given = {"skip": skip, "norm": norm, "init": None if default_init else init}
         for key in settings["sets"]:
             if given.get(key) is not None:
                 raise ValueError(
