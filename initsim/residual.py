@@ -53,6 +53,7 @@ __all__ = [
     "RESIDUAL_DEFAULTS",
     "SCHEMES",
     "ResidualPlan",
+    "branch_fans",
     "make_residual_plan",
     "run_residual",
     "scheme_settings",
@@ -100,6 +101,25 @@ def _per_block(name: str, value: Any, blocks: int, *, minimum: float | None) -> 
         values = [value] * blocks
     out = [check_real(name, v, minimum=minimum) for v in values]
     return np.array(out, dtype=np.float64)
+
+
+def branch_fans(width: int, width_branch: int, branch_layers: int) -> list[tuple[int, int]]:
+    """Return ``(fan_in, fan_out)`` of each branch layer of a residual block.
+
+    Parameters
+    ----------
+    width, width_branch, branch_layers : int
+        ``n``, ``n_b`` and ``m``.
+
+    Returns
+    -------
+    list of tuple of int
+        ``(n, n_b), (n_b, n_b), ..., (n_b, n)``; ``[(n, n)]`` for ``m = 1``.
+    """
+    n, nb, m = width, width_branch, branch_layers
+    if m == 1:
+        return [(n, n)]
+    return [((n if k == 0 else nb), (n if k == m - 1 else nb)) for k in range(m)]
 
 
 def scheme_settings(
@@ -312,10 +332,7 @@ class ResidualPlan:
         tuple of int
             ``W_k`` maps ``fan_in -> fan_out``.
         """
-        n, nb, m = self.width, self.width_branch, self.branch_layers
-        if m == 1:
-            return n, n
-        return (n if k == 0 else nb), (n if k == m - 1 else nb)
+        return branch_fans(self.width, self.width_branch, self.branch_layers)[k]
 
     def law_table(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the kernel's law codes and parameters, one row per weight matrix.
@@ -509,10 +526,8 @@ def make_residual_plan(
     skip_arr = _per_block("skip", skip_val, blocks, minimum=None)
     inits = settings["init"] if settings["init"] is not None else init
     initializers = _initializer_list(inits, m)
-    plan_fans = [
-        ((n if k == 0 else nb), (n if k == m - 1 else nb)) if m > 1 else (n, n) for k in range(m)
-    ]
-    laws = tuple(ini.law_spec(*f) for ini, f in zip(initializers, plan_fans, strict=True))
+    fans = branch_fans(n, nb, m)
+    laws = tuple(ini.law_spec(*f) for ini, f in zip(initializers, fans, strict=True))
     from initsim.engine import laws as _laws
 
     for k, spec in enumerate(laws):

@@ -40,6 +40,7 @@ import numpy as np
 
 from initsim import initializers as _initializers
 from initsim.activations import Activation
+from initsim.residual import branch_fans
 
 __all__ = ["ResidualTheoryInputs", "check_residual", "residual_theory_inputs"]
 
@@ -101,9 +102,7 @@ def residual_theory_inputs(result: Any) -> tuple[ResidualTheoryInputs, None] | t
     if not cfg or cfg.get("arch") != "residual":
         return None, "result has no residual provenance config: pass simulate(arch='residual')"
     n, nb, m = int(cfg["width"]), int(cfg["width_branch"]), int(cfg["branch_layers"])
-    fans = (
-        [(n, n)] if m == 1 else [(n if k == 0 else nb, n if k == m - 1 else nb) for k in range(m)]
-    )
+    fans = branch_fans(n, nb, m)
     act_scale = float(cfg.get("act_scale", 1.0))
     sigma_w2 = []
     for k, (name, params) in enumerate(zip(cfg["init"], cfg["init_params"], strict=True)):

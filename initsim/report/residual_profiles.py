@@ -87,11 +87,10 @@ def _is_residual(result: Any) -> bool:
 
 def _fans(cfg: Mapping[str, Any]) -> list[tuple[int, int]]:
     """``(fan_in, fan_out)`` per branch layer: (n, nb), (nb, nb), ..., (nb, n); (n, n) if m = 1."""
-    n, m = int(cfg["width"]), int(cfg["branch_layers"])
-    nb = int(cfg.get("width_branch") or n)
-    if m == 1:
-        return [(n, n)]
-    return [((n if k == 0 else nb), (n if k == m - 1 else nb)) for k in range(m)]
+    from initsim.residual import branch_fans
+
+    n = int(cfg["width"])
+    return branch_fans(n, int(cfg.get("width_branch") or n), int(cfg["branch_layers"]))
 
 
 def branch_sigma_w2(config: Mapping[str, Any]) -> tuple[list[float] | None, str | None]:
