@@ -357,12 +357,18 @@ def theory_inputs(
         The inputs, or None and the reason the theory does not cover the
         result: no provenance config, weights that are not zero-mean
         symmetric random ones (deterministic, shifted or asymmetric laws,
-        e.g. ``uniform(0, 1)``), or an input other than ``"sphere"`` or
-        ``"gaussian"`` (a user array).
+        e.g. ``uniform(0, 1)``), an input other than ``"sphere"`` or
+        ``"gaussian"`` (a user array), or a residual result (read by
+        :func:`initsim.residual_check.residual_theory_inputs`).
     """
     cfg = result.provenance.get("config") if result.provenance else None
     if not cfg:
         return None, "result has no provenance config: pass a result of initsim.simulate"
+    if cfg.get("arch", "mlp") != "mlp":
+        return None, (
+            f"a result of arch={cfg['arch']!r}: its theory inputs are read by "
+            "initsim.residual_check.residual_theory_inputs"
+        )
     ini = _initializers.get(cfg["init"], **cfg.get("init_params", {}))
     widths = tuple(int(w) for w in cfg["widths"])
     specs = [ini.law_spec(widths[t], widths[t + 1]) for t in range(len(widths) - 1)]

@@ -59,6 +59,8 @@ __all__ = [
     "available_memory",
     "check_memory",
     "choose_method",
+    "exact_applies",
+    "exact_cheaper",
     "make_plan",
     "memory_estimate",
 ]
@@ -398,8 +400,25 @@ def parse_input(input: Any, n0: int, inputs: int) -> tuple[str, int, np.ndarray]
     return "array", INPUT_GIVEN, np.ascontiguousarray(arr.T).ravel()
 
 
-def _exact_applies(law: str, loc: float, backward: bool, widths: np.ndarray) -> str | None:
-    """Return why the exact sampler cannot run this law, or None when it can."""
+def exact_applies(law: str, loc: float, backward: bool, widths: np.ndarray) -> str | None:
+    """Return why the exact samplers cannot run this law, or None when they can.
+
+    Parameters
+    ----------
+    law : str
+        The law's name (:attr:`initsim.initializers.LawSpec.law`).
+    loc : float
+        Its mean (Gaussian laws).
+    backward : bool
+        Whether gradients are propagated.
+    widths : numpy.ndarray
+        The chain of widths ``[n_0, ..., n_L]`` the law is used in.
+
+    Returns
+    -------
+    str or None
+        A phrase completing "the exact sampler cannot run ...", or None.
+    """
     if law == "gaussian":
         return None if loc == 0.0 else "Gaussian weights with a nonzero mean"
     if law == "orthogonal":
@@ -412,8 +431,13 @@ def _exact_applies(law: str, loc: float, backward: bool, widths: np.ndarray) -> 
     return f"law {law!r}"
 
 
-def _exact_cheaper(law: str, inputs: int, widths: np.ndarray) -> bool:
-    """Rough operation counts: Gram + eigh + draws (exact) against GEMM + draws (dense)."""
+def exact_cheaper(law: str, inputs: int, widths: np.ndarray) -> bool:
+    """Return whether the exact sampler needs fewer operations than the dense one.
+
+    Rough operation counts over the chain ``widths``: Gram + eigh + draws
+    (exact) against GEMM + draws (dense), for ``inputs`` inputs per net and
+    the law ``"gaussian"`` or ``"orthogonal"``.
+    """
     b = inputs
     n_in = widths[:-1].astype(float)
     n_out = widths[1:].astype(float)
@@ -463,7 +487,7 @@ def choose_method(
         For an unknown method, or ``method="exact"`` on a law it cannot sample.
     """
     check_choice("method", method, keywords.METHODS)
-    why_not = _exact_applies(law.law, float(law.loc), backward, widths)
+    why_not = exact_applies(law.law, float(law.loc), backward, widths)
     if method == "exact":
         if why_not is not None:
             raise ValueError(
@@ -475,7 +499,7 @@ def choose_method(
         return "dense", "asked for"
     if why_not is not None:
         return "dense", f"auto: the exact sampler cannot run {why_not}"
-    if not _exact_cheaper(law.law, inputs, widths):
+    if not exact_cheaper(law.law, inputs, widths):
         return "dense", "auto: fewer operations than the exact sampler at these widths and inputs"
     if device == "cuda":
         from initsim.gpu import EXACT_MAX_INPUTS

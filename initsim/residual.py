@@ -24,10 +24,15 @@ Each branch layer may have its own initializer (``init`` a list of ``m``),
 so a zero-initialised last layer or scaled inner layers are said directly.
 The named schemes (:data:`SCHEMES`, :func:`scheme_settings`) fill these in.
 
-Weights are drawn by the dense sampler (every law of the catalogue): each
-net's matrix ``W_k`` of block ``l`` comes from substream
-``(WEIGHTS, l * m + k)`` of the net's key, so results are bit-identical for
-any thread count and chunking.
+Two samplers (:mod:`initsim.engine.residual`): the dense one draws every
+branch matrix (every law of the catalogue); the exact one, for zero-mean
+Gaussian, Haar-orthogonal and zero matrices, draws each ``W X`` from its
+conditional law and conditions the backward pass on it
+(:mod:`initsim.engine.residual_exact`), in ``O(n + width_branch)`` per
+block and input instead of ``O(n * width_branch)``. ``method="auto"``
+takes the exact one where it applies and costs fewer operations. Each net's
+matrix ``k`` of block ``l`` uses the substreams of layer ``l * m + k`` of the
+net's key, so results are bit-identical for any thread count and chunking.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ __all__ = [
     "SCHEMES",
     "ResidualPlan",
     "branch_fans",
+    "choose_residual_method",
     "make_residual_plan",
     "run_residual",
     "scheme_settings",
@@ -278,7 +284,7 @@ class ResidualPlan:
     saturation_threshold : float
         ``|phi'|`` below this counts as saturated.
     method, method_reason : str
-        The sampler ("dense") and why.
+        The sampler ("exact" or "dense") and why.
     threads : int or None
         Numba threads asked for.
     chunk : int
@@ -535,17 +541,11 @@ def make_residual_plan(
             _laws.encode(spec)
         except ValueError as err:
             raise ValueError(f"init[{k}]: {err}") from None
-    check_choice("method", method, ("auto", "exact", "dense"))
-    if method == "exact":
-        raise ValueError(
-            "method='exact' is not available for arch='residual' yet: use method='dense' "
-            "(or 'auto'), which samples every law"
-        )
-    reason = "asked for" if method == "dense" else "auto: the dense sampler runs residual nets"
+    method, reason = choose_residual_method(method, laws, fans, inputs, backward)
     input_name, input_code, given_inputs = parse_input(input, n, inputs)
     threads = check_threads(threads)
     chunk = check_int("chunk_size", chunk_size) if chunk_size is not None else min(nets, 256)
-    _check_residual_memory(n, nb, m, blocks, nets, inputs, backward, chunk, threads)
+    _check_residual_memory(n, nb, m, blocks, nets, inputs, backward, chunk, threads, method)
     return ResidualPlan(
         width=n,
         width_branch=nb,
@@ -570,27 +570,107 @@ def make_residual_plan(
         given=given_inputs,
         backward=backward,
         saturation_threshold=saturation_threshold,
-        method="dense",
+        method=method,
         method_reason=reason,
         threads=threads,
         chunk=chunk,
     )
 
 
+def _exact_blocker(
+    laws: Sequence[_initializers.LawSpec], fans: Sequence[tuple[int, int]], backward: bool
+) -> str | None:
+    """Return why the exact sampler cannot run these branch laws, or None when it can."""
+    from initsim.plan import exact_applies
+
+    for k, (spec, (fan_in, fan_out)) in enumerate(zip(laws, fans, strict=True)):
+        if spec.law == "constant" and spec.value == 0.0:
+            continue  # the zero matrix: W X = 0 and W^T D = 0, nothing to draw
+        why = exact_applies(spec.law, float(spec.loc), backward, np.array([fan_in, fan_out]))
+        if why is not None:
+            return f"{why} (branch layer {k + 1}, init[{k}])"
+    return None
+
+
+def choose_residual_method(
+    method: str,
+    laws: Sequence[_initializers.LawSpec],
+    fans: Sequence[tuple[int, int]],
+    inputs: int,
+    backward: bool,
+) -> tuple[str, str]:
+    """Choose the sampler of a residual run.
+
+    Parameters
+    ----------
+    method : {"auto", "exact", "dense"}
+        What the user asked for.
+    laws : sequence of LawSpec
+        The entry law of each branch layer.
+    fans : sequence of (int, int)
+        ``(fan_in, fan_out)`` of each branch layer (:func:`branch_fans`).
+    inputs : int
+        Inputs per net.
+    backward : bool
+        Whether gradients are propagated.
+
+    Returns
+    -------
+    method : str
+        "exact" or "dense".
+    reason : str
+        Why.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, or ``method="exact"`` with a branch law the
+        exact sampler cannot draw (the message names the branch layer).
+    """
+    from initsim.plan import exact_cheaper
+
+    check_choice("method", method, keywords.METHODS)
+    why_not = _exact_blocker(laws, fans, backward)
+    if method == "exact":
+        if why_not is not None:
+            raise ValueError(
+                "method='exact' handles zero-mean Gaussian, Haar-orthogonal and zero branch "
+                f"matrices; this run has {why_not}: use method='dense'"
+            )
+        return "exact", "asked for"
+    if method == "dense":
+        return "dense", "asked for"
+    if why_not is not None:
+        return "dense", f"auto: the exact sampler cannot run {why_not}"
+    chain = np.array([fans[0][0]] + [fan_out for _, fan_out in fans])
+    law = "orthogonal" if any(spec.law == "orthogonal" for spec in laws) else "gaussian"
+    if not exact_cheaper(law, inputs, chain):
+        return "dense", "auto: fewer operations than the exact sampler at these widths and inputs"
+    return "exact", "auto: applies, and fewer operations than the dense sampler"
+
+
 def _check_residual_memory(
     n: int, nb: int, m: int, blocks: int, nets: int, inputs: int, backward: bool,
-    chunk: int, threads: int | None,
+    chunk: int, threads: int | None, method: str,
 ) -> None:  # fmt: skip
     """Refuse a residual run larger than the machine's available memory, before any work.
 
     An upper estimate of what :func:`run_residual` and the kernel allocate:
     the per-net, per-block summaries and their copies; per running net, one
-    weight matrix and the signals of every block kept for the backward pass.
+    weight matrix (dense) or each matrix's draw and ``G^+`` (exact, kept for
+    the backward pass), and the signals of every block kept for the backward
+    pass.
     """
     from initsim.plan import BASE_BYTES, WORD, check_memory, threads_for
 
-    per_net = (max(n, nb) ** 2 + 8.0 * max(n, nb) * inputs) * (1 + (blocks if backward else 1))
-    per_net += 2.0 * blocks * m * max(n, nb) * inputs if backward else 0.0
+    wide = max(n, nb)
+    kept = blocks if backward else 1
+    per_net = 8.0 * wide * inputs * (1 + kept)
+    if method == "dense":
+        per_net += wide**2
+    else:
+        per_net += kept * m * (wide * inputs + inputs * inputs)
+    per_net += 2.0 * blocks * m * wide * inputs if backward else 0.0
     running = min(threads_for(threads), chunk)
     check_memory(
         {
@@ -652,15 +732,16 @@ def run_residual(plan: ResidualPlan, seed: Any, progress: bool | None) -> Any:
     act = plan.activation
     stats = np.zeros((plan.nets, plan.blocks, kernel_mod.N_RES_STATS))
     first = np.zeros(plan.nets, dtype=np.int64)
-    bar = Progress(total=plan.nets, label="simulate (residual, dense)", enabled=progress)
+    sampler = kernel_mod.SAMPLER_EXACT if plan.method == "exact" else kernel_mod.SAMPLER_DENSE
+    bar = Progress(total=plan.nets, label=f"simulate (residual, {plan.method})", enabled=progress)
     started = time.perf_counter()
     try:
         with numba_threads(plan.threads) as used_threads, threadpool_limits(1, "blas"):
             for lo in range(0, plan.nets, plan.chunk):
                 hi = min(plan.nets, lo + plan.chunk)
-                kernel_mod.residual_dense_kernel(
+                kernel_mod.residual_kernel(
                     net_keys(root, lo, hi), plan.width, plan.width_branch, plan.branch_layers,
-                    plan.blocks, codes, params, plan.bias_std, act.code, act.param,
+                    plan.blocks, codes, params, sampler, plan.bias_std, act.code, act.param,
                     plan.alpha, plan.skip, plan.in_scale, plan.act_scale, norm_code, kind_code,
                     plan.eps, plan.input_code, given, plan.inputs, plan.backward,
                     plan.saturation_threshold, stats[lo:hi], first[lo:hi],
@@ -677,7 +758,7 @@ def run_residual(plan: ResidualPlan, seed: Any, progress: bool | None) -> Any:
         "method": plan.method,
         "method_reason": plan.method_reason,
         "device": "cpu",
-        "kernel": "residual (dense)",
+        "kernel": f"residual ({plan.method})",
         "threads": used_threads,
         "threading_layer": threading_layer(),
         "chunk_size": plan.chunk,

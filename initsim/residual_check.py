@@ -42,7 +42,13 @@ from initsim import initializers as _initializers
 from initsim.activations import Activation
 from initsim.residual import branch_fans
 
-__all__ = ["ResidualTheoryInputs", "check_residual", "residual_theory_inputs"]
+__all__ = [
+    "ResidualTheoryInputs",
+    "check_residual",
+    "residual_predictions",
+    "residual_theory_inputs",
+    "theory_args",
+]
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,22 @@ def residual_theory_inputs(result: Any) -> tuple[ResidualTheoryInputs, None] | t
         neither zero-mean symmetric random nor exactly zero, or a user array
         as input.
     """
-    cfg = result.provenance.get("config") if result.provenance else None
+    provenance = getattr(result, "provenance", None)
+    cfg = provenance.get("config") if provenance else None
     if not cfg or cfg.get("arch") != "residual":
         return None, "result has no residual provenance config: pass simulate(arch='residual')"
+    try:
+        return _read_inputs(cfg)
+    except (KeyError, TypeError, ValueError) as err:
+        return None, f"its config could not be read ({type(err).__name__}: {err})"
+
+
+def _read_inputs(cfg: Any) -> tuple[ResidualTheoryInputs, None] | tuple[None, str]:
     n, nb, m = int(cfg["width"]), int(cfg["width_branch"]), int(cfg["branch_layers"])
     fans = branch_fans(n, nb, m)
     act_scale = float(cfg.get("act_scale", 1.0))
+    if len(cfg["init"]) != m or len(cfg["init_params"]) != m:
+        raise ValueError(f"it names {len(cfg['init'])} initializers for {m} branch layers")
     sigma_w2 = []
     for k, (name, params) in enumerate(zip(cfg["init"], cfg["init_params"], strict=True)):
         ini = _initializers.get(name, **params)
@@ -141,11 +157,31 @@ def residual_theory_inputs(result: Any) -> tuple[ResidualTheoryInputs, None] | t
     ), None
 
 
-def _theory_args(ti: ResidualTheoryInputs) -> tuple[list[float], np.ndarray, dict[str, Any]]:
+def theory_args(ti: ResidualTheoryInputs) -> tuple[list[float], np.ndarray, dict[str, Any]]:
     """Return ``(sigma_w2, alpha, keywords)`` of the theory maps for this configuration.
 
     A zero branch layer without biases makes the branch exactly 0: the maps
     (which take positive variances) then get ``alpha = 0``.
+
+    Parameters
+    ----------
+    ti : ResidualTheoryInputs
+        What :func:`residual_theory_inputs` read.
+
+    Returns
+    -------
+    sigma_w2 : list of float
+        Per branch layer.
+    alpha : numpy.ndarray
+        Per block.
+    keywords : dict
+        The maps' other keywords (``branch_layers``, ``norm``, ``skip``,
+        ``sigma_b2``, ``in_scale``, ``act_scale``, ``eps``).
+
+    Raises
+    ------
+    ValueError
+        For a zero branch layer followed by biases (not modelled).
     """
     sigma = list(ti.sigma_w2)
     alpha = ti.alpha
@@ -167,6 +203,46 @@ def _theory_args(ti: ResidualTheoryInputs) -> tuple[list[float], np.ndarray, dic
         "eps": ti.eps,
     }
     return sigma, alpha, kwargs
+
+
+def residual_predictions(
+    ti: ResidualTheoryInputs, *, backward: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the theory's ``E[q^l]`` and ``E[grad_sq^l]``, ``l = 1 .. L``, for these inputs.
+
+    The lines :func:`check_residual` tests against (and the report draws):
+    :func:`initsim.theory.residual.residual_q_map` and
+    :func:`~initsim.theory.residual.residual_grad_map` with ``q0 = 1`` (the
+    input has ``E[||x^0||^2] = n``) and :func:`theory_args`.
+
+    Parameters
+    ----------
+    ti : ResidualTheoryInputs
+        What :func:`residual_theory_inputs` read.
+    backward : bool
+        Also return the gradient line (None otherwise).
+
+    Returns
+    -------
+    q : numpy.ndarray (L,)
+        Predicted ``E[q^l]`` (inf or NaN past an overflow).
+    grad_sq : numpy.ndarray (L,) or None
+        Predicted ``E[grad_sq^l]``.
+
+    Raises
+    ------
+    ValueError
+        Where the theory does not cover the configuration.
+    """
+    from initsim.theory.residual import residual_grad_map, residual_q_map
+
+    sigma, alpha_eff, kw = theory_args(ti)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        q = np.asarray(residual_q_map(ti.activation, sigma, alpha_eff, ti.blocks, 1.0, **kw))
+        g = None
+        if backward:
+            g = np.asarray(residual_grad_map(ti.activation, sigma, alpha_eff, ti.blocks, 1.0, **kw))
+    return q, g
 
 
 def check_residual(result: Any, *, alpha: float, claims: Sequence[str] = ()) -> Any:
@@ -202,7 +278,6 @@ def check_residual(result: Any, *, alpha: float, claims: Sequence[str] = ()) -> 
         z_row,
     )
     from initsim.result import mean_and_se
-    from initsim.theory.residual import residual_grad_map, residual_q_map
 
     if claims:
         raise ValueError(f"claims ({', '.join(claims)}) apply to arch='mlp' results only")
@@ -213,9 +288,7 @@ def check_residual(result: Any, *, alpha: float, claims: Sequence[str] = ()) -> 
         raise ValueError(reason)
     act, L, n = ti.activation, ti.blocks, min(ti.width, ti.width_branch)
     homogeneous = act.positively_homogeneous
-    sigma, alpha_eff, kw = _theory_args(ti)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        pred_q = np.asarray(residual_q_map(act, sigma, alpha_eff, L, 1.0, **kw))
+    pred_q, pred_g = residual_predictions(ti, backward=result.grad_sq is not None)
     rows: list[CheckRow] = []
     nets = result.nets
     # exact at every width (initsim.theory.residual): positively homogeneous activations
@@ -281,9 +354,7 @@ def check_residual(result: Any, *, alpha: float, claims: Sequence[str] = ()) -> 
         rel_var = float(np.var(obs) / np.mean(obs) ** 2) if np.mean(obs) != 0 else 0.0
         rows.append(skew_regime(row, rel_var, nets))
 
-    if result.grad_sq is not None:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            pred_g = np.asarray(residual_grad_map(act, sigma, alpha_eff, L, 1.0, **kw))
+    if pred_g is not None:
         for t in range(L):
             obs = result.grad_sq[:, t]
             if not np.all(np.isfinite(obs)) or not math.isfinite(pred_g[t]):

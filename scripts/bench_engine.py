@@ -1,6 +1,6 @@
 """Engine benchmark: initsim against a plain-numpy baseline, in the same process.
 
-Run: python scripts/bench_engine.py [--repeats 3] [--only W1,W2,W3,cold]
+Run: python scripts/bench_engine.py [--repeats 3] [--only W1,W2,W3,W4,cold]
 
 Workloads (issue #3):
 
@@ -14,6 +14,10 @@ Workloads (issue #3):
 - W3: 10,000 nets, depth 100, width 1024, one input, forward only, initsim
   alone: unit-layers per second (nets x depth x width / wall seconds) and
   the process's peak RSS.
+- W4 (issue #16): 1,000 residual nets x 100 blocks, stream and branch width
+  512, two-layer branches, He/ReLU, alpha = 1/sqrt(L), one input, forward +
+  backward, initsim's exact sampler against numpy materialising both branch
+  matrices of every block (the baseline runs on a few nets; nets per second).
 - cold: ``initsim simulate`` on a small net in a fresh process (Numba cache
   warm), wall seconds.
 
@@ -93,6 +97,32 @@ def numpy_w2(nets: int, inputs: int, n: int, depth: int, bins: int, seed: int = 
             x = a
 
 
+def numpy_w4(nets: int, blocks: int, n: int, seed: int = 0) -> np.ndarray:
+    """Residual He/ReLU nets, x + alpha W2 relu(W1 x), forward + backward, numpy weights."""
+    rng = np.random.default_rng(seed)
+    alpha = 1.0 / np.sqrt(blocks)
+    std = np.sqrt(2.0 / n)
+    out = np.empty((nets, blocks, 2))
+    for k in range(nets):
+        x = rng.standard_normal(n)
+        x *= np.sqrt(n) / np.linalg.norm(x)
+        tape = []
+        for t in range(blocks):
+            w1 = rng.standard_normal((n, n)) * std
+            w2 = rng.standard_normal((n, n)) * std
+            h = w1 @ x
+            x = x + alpha * (w2 @ np.maximum(h, 0.0))
+            tape.append((w1, w2, h))
+            out[k, t, 0] = np.mean(x * x)
+        g = rng.standard_normal(n)
+        out[k, blocks - 1, 1] = np.mean(g * g)
+        for t in range(blocks - 1, 0, -1):
+            w1, w2, h = tape[t]
+            g = g + alpha * (w1.T @ ((w2.T @ g) * (h > 0.0)))
+            out[k, t - 1, 1] = np.mean(g * g)
+    return out
+
+
 def bench_w1(repeats: int) -> None:
     nets, depth, n = 50, 50, 512
     t_is = median_time(
@@ -166,6 +196,35 @@ def bench_w3(repeats: int) -> None:
     )
 
 
+def bench_w4(repeats: int) -> None:
+    nets, blocks, n = 1000, 100, 512
+    t_is = median_time(
+        lambda: simulate(
+            arch="residual",
+            activation="relu",
+            init="he_normal",
+            depth=blocks,
+            width=n,
+            width_branch=n,
+            branch_layers=2,
+            alpha=1.0 / np.sqrt(blocks),
+            nets=nets,
+            backward=True,
+            method="exact",
+            seed=0,
+            progress=False,
+        ),
+        repeats,
+    )
+    base_nets = 2
+    t_np = median_time(lambda: numpy_w4(base_nets, blocks, n), max(1, repeats // 2))
+    rate_is, rate_np = nets / t_is, base_nets / t_np
+    print(
+        f"W4 residual exact  initsim {rate_is:10.1f} nets/s   numpy {rate_np:8.2f} nets/s   "
+        f"ratio {rate_is / rate_np:8.0f}x   (initsim {t_is:.3f} s for {nets} nets)"
+    )
+
+
 def bench_cold(repeats: int) -> None:
     cmd = [
         sys.executable,
@@ -194,10 +253,17 @@ def bench_cold(repeats: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--only", default="W1,W2,W3,cold", help="comma-separated workloads")
+    ap.add_argument("--only", default="W1,W2,W3,W4,cold", help="comma-separated workloads")
     args = ap.parse_args()
     chosen = {w.strip().lower() for w in args.only.split(",")}
-    for name, fn in (("w1", bench_w1), ("w2", bench_w2), ("w3", bench_w3), ("cold", bench_cold)):
+    workloads = (
+        ("w1", bench_w1),
+        ("w2", bench_w2),
+        ("w3", bench_w3),
+        ("w4", bench_w4),
+        ("cold", bench_cold),
+    )
+    for name, fn in workloads:
         if name in chosen:
             fn(args.repeats)
 

@@ -75,6 +75,10 @@ class Plant:
 
 #: The law tests of the exact backward pass against the dense sampler.
 LAW_TEST = "tests/test_backward_laws.py::test_exact_backward_has_the_dense_law"
+#: ... and of the exact residual sampler.
+RESIDUAL_LAW_TEST = (
+    "tests/test_residual_exact_laws.py::test_exact_residual_sampler_has_the_dense_law"
+)
 
 PLANTS: tuple[Plant, ...] = (
     Plant(
@@ -313,6 +317,67 @@ PLANTS: tuple[Plant, ...] = (
         "    reject = holm(np.array([rows[i].p_value for i in tested]), alpha) if tested else []\n",
         "    reject = [rows[i].p_value <= alpha for i in tested]\n",
         ("tests/test_residual_check.py::test_holm_over_blocks_keeps_the_family_rate",),
+    ),
+    Plant(
+        "residual-exact-dropped-1in",
+        "the exact residual backward pass (one input) drops the part of W^T d inside span(x)",
+        "initsim/engine/residual_exact.py",
+        "            out[i] = x[i] * coef + sz * (out[i] - x[i] * proj)\n",
+        "            out[i] = sz * (out[i] - x[i] * proj)\n",
+        (RESIDUAL_LAW_TEST,),
+    ),
+    Plant(
+        "residual-exact-independent-gram",
+        "the exact residual backward pass (B inputs) draws W^T D independently of the forward pass",
+        "initsim/engine/residual_exact.py",
+        "            g += y - np.dot(xm, np.dot(pinv, np.dot(xm.T, y)))\n",
+        "            g = y\n",
+        (RESIDUAL_LAW_TEST,),
+    ),
+    Plant(
+        "residual-exact-scale-mean",
+        "the exact residual sampler scales W x by the input's root mean square, not its norm",
+        "initsim/engine/residual_exact.py",
+        "        c = params_t[P_SCALE] * math.sqrt(x2)\n",
+        "        c = params_t[P_SCALE] * math.sqrt(x2 / nin)\n",
+        ("tests/test_residual_kernel.py::test_exact_one_input_shortcut_matches_the_twin",),
+    ),
+    Plant(
+        "residual-exact-orthogonal-gain",
+        "the exact residual sampler drops an orthogonal branch matrix's gain forward",
+        "initsim/engine/residual_exact.py",
+        "        a[:, :] = params_t[P_GAIN] * np.dot(np.ascontiguousarray(psi[:nout]), r)\n",
+        "        a[:, :] = np.dot(np.ascontiguousarray(psi[:nout]), r)\n",
+        ("tests/test_residual_kernel.py::test_exact_orthogonal_and_zero_matrices_match_the_twin",),
+    ),
+    Plant(
+        "residual-exact-keeps-dense-law-check",
+        "the residual plan lets a uniform branch law through to the exact sampler",
+        "initsim/residual.py",
+        '        if spec.law == "constant" and spec.value == 0.0:\n',
+        '        if spec.law in ("constant", "uniform"):\n',
+        ("tests/test_residual_api.py::test_auto_takes_the_exact_sampler_where_it_applies",),
+    ),
+    Plant(
+        "report-figure-any-arch",
+        "a figure kind accepts cells of the other architecture (an MLP figure of residual cells)",
+        "initsim/report/kinds.py",
+        "    if kind.arch is None:\n        return None\n",
+        "    if kind.arch is None or True:\n        return None\n",
+        (
+            "tests/test_residual_study.py::"
+            "test_a_figure_of_the_wrong_architecture_is_refused_before_running",
+        ),
+    ),
+    Plant(
+        "study-table-residual-act-zero",
+        "the study table fills a residual cell's activation-mean column with 0, not NaN",
+        "initsim/study/results.py",
+        "                act_mean = act_var = [math.nan] * r.depth\n",
+        "                act_mean = act_var = [0.0] * r.depth\n",
+        (
+            "tests/test_residual_study.py::test_the_table_has_one_row_per_block_with_the_stream_statistics",
+        ),
     ),
     Plant(
         "sgd-step-1e-12",

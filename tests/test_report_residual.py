@@ -1,9 +1,11 @@
 """The residual-profile figure: renders from a real (tiny) study, theory lines where covered.
 
-The theory module (:mod:`initsim.theory.residual`) is replaced by stand-ins in
-most tests, so what is checked is the figure's contract with it: which
-arguments it is called with, where its lines are drawn, and that a missing,
-failing or misshapen theory only removes lines and is named in the caption.
+The figure draws the lines :func:`initsim.check` tests against
+(:func:`initsim.residual_check.residual_predictions`). Most tests replace that
+function by stand-ins, so what is checked is the figure's contract with it:
+which inputs it is called with, where its lines are drawn, and that a failing
+or misshapen theory only removes lines and is named in the caption; the last
+tests use the real theory.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import math
 import re
 import sys
 import textwrap
-import types
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,9 @@ import numpy as np
 import pytest
 
 import initsim
-from initsim.report.residual_profiles import (
-    branch_sigma_w2,
-    residual_profile_figure,
-    residual_theory,
-)
+from initsim import residual_check
+from initsim.report.residual_profiles import residual_profile_figure, residual_theory
+from initsim.residual_check import residual_theory_inputs, theory_args
 from initsim.result import ResidualResult
 from initsim.study import Cell, load_results, read_spec
 
@@ -81,12 +80,11 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return load_results(d / "results")
 
 
-def _fake_theory(monkeypatch: pytest.MonkeyPatch, **functions: Any) -> types.ModuleType:
-    fake = types.ModuleType(THEORY)
-    for name, fn in functions.items():
-        setattr(fake, name, fn)
-    monkeypatch.setitem(sys.modules, THEORY, fake)
-    return fake
+def _fake_theory(monkeypatch: pytest.MonkeyPatch, predictions: Any) -> None:
+    """Replace the check's predictions (what the figure draws) by ``predictions(ti, backward)``."""
+    monkeypatch.setattr(
+        residual_check, "residual_predictions", lambda ti, *, backward: predictions(ti, backward)
+    )
 
 
 def _dashed(fig: Any) -> list[tuple[str, np.ndarray]]:
@@ -124,17 +122,13 @@ def test_the_study_loads_residual_results(study: Any) -> None:
 def test_figure_draws_theory_where_covered_and_names_it(
     study: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[dict[str, Any]] = []
+    calls: list[Any] = []
 
-    def residual_q_map(activation, sigma_w2, alpha, depth, q0=1.0, *, branch_layers=2,
-                       norm="none", skip=1.0, sigma_b2=0.0, in_scale=None):  # fmt: skip
-        calls.append({"sigma_w2": sigma_w2, "alpha": alpha, "norm": norm, "m": branch_layers})
-        return np.full(depth, 7.0)
+    def predictions(ti, backward):
+        calls.append(ti)
+        return np.full(ti.blocks, 7.0), np.full(ti.blocks, 3.0) if backward else None
 
-    def residual_grad_map(activation, sigma_w2, alpha, depth, q0=1.0, **kwargs):
-        return np.full(depth + 1, 3.0)  # with the input's value first: dropped
-
-    _fake_theory(monkeypatch, residual_q_map=residual_q_map, residual_grad_map=residual_grad_map)
+    _fake_theory(monkeypatch, predictions)
     cells = study.cells_of("res")
     fig, caption = residual_profile_figure(study, cells, {})
     _render(fig)
@@ -145,12 +139,14 @@ def test_figure_draws_theory_where_covered_and_names_it(
     assert all(np.allclose(y, 7.0) or np.allclose(y, 3.0) for _, y in dashed)
     assert all(len(y) == 4 for _, y in dashed)
     # what the theory was called with: He branches, the fixup scale and zero layer, the norms
-    by_norm = {(c["norm"], tuple(c["sigma_w2"])) for c in calls}
+    by_norm = {(c.norm, c.sigma_w2) for c in calls}
     assert ("none", (2.0, 2.0)) in by_norm and ("pre", (2.0, 2.0)) in by_norm
     assert ("post", (2.0, 2.0)) in by_norm
+    assert [list(c.alpha) for c in calls[:2]] == [[1.0] * 4, [0.5] * 4]
     # fixup's zero last layer: F = 0, given to the maps as alpha = 0 (they need sigma_w2 > 0)
-    assert [c["sigma_w2"] for c in calls if c["alpha"] == [0.0] * 4] == [[1.0, 1.0]]
-    assert [c["alpha"] for c in calls[:2]] == [[1.0] * 4, [0.5] * 4]
+    (fixup,) = [c for c in calls if c.sigma_w2[-1] == 0.0]
+    sigma, alpha, _ = theory_args(fixup)
+    assert sigma == [1.0, 1.0] and np.array_equal(alpha, np.zeros(4))
     text = _flat(caption)
     for phrase in (
         "initsim.theory.residual.residual_q_map",
@@ -165,7 +161,8 @@ def test_figure_draws_theory_where_covered_and_names_it(
         "12 independent random nets per cell",
         "4 blocks, stream width n = 16",
         "fixup: norm none, alpha 1, skip 1, init [variance_scaling",
-        "res-005: branch layer 1's initializer uniform(a=0, b=1)",
+        "res-005: the theory covers zero-mean symmetric random (or zero) branch weights; "
+        "branch layer 1 ('uniform', law 'uniform') is neither",
         "Study seed 11",
     ):
         assert phrase in text, phrase
@@ -185,42 +182,41 @@ def test_labels_name_every_varying_parameter(study: Any) -> None:
     ]
 
 
-@pytest.mark.parametrize("failure", ["raises", "missing", "shape", "absent"])
+@pytest.mark.parametrize("failure", ["raises", "shape", "grad-shape", "missing"])
 def test_a_cell_without_theory_is_drawn_and_said(
     study: Any, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
-    def boom(*args: Any, **kwargs: Any) -> Any:
+    def boom(ti, backward):
         raise RuntimeError("boom")
 
-    def short(activation, sigma_w2, alpha, depth, **kwargs):
-        return np.ones(depth - 1)
-
     if failure == "raises":
-        _fake_theory(monkeypatch, residual_q_map=boom, residual_grad_map=boom)
-        expected = "residual_q_map failed (RuntimeError: boom)"
+        _fake_theory(monkeypatch, boom)
+        expected = "the residual theory failed (RuntimeError: boom)"
     elif failure == "shape":
-        _fake_theory(monkeypatch, residual_q_map=short, residual_grad_map=short)
-        expected = "residual_q_map failed (ValueError: returned 3 values for 4 blocks)"
-    elif failure == "absent":
-        _fake_theory(monkeypatch)
-        expected = f"{THEORY}.residual_q_map is not available"
+        _fake_theory(monkeypatch, lambda ti, backward: (np.ones(ti.blocks - 1), None))
+        expected = "the residual theory returned 3 values for 4 blocks"
+    elif failure == "grad-shape":
+        _fake_theory(monkeypatch, lambda ti, backward: (np.ones(ti.blocks), np.ones(2)))
+        expected = "the residual theory returned 2 values for 4 blocks"
     else:
-        monkeypatch.setitem(sys.modules, THEORY, None)  # import raises ImportError
-        expected = f"{THEORY} could not be imported"
+        monkeypatch.setitem(sys.modules, THEORY, None)  # the real one's import raises
+        expected = (
+            "the residual theory failed (ModuleNotFoundError: import of initsim.theory.residual"
+        )
     cells = study.cells_of("res")
     fig, caption = residual_profile_figure(study, cells, {})
     _render(fig)
     assert _dashed(fig) == []
     text = _flat(caption)
     assert "No theory lines are drawn" in text and "residual_q_map" in text
-    assert f"every cell but res-005: {expected}" in text
+    assert f"every cell but res-005: {expected}" in text, text[text.find("No theory") :][:600]
     assert "theory (mean-field)" not in _legend(fig)
 
 
 def test_forward_only_cell_has_one_panel_and_level_option(
     study: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _fake_theory(monkeypatch, residual_q_map=lambda act, s, a, depth, **kw: np.ones(depth))
+    _fake_theory(monkeypatch, lambda ti, backward: (np.ones(ti.blocks), None))
     cells = study.cells_of("forward")
     fig, caption = residual_profile_figure(study, cells, {"level": 0.9, "title": "T"})
     assert len(fig.axes) == 1
@@ -294,53 +290,46 @@ def _fake_result(**config: Any) -> ResidualResult:
 
 def test_sigma_w2_per_branch_layer_from_the_config() -> None:
     # fans (n, nb), (nb, nb), (nb, n): glorot_normal's 2 fan_in / (fan_in + fan_out)
-    cfg = _fake_result(
+    result = _fake_result(
         init=["glorot_normal", "lecun_normal", "zeros"],
         init_params=[{}, {}, {}],
         width=8,
         width_branch=24,
         branch_layers=3,
-    ).provenance["config"]
-    s2, reason = branch_sigma_w2(cfg)
-    assert reason is None and s2 == [pytest.approx(2 * 8 / 32), 1.0, 0.0]
-    one = _fake_result(init=["he_normal"], init_params=[{}], branch_layers=1).provenance["config"]
-    assert branch_sigma_w2(one) == ([2.0], None)
-    shifted = _fake_result(
-        init=["he_normal", "constant"], init_params=[{}, {"value": 0.1}]
-    ).provenance["config"]
-    s2, reason = branch_sigma_w2(shifted)
-    assert s2 is None and "branch layer 2" in reason and "constant" in reason
+    )
+    ti, reason = residual_theory_inputs(result)
+    assert reason is None and ti.sigma_w2 == (pytest.approx(2 * 8 / 32), 1.0, 0.0)
+    one = _fake_result(init=["he_normal"], init_params=[{}], branch_layers=1)
+    assert residual_theory_inputs(one)[0].sigma_w2 == (2.0,)
+    shifted = _fake_result(init=["he_normal", "constant"], init_params=[{}, {"value": 0.1}])
+    ti, reason = residual_theory_inputs(shifted)
+    assert ti is None and "branch layer 2" in reason and "constant" in reason
+    th = residual_theory(shifted)
+    assert th.q is None and th.q_reason == reason
+    broken = _fake_result(init=["he_normal"], init_params=[{}])  # 1 name for 2 layers
+    th = residual_theory(broken)
+    assert th.q is None and "could not be read" in th.q_reason
 
 
-def test_act_scale_is_folded_in_or_passed(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[Any] = []
+def test_the_scales_reach_the_real_theory() -> None:
+    # NF-ResNet's gamma (act_scale) and 1 / beta_l (in_scale) are the maps' own keywords
+    from initsim.theory.residual import residual_q_map
 
-    def plain(activation, sigma_w2, alpha, depth, q0=1.0, *, branch_layers=2, in_scale=None):
-        seen.append((sigma_w2, in_scale))
-        return np.ones(depth)
-
-    _fake_theory(monkeypatch, residual_q_map=plain)
     nf = _fake_result(act_scale=2.0, in_scale=[1.0, 0.9, 0.8])
     th = residual_theory(nf)
     assert th.q is not None and th.grad_sq is None and th.grad_reason is None
-    assert seen[-1] == ([2.0, 8.0], [1.0, 0.9, 0.8])  # gamma^2 on the layer after phi
-    residual_theory(_fake_result(act_scale=2.0, init=["he_normal"], init_params=[{}],
-                                 branch_layers=1))  # fmt: skip
-    assert seen[-1][0] == 8.0  # m = 1: F(u) = W_1 gamma phi(u), a float
-
-    def scaled(activation, sigma_w2, alpha, depth, q0=1.0, *, act_scale=1.0, **kwargs):
-        seen.append((sigma_w2, act_scale))
-        return np.ones(depth)
-
-    _fake_theory(monkeypatch, residual_q_map=scaled)
-    residual_theory(nf)
-    assert seen[-1] == ([2.0, 2.0], 2.0)
+    expected = residual_q_map(
+        initsim.activations.get("relu"), [2.0, 2.0], [0.2] * 3, 3, 1.0,
+        act_scale=2.0, in_scale=[1.0, 0.9, 0.8], eps=1e-5,
+    )  # fmt: skip
+    np.testing.assert_allclose(th.q, expected, rtol=1e-14)
+    plain = residual_theory(_fake_result())
+    assert not np.allclose(plain.q, th.q)
 
 
-def test_given_input_array_has_no_theory(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_theory(monkeypatch, residual_q_map=lambda *a, **k: np.ones(3))
+def test_given_input_array_has_no_theory() -> None:
     th = residual_theory(_fake_result(input="array"))
-    assert th.q is None and "given array" in th.q_reason
+    assert th.q is None and "input='sphere' or 'gaussian'" in th.q_reason
 
 
 def test_real_theory_matches_the_he_relu_recursion(study: Any) -> None:

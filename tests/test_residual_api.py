@@ -8,6 +8,7 @@ tests/test_theory_residual.py.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -37,7 +38,20 @@ BAD = [
     ({**SMALL, "init": ["he_normal"] * 3}, "one initializer per branch layer"),
     ({**SMALL, "init": ["he_normal", "no_such_init"]}, r"init\[1\]"),
     ({**SMALL, "device": "cuda"}, "device='cuda' runs arch='mlp' only"),
-    ({**SMALL, "method": "exact"}, "method='exact' is not available"),
+    (
+        {**SMALL, "method": "exact", "init": ["he_normal", "he_uniform"]},
+        r"Haar-orthogonal and zero.*law 'uniform' \(branch layer 2, init\[1\]\)",
+    ),
+    (
+        {
+            **SMALL,
+            "method": "exact",
+            "init": ["orthogonal"] * 2,
+            "width_branch": 4,
+            "backward": True,
+        },
+        r"narrower than its input.*branch layer 1, init\[0\]",
+    ),
     ({**SMALL, "histograms": 10}, "histograms"),
     ({**SMALL, "width": [8, 8, 8]}, "stream width, one int"),
     ({**SMALL, "input_dim": 5}, "input_dim"),
@@ -125,3 +139,36 @@ def test_cli_residual_table_and_exit_2_on_bad_input(capsys):
     assert code == 2 and "alpha" in capsys.readouterr().err
     code = main(["simulate", "--depth", "3", "--width", "8", "--norm", "pre"])
     assert code == 2 and "arch='residual' only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "method", "reason"),
+    [
+        ({}, "exact", "auto: applies"),
+        ({"init": "orthogonal", "backward": True}, "exact", "auto: applies"),
+        ({"scheme": "fixup"}, "exact", "auto: applies"),  # a zero last layer is exact
+        ({"scheme": "gpt2"}, "exact", "auto: applies"),
+        ({"init": ["he_normal", "he_uniform"]}, "dense", r"law 'uniform' \(branch layer 2"),
+        ({"init": "orthogonal", "width_branch": 4, "backward": True}, "dense", "narrower"),
+        ({"init": "orthogonal", "width_branch": 4}, "exact", "auto: applies"),
+        ({"inputs": 64, "width": 8}, "dense", "fewer operations than the exact"),
+        ({"method": "dense"}, "dense", "asked for"),
+        ({"method": "exact"}, "exact", "asked for"),
+    ],
+)
+def test_auto_takes_the_exact_sampler_where_it_applies(kwargs, method, reason):
+    r = initsim.simulate(**{**SMALL, **kwargs}, seed=0)
+    assert r.provenance["method"] == method
+    assert r.provenance["kernel"] == f"residual ({method})"
+    assert re.search(reason, r.provenance["method_reason"]), r.provenance["method_reason"]
+    assert r.provenance["config"]["method"] == method
+
+
+@pytest.mark.parametrize("inputs", [1, 3])
+def test_exact_results_are_the_same_for_any_threads_and_chunks(inputs):
+    kw = {**SMALL, "nets": 9, "inputs": inputs, "backward": True, "norm": "pre",
+          "method": "exact", "seed": 5}  # fmt: skip
+    base = initsim.simulate(**kw, threads=1, chunk_size=9)
+    for threads, chunk in ((2, 4), (1, 2), (2, 9)):
+        other = initsim.simulate(**kw, threads=threads, chunk_size=chunk)
+        assert np.array_equal(other.q, base.q) and np.array_equal(other.grad_sq, base.grad_sq)

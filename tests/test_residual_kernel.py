@@ -1,5 +1,7 @@
 """The residual kernel (initsim.engine.residual) against its numpy twin, invariances, gradients.
 
+Both samplers: the dense one and the exact one (initsim.engine.residual_exact); the exact
+sampler's law against the dense one is tested in tests/test_residual_exact_laws.py.
 The Python layer (simulate(arch="residual")) is tested in tests/test_residual_api.py.
 """
 
@@ -25,18 +27,22 @@ from initsim.engine.residual_reference import (
 )
 from initsim.rng import net_keys, root_key
 
-# Kernel and twin agree to rounding: the worst relative difference over every test below
-# is under 3e-15 (2.7e-14 seen in a wider sweep: pre-BatchNorm over B = 3 inputs, m = 1).
+# Kernel and twin agree to rounding: the worst relative difference over the dense-sampler
+# tests below is under 3e-15 (2.7e-14 seen in a wider sweep: pre-BatchNorm over B = 3
+# inputs, m = 1); over the exact-sampler ones 1.6e-13 (the Gram path's eigh and QR).
 TWIN_RTOL = 1e-12
 
 # The kernel's arguments after ``keys``, in its order.
 ARG_NAMES = (
-    "n", "nb", "m", "blocks", "law_codes", "law_params", "bias_std", "code", "param",
+    "n", "nb", "m", "blocks", "law_codes", "law_params", "sampler", "bias_std", "code", "param",
     "alpha", "skip", "in_scale", "act_scale", "norm", "norm_kind", "eps", "input_mode",
     "given", "n_inputs", "backward", "sat_threshold",
 )  # fmt: skip
 KINDS = (R.LAYERNORM, R.RMSNORM, R.BATCHNORM)
 NORMS = (R.NORM_NONE, R.NORM_PRE, R.NORM_POST)
+SAMPLERS = pytest.mark.parametrize(
+    "sampler", [R.SAMPLER_DENSE, R.SAMPLER_EXACT], ids=["dense", "exact"]
+)
 
 
 def gaussian_laws(n, nb, m, blocks, gain=1.0):
@@ -57,6 +63,7 @@ def config(**over):
         "nb": 5,
         "m": 2,
         "blocks": 3,
+        "sampler": R.SAMPLER_DENSE,
         "bias_std": 0.0,
         "code": TANH,
         "param": 0.0,
@@ -79,7 +86,8 @@ def config(**over):
     if "law_codes" not in c:
         c["law_codes"], c["law_params"] = gaussian_laws(c["n"], c["nb"], c["m"], blocks, c["gain"])
     del c["gain"]
-    for k in ("n", "nb", "m", "blocks", "code", "norm", "norm_kind", "input_mode", "n_inputs"):
+    for k in ("n", "nb", "m", "blocks", "sampler", "code", "norm", "norm_kind", "input_mode",
+              "n_inputs"):  # fmt: skip
         c[k] = int(c[k])
     for k in ("bias_std", "param", "act_scale", "eps", "sat_threshold"):
         c[k] = float(c[k])
@@ -102,7 +110,7 @@ def run_kernel(keys, c):
     stats = np.zeros((keys.shape[0], c["blocks"], R.N_RES_STATS))
     first = np.full(keys.shape[0], -1, dtype=np.int64)
     with threadpool_limits(1, "blas"):
-        R.residual_dense_kernel(keys, *args(c), stats, first)
+        R.residual_kernel(keys, *args(c), stats, first)
     return stats, first
 
 
@@ -146,31 +154,101 @@ def test_stat_names_follow_the_columns():
                                         "grad_sq"]  # fmt: skip
 
 
+@SAMPLERS
 @pytest.mark.parametrize("m", [1, 2, 3])
 @pytest.mark.parametrize("kind", KINDS, ids=["layernorm", "rmsnorm", "batchnorm"])
 @pytest.mark.parametrize("norm", NORMS, ids=["none", "pre", "post"])
-def test_kernel_matches_twin_for_every_norm(norm, kind, m):
+def test_kernel_matches_twin_for_every_norm(norm, kind, m, sampler):
     b = 3 if kind == R.BATCHNORM else 2
-    check_twin(config(norm=norm, norm_kind=kind, m=m, n_inputs=b, bias_std=0.2))
+    check_twin(config(norm=norm, norm_kind=kind, m=m, n_inputs=b, bias_std=0.2, sampler=sampler))
 
 
+@SAMPLERS
 @pytest.mark.parametrize("backward", [True, False])
 @pytest.mark.parametrize("bias_std", [0.0, 0.3])
 @pytest.mark.parametrize(("code", "param"), [(RELU, 0.0), (TANH, 0.0), (GELU, 0.0)])
 @pytest.mark.parametrize("m", [1, 2, 3])
-def test_kernel_matches_twin_for_activations_and_biases(m, code, param, bias_std, backward):
+def test_kernel_matches_twin_for_activations_and_biases(
+    m, code, param, bias_std, backward, sampler
+):
     c = config(m=m, code=code, param=param, bias_std=bias_std, backward=backward,
-               norm=R.NORM_PRE, norm_kind=R.RMSNORM, nb=7)  # fmt: skip
+               norm=R.NORM_PRE, norm_kind=R.RMSNORM, nb=7, sampler=sampler)  # fmt: skip
     check_twin(c)
 
 
+@SAMPLERS
 @pytest.mark.parametrize("input_mode", [INPUT_SPHERE, INPUT_GIVEN])
-def test_kernel_matches_twin_for_each_input_mode(input_mode):
+def test_kernel_matches_twin_for_each_input_mode(input_mode, sampler):
     n, b = 6, 3
     given = np.random.default_rng(2).standard_normal(n * b) if input_mode == INPUT_GIVEN else None
     c = config(input_mode=input_mode, n_inputs=b, norm=R.NORM_POST, norm_kind=R.BATCHNORM,
-               **({"given": given} if given is not None else {}))  # fmt: skip
+               sampler=sampler, **({"given": given} if given is not None else {}))  # fmt: skip
     check_twin(c)
+
+
+@pytest.mark.parametrize("bias_std", [0.0, 0.3])
+@pytest.mark.parametrize(("code", "param"), [(RELU, 0.0), (TANH, 0.0)])
+@pytest.mark.parametrize("norm", NORMS, ids=["none", "pre", "post"])
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_exact_one_input_shortcut_matches_the_twin(m, norm, code, param, bias_std):
+    # one input, Gaussian matrices: the kernel's O(n) path (s ||x|| z and its conditioned
+    # backward pass) against the twin's Gram formulas with B = 1
+    c = config(m=m, norm=norm, code=code, param=param, bias_std=bias_std, n_inputs=1, nb=7,
+               sampler=R.SAMPLER_EXACT)  # fmt: skip
+    got, _ = check_twin(c, nets=4)
+    assert np.all(np.isfinite(got))
+
+
+@pytest.mark.parametrize("b", [1, 3])
+@pytest.mark.parametrize("norm", NORMS, ids=["none", "pre", "post"])
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_exact_orthogonal_and_zero_matrices_match_the_twin(m, norm, b):
+    # square branches (n_out >= n_in everywhere, as the orthogonal backward pass needs);
+    # orthogonal first layer, Gaussian inner ones, a zero last layer in every other block
+    n = 6
+    codes, params = gaussian_laws(n, n, m, 4)
+    for t in range(4 * m):
+        if t % m == 0:
+            codes[t], params[t] = laws.ORTHOGONAL, 0.0
+            params[t, laws.P_GAIN] = 1.3
+        elif t % m == m - 1 and (t // m) % 2:
+            codes[t], params[t] = laws.CONSTANT, 0.0
+    c = config(n=n, nb=n, m=m, blocks=4, law_codes=codes, law_params=params, n_inputs=b,
+               norm=norm, sampler=R.SAMPLER_EXACT, bias_std=0.1)  # fmt: skip
+    got, _ = check_twin(c, nets=4)
+    assert np.all(np.isfinite(got))
+
+
+def test_exact_orthogonal_forward_of_a_narrowing_layer_matches_the_twin():
+    # n_out < n_in is fine forward (the backward pass refuses it in the Python layer)
+    codes, params = gaussian_laws(6, 4, 2, 3)
+    codes[:], params[:] = laws.ORTHOGONAL, 0.0
+    params[:, laws.P_GAIN] = 0.9
+    c = config(n=6, nb=4, law_codes=codes, law_params=params, n_inputs=2, backward=False,
+               sampler=R.SAMPLER_EXACT)  # fmt: skip
+    check_twin(c)
+
+
+@pytest.mark.parametrize("b", [1, 3])
+def test_exact_sampler_keeps_a_zero_input_exactly_zero(b):
+    # W 0 = 0: a zero stream (no biases) stays zero, forward and backward to finite values
+    n = 5
+    c = config(n=n, nb=4, m=2, n_inputs=b, input_mode=INPUT_GIVEN, given=np.zeros(n * b),
+               sampler=R.SAMPLER_EXACT, code=TANH)  # fmt: skip
+    got, first = check_twin(c, nets=2)
+    assert np.all(got[:, :, R.R_Q] == 0.0) and np.all(got[:, :, R.R_BRANCH_Q] == 0.0)
+    assert np.all(first == 0) and np.all(np.isfinite(got[:, :, R.R_GRAD_SQ]))
+
+
+def test_the_two_samplers_draw_from_different_substreams():
+    # the same key gives different numbers (exact: FORWARD/BACKWARD, dense: WEIGHTS) ...
+    dense, _ = run_kernel(keys_for(3), config())
+    exact, _ = run_kernel(keys_for(3), config(sampler=R.SAMPLER_EXACT))
+    assert not np.any(dense[:, :, R.R_BRANCH_Q] == exact[:, :, R.R_BRANCH_Q])
+    # ... but the same input: the first block's branch input is the same
+    np.testing.assert_array_equal(
+        run_net(keys_for(1)[0], config())[2][0], run_net(keys_for(1)[0], config(sampler=1))[2][0]
+    )
 
 
 def test_dead_and_saturated_columns_are_not_vacuous():
@@ -232,8 +310,9 @@ def test_branch_share_of_an_all_zero_block_is_zero():
     assert np.all(first == 0)
 
 
-def test_backward_off_leaves_the_forward_bit_for_bit():
-    c = config(norm=R.NORM_POST, m=3, bias_std=0.1)
+@SAMPLERS
+def test_backward_off_leaves_the_forward_bit_for_bit(sampler):
+    c = config(norm=R.NORM_POST, m=3, bias_std=0.1, sampler=sampler)
     on, first_on = run_kernel(keys_for(4), c)
     off, first_off = run_kernel(keys_for(4), {**c, "backward": False})
     np.testing.assert_array_equal(on[:, :, : R.R_GRAD_SQ], off[:, :, : R.R_GRAD_SQ])
@@ -242,10 +321,11 @@ def test_backward_off_leaves_the_forward_bit_for_bit():
     np.testing.assert_array_equal(first_on, first_off)
 
 
+@SAMPLERS
 @pytest.mark.parametrize("backward", [True, False])
-def test_overflowing_nets_stop_with_nan_rows(backward):
+def test_overflowing_nets_stop_with_nan_rows(backward, sampler):
     c = config(code=LINEAR, gain=40.0, alpha=np.full(12, 1e40), blocks=12, m=2,
-               backward=backward)  # fmt: skip
+               backward=backward, sampler=sampler)  # fmt: skip
     got, first = check_twin(c, nets=3)
     assert np.all(first > 0)
     for k in range(3):
@@ -257,15 +337,23 @@ def test_overflowing_nets_stop_with_nan_rows(backward):
 
 
 # ---------------------------------------------------------------- invariances
-def _invariance_config():
+def _invariance_config(sampler, b=3):
     return config(norm=R.NORM_PRE, norm_kind=R.LAYERNORM, m=3, bias_std=0.2, n=8, nb=6,
-                  n_inputs=3, code=RELU)  # fmt: skip
+                  n_inputs=b, code=RELU, sampler=sampler)  # fmt: skip
 
 
-def test_stats_are_bitwise_the_same_for_1_and_2_threads():
+INVARIANCE_CASES = pytest.mark.parametrize(
+    ("sampler", "b"),
+    [(R.SAMPLER_DENSE, 3), (R.SAMPLER_EXACT, 1), (R.SAMPLER_EXACT, 3)],
+    ids=["dense", "exact-1in", "exact-3in"],
+)
+
+
+@INVARIANCE_CASES
+def test_stats_are_bitwise_the_same_for_1_and_2_threads(sampler, b):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs NUMBA_NUM_THREADS >= 2")
-    c = _invariance_config()
+    c = _invariance_config(sampler, b)
     keys = keys_for(9)
     previous = numba.get_num_threads()
     try:
@@ -279,9 +367,10 @@ def test_stats_are_bitwise_the_same_for_1_and_2_threads():
     np.testing.assert_array_equal(one[1], two[1])
 
 
+@INVARIANCE_CASES
 @pytest.mark.parametrize("split", [1, 4, 8])
-def test_stats_are_bitwise_the_same_for_any_chunking(split):
-    c = _invariance_config()
+def test_stats_are_bitwise_the_same_for_any_chunking(split, sampler, b):
+    c = _invariance_config(sampler, b)
     keys = keys_for(9)
     whole, first = run_kernel(keys, c)
     lo, lo_first = run_kernel(np.ascontiguousarray(keys[:split]), c)

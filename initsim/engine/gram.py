@@ -162,7 +162,11 @@ def frame_core(kmat):
 
 
 @jit
-def _normals_matrix(k0, k1, purpose, layer, start, rows, cols):
+def normals_matrix(k0, k1, purpose, layer, start, rows, cols):
+    """Return draws ``start .. start + rows * cols - 1`` of substream ``(purpose, layer)``.
+
+    Row-major: entry ``(i, j)`` is draw ``start + i * cols + j``.
+    """
     out = np.empty(rows * cols)
     fill_normals(k0, k1, purpose, np.uint64(layer), start, out)
     return out.reshape((rows, cols))
@@ -239,11 +243,11 @@ def gram_kernel(
             if rank < 0:
                 a[:, :] = np.nan
             elif rank > 0 and law == LAW_GAUSSIAN:
-                z = _normals_matrix(k0, k1, P_FORWARD, t, 0, nout, rank)
+                z = normals_matrix(k0, k1, P_FORWARD, t, 0, nout, rank)
                 a = scale[t] * np.dot(z, r)
             elif rank > 0:
                 m = max(nin, nout)
-                psi = haar_frame(_normals_matrix(k0, k1, P_FORWARD, t, 0, m, rank))
+                psi = haar_frame(normals_matrix(k0, k1, P_FORWARD, t, 0, m, rank))
                 a = scale[t] * np.dot(np.ascontiguousarray(psi[:nout]), r)
             h = hs[slot]
             av = avs[slot]
@@ -306,7 +310,7 @@ def _batch_backward(
             if rank_d < 0:
                 g[:, :] = np.nan
             elif rank_d > 0:
-                zb = _normals_matrix(k0, k1, P_BACKWARD, t, 0, nin, rank_d)
+                zb = normals_matrix(k0, k1, P_BACKWARD, t, 0, nin, rank_d)
                 y = scale[t] * np.dot(zb, r_d)
                 g += y - np.dot(x, np.dot(g_pinv, np.dot(x.T, y)))
         else:
@@ -319,9 +323,9 @@ def _batch_backward(
             m2 = nout - rank
             p = min(kdim, rank_m)
             if p > 0:
-                psi2 = haar_frame(_normals_matrix(k0, k1, P_BACKWARD, t, 0, m2, rank_m))
+                psi2 = haar_frame(normals_matrix(k0, k1, P_BACKWARD, t, 0, m2, rank_m))
                 core = frame_core(np.ascontiguousarray(psi2[:kdim]))
-                yg = _normals_matrix(k0, k1, P_BACKWARD, t, m2 * rank_m, nin, p)
+                yg = normals_matrix(k0, k1, P_BACKWARD, t, m2 * rank_m, nin, p)
                 yg = yg - np.dot(x, np.dot(g_pinv, np.dot(x.T, yg)))
                 phi = haar_frame(yg)
                 g += scale[t] * np.dot(phi, np.dot(core, r_m))

@@ -15,7 +15,13 @@ from initsim.engine import laws
 from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
 from initsim.rng import Purpose, fill_normals
 
-__all__ = ["dense_reference", "exact_reference", "gram_reference"]
+__all__ = [
+    "dense_reference",
+    "exact_reference",
+    "gram_reference",
+    "haar_frame_reference",
+    "psd_factor_reference",
+]
 
 U = np.uint64
 
@@ -164,7 +170,8 @@ def _canonical(rows: np.ndarray) -> np.ndarray:
     return rows * signs[:, None]
 
 
-def _psd(g: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray, int]:
+def psd_factor_reference(g: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Twin of :func:`initsim.engine.gram.psd_factor`: ``(R, G^+, rank)``."""
     if not np.all(np.isfinite(g)):  # an overflowed net: NaN from here on
         nan = np.full(g.shape, np.nan)
         return nan, nan, -1
@@ -178,7 +185,8 @@ def _psd(g: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray, int]:
     return r, pinv, int(keep.sum())
 
 
-def _frame(z: np.ndarray) -> np.ndarray:
+def haar_frame_reference(z: np.ndarray) -> np.ndarray:
+    """Twin of :func:`initsim.engine.gram.haar_frame` (sign-corrected QR)."""
     q, r = np.linalg.qr(z)
     return q * np.where(np.diag(r) < 0, -1.0, 1.0)
 
@@ -220,14 +228,14 @@ def gram_reference(
     with np.errstate(all="ignore"):
         for t in range(depth):
             n_in, n_out = int(widths[t]), int(widths[t + 1])
-            r, _, rank = _psd(x.T @ x, RANK_RTOL)
+            r, _, rank = psd_factor_reference(x.T @ x, RANK_RTOL)
             a = np.zeros((n_out, b))
             if rank < 0:
                 a[:] = np.nan
             elif rank and not orthogonal:
                 a = scale[t] * normals(Purpose.FORWARD, t, 0, n_out, rank) @ r
             elif rank:
-                psi = _frame(normals(Purpose.FORWARD, t, 0, max(n_in, n_out), rank))
+                psi = haar_frame_reference(normals(Purpose.FORWARD, t, 0, max(n_in, n_out), rank))
                 a = scale[t] * psi[:n_out] @ r
             h = a.copy()
             if bias_std:
@@ -246,31 +254,31 @@ def gram_reference(
             for t in range(depth - 1, 0, -1):
                 n_in, n_out = int(widths[t]), int(widths[t + 1])
                 x, a = xs[t], avs[t]
-                _, g_pinv, rank = _psd(x.T @ x, RANK_RTOL)
+                _, g_pinv, rank = psd_factor_reference(x.T @ x, RANK_RTOL)
                 g = x @ g_pinv @ a.T @ d
                 if not orthogonal:
-                    r_d, _, rank_d = _psd(d.T @ d, RANK_RTOL)
+                    r_d, _, rank_d = psd_factor_reference(d.T @ d, RANK_RTOL)
                     if rank_d < 0:
                         g[:] = np.nan
                     elif rank_d:
                         y = scale[t] * normals(Purpose.BACKWARD, t, 0, n_in, rank_d) @ r_d
                         g += y - x @ g_pinv @ x.T @ y
                 else:
-                    _, a_pinv, _ = _psd(a.T @ a, RANK_RTOL)
+                    _, a_pinv, _ = psd_factor_reference(a.T @ a, RANK_RTOL)
                     m = d - a @ a_pinv @ a.T @ d
-                    r_m, _, rank_m = _psd(m.T @ m, RANK_RTOL)
+                    r_m, _, rank_m = psd_factor_reference(m.T @ m, RANK_RTOL)
                     if rank_m < 0:
                         g[:] = np.nan
                     k, m2 = n_in - rank, n_out - rank
                     p = min(k, rank_m)
                     if p > 0:
-                        psi2 = _frame(normals(Purpose.BACKWARD, t, 0, m2, rank_m))
+                        psi2 = haar_frame_reference(normals(Purpose.BACKWARD, t, 0, m2, rank_m))
                         core = psi2[:k]
                         if k > rank_m:  # R of the QR with a positive diagonal
                             core = np.linalg.qr(psi2[:k])[1]
                             core = core * np.where(np.diag(core) < 0, -1.0, 1.0)[:, None]
                         yg = normals(Purpose.BACKWARD, t, m2 * rank_m, n_in, p)
-                        phi = _frame(yg - x @ g_pinv @ x.T @ yg)
+                        phi = haar_frame_reference(yg - x @ g_pinv @ x.T @ yg)
                         g += scale[t] * phi @ core @ r_m
                 d = g * act.dphi(hs[t - 1])
                 stats[t - 1, 5] = np.mean(d**2)

@@ -1,4 +1,4 @@
-"""Residual-network sampler: materialised branch weights, B inputs, forward and backward.
+"""Residual-network kernel: B inputs, forward and backward, two samplers of the branches.
 
 The model
 ---------
@@ -28,17 +28,22 @@ of each unit over the ``B`` inputs of the net (the LayerNorm formula along the
 other axis; the Python layer requires ``B >= 2``). Means and variances are
 two-pass (mean first, then the squared deviations).
 
-Random streams
---------------
+Samplers and random streams
+---------------------------
 Matrix ``k`` (0-based, ``k = 0 .. m-1``) of block ``l`` is layer
-``t = l * m + k``: it is drawn by :func:`initsim.engine.laws.fill_weights`
-with law ``law_codes[t]``, ``law_params[t]`` from substream ``(WEIGHTS, t)``
-(and the law's own substreams), its bias (when ``bias_std > 0``) is
-``bias_std`` times normals ``0 .. rows-1`` of substream ``(BIAS, t)``, one per
-output unit, shared by the ``B`` inputs. The backward pass starts from the
-output direction ``g^L``: ``n * B`` normals of substream
-``(OUTPUT_DIRECTION, 0)``, unit-major. Weights are never stored: the backward
-pass redraws each matrix from its substream.
+``t = l * m + k``. With ``SAMPLER_DENSE`` it is drawn by
+:func:`initsim.engine.laws.fill_weights` with law ``law_codes[t]``,
+``law_params[t]`` from substream ``(WEIGHTS, t)`` (and the law's own
+substreams); weights are never stored: the backward pass redraws each matrix
+from its substream. With ``SAMPLER_EXACT`` (zero-mean Gaussian,
+Haar-orthogonal or zero matrices) the matrix is never drawn: its product
+with the layer input is drawn from its conditional law, and the backward
+pass conditioned on it (:mod:`initsim.engine.residual_exact`, substreams
+``(FORWARD, t)`` and ``(BACKWARD, t)``). Either way the bias (when
+``bias_std > 0``) is ``bias_std`` times normals ``0 .. rows-1`` of substream
+``(BIAS, t)``, one per output unit, shared by the ``B`` inputs, and the
+backward pass starts from the output direction ``g^L``: ``n * B`` normals of
+substream ``(OUTPUT_DIRECTION, 0)``, unit-major.
 
 Backward
 --------
@@ -89,6 +94,7 @@ from initsim.activations import dphi_scalar, phi_scalar
 from initsim.engine.exact import make_input
 from initsim.engine.laws import fill_weights
 from initsim.engine.layerstats import mean_square
+from initsim.engine.residual_exact import exact_layer, exact_layer_t
 from initsim.rng import P_BIAS, P_OUTPUT_DIRECTION, fill_normals
 
 __all__ = [
@@ -105,9 +111,11 @@ __all__ = [
     "R_Q",
     "R_SATURATED",
     "R_SHARE",
+    "SAMPLER_DENSE",
+    "SAMPLER_EXACT",
     "normalize",
     "normalize_backward",
-    "residual_dense_kernel",
+    "residual_kernel",
     "residual_net",
     "residual_stat_names",
 ]
@@ -122,6 +130,9 @@ NORM_POST = 2
 LAYERNORM = 0
 RMSNORM = 1
 BATCHNORM = 2
+# How the branch matrices are sampled.
+SAMPLER_DENSE = 0
+SAMPLER_EXACT = 1
 
 # Columns of stats[net, block, :].
 R_Q = 0
@@ -248,25 +259,49 @@ def normalize_backward(dy, y, s, n, b, kind, dz):
 # Branch pieces
 # --------------------------------------------------------------------------
 @jit
-def _dense(code_t, params_t, k0, k1, t, bias_std, nout, nin, b, wbuf, bz, x, out):
-    """``out = W_t x (+ b_t)`` with ``W_t`` drawn from substream ``t`` (``nout x nin``)."""
-    w = wbuf[: nout * nin].reshape((nout, nin))
-    fill_weights(code_t, params_t, k0, k1, t, w)
-    np.dot(w, x[: nin * b].reshape((nin, b)), out[: nout * b].reshape((nout, b)))
+def _layer(sampler, code_t, params_t, k0, k1, t, bias_std, nout, nin, b, wbuf, bz, x, out,
+           a_keep, pinv):  # fmt: skip
+    """``out = W_t x (+ b_t)`` for the ``nout x nin`` matrix ``t``; return the exact rank.
+
+    Dense: ``W_t`` is drawn from substream ``t``. Exact: ``W_t x`` is drawn
+    into ``a_keep`` (kept for the backward pass) by
+    :func:`initsim.engine.residual_exact.exact_layer`, with ``G^+`` in ``pinv``.
+    """
+    rank = 0
+    if sampler == SAMPLER_DENSE:
+        w = wbuf[: nout * nin].reshape((nout, nin))
+        fill_weights(code_t, params_t, k0, k1, t, w)
+        np.dot(w, x[: nin * b].reshape((nin, b)), out[: nout * b].reshape((nout, b)))
+    else:
+        rank = exact_layer(code_t, params_t, k0, k1, t, nout, nin, b, x, a_keep, pinv)
+        for k in range(nout * b):
+            out[k] = a_keep[k]
     if bias_std > 0.0:
         fill_normals(k0, k1, P_BIAS, np.uint64(t), 0, bz[:nout])
         for i in range(nout):
             bi = bias_std * bz[i]
             for j in range(b):
                 out[i * b + j] += bi
+    return rank
 
 
 @jit
-def _dense_t(code_t, params_t, k0, k1, t, nout, nin, b, wbuf, d, out):
-    """``out = W_t^T d`` with ``W_t`` (``nout x nin``) redrawn from substream ``t``."""
-    w = wbuf[: nout * nin].reshape((nout, nin))
-    fill_weights(code_t, params_t, k0, k1, t, w)
-    np.dot(w.T, d[: nout * b].reshape((nout, b)), out[: nin * b].reshape((nin, b)))
+def _layer_t(sampler, code_t, params_t, k0, k1, t, nout, nin, b, wbuf, x, a_kept, pinv, rank,
+             d, out):  # fmt: skip
+    """``out = W_t^T d``: dense, ``W_t`` redrawn; exact, conditioned on ``W_t x = a_kept``."""
+    if sampler == SAMPLER_DENSE:
+        w = wbuf[: nout * nin].reshape((nout, nin))
+        fill_weights(code_t, params_t, k0, k1, t, w)
+        np.dot(w.T, d[: nout * b].reshape((nout, b)), out[: nin * b].reshape((nin, b)))
+    else:
+        exact_layer_t(code_t, params_t, k0, k1, t, nout, nin, b, x, a_kept, pinv, rank, d, out)
+
+
+@jit
+def _activate(h, out, count, code, param, act_scale):
+    """``out = act_scale * phi(h)`` over ``count`` values (as :func:`_nonlinearity` computes it)."""
+    for k in range(count):
+        out[k] = act_scale * phi_scalar(code, param, h[k])
 
 
 @jit
@@ -303,6 +338,7 @@ def residual_net(
     blocks,
     law_codes,
     law_params,
+    sampler,
     bias_std,
     code,
     param,
@@ -322,16 +358,16 @@ def residual_net(
     xs,
     grad0,
 ):
-    """Run one net forward (and backward); the body of :func:`residual_dense_kernel`.
+    """Run one net forward (and backward); the body of :func:`residual_kernel`.
 
     Parameters
     ----------
     k0, k1 : uint64
         The net's key words.
-    n, nb, m, blocks, law_codes, law_params, bias_std, code, param, alpha, skip,
-    in_scale, act_scale, norm, norm_kind, eps, input_mode, given, b, backward,
+    n, nb, m, blocks, law_codes, law_params, sampler, bias_std, code, param, alpha,
+    skip, in_scale, act_scale, norm, norm_kind, eps, input_mode, given, b, backward,
     sat_threshold
-        As for :func:`residual_dense_kernel` (``b`` is ``n_inputs``).
+        As for :func:`residual_kernel` (``b`` is ``n_inputs``).
     stats_net : float64 array (blocks, N_RES_STATS)
         Receives the net's rows.
     xs : float64 array (blocks + 1, n * b) or (2, n * b)
@@ -358,7 +394,13 @@ def residual_net(
     hs = np.empty((rows, mh, nmax * b))
     vs = np.empty((rows if norm == NORM_PRE else 1, total))
     ss = np.empty((rows if norm != NORM_NONE else 1, max(n, b)))
-    wbuf = np.empty(nmax * nmax)
+    exact = sampler == SAMPLER_EXACT
+    wbuf = np.empty(nmax * nmax if not exact else 1)
+    # exact: each matrix's W x (kept for the backward pass), G^+ and rank
+    kept = rows if exact and backward else 1
+    avs = np.empty((kept, m, nmax * b if exact else 1))
+    pinvs = np.empty((kept, m, b, b))
+    ranks = np.zeros((kept, m), dtype=np.int64)
     bz = np.empty(nmax)
     abuf = np.empty(nmax * b)
     hbuf = np.empty(nmax * b)
@@ -370,6 +412,7 @@ def residual_net(
         x = xs[blk if keep else blk % 2]
         xn = xs[blk + 1 if keep else (blk + 1) % 2]
         slot = blk if backward else 0
+        ks = slot if exact and backward else 0
         row = stats_net[blk]
         # branch input u (written where the first nonlinearity's input lives when m == 1)
         v = x
@@ -387,8 +430,9 @@ def residual_net(
             dead, sat = _nonlinearity(u, abuf, n, b, code, param, act_scale, sat_threshold)
             row[R_DEAD] = dead / n
             row[R_SATURATED] = sat / total
-            _dense(law_codes[t0], law_params[t0], k0, k1, t0, bias_std, n, n, b, wbuf, bz,
-                   abuf, fbuf)  # fmt: skip
+            ranks[ks, 0] = _layer(sampler, law_codes[t0], law_params[t0], k0, k1, t0, bias_std,
+                                  n, n, b, wbuf, bz, abuf, fbuf, avs[ks, 0],
+                                  pinvs[ks, 0])  # fmt: skip
         else:
             dead_frac = 0.0
             sat_all = 0
@@ -396,8 +440,9 @@ def residual_net(
                 h = hs[slot, k]
                 nin = n if k == 0 else nb
                 inp = u if k == 0 else abuf
-                _dense(law_codes[t0 + k], law_params[t0 + k], k0, k1, t0 + k, bias_std, nb, nin,
-                       b, wbuf, bz, inp, h)  # fmt: skip
+                ranks[ks, k] = _layer(sampler, law_codes[t0 + k], law_params[t0 + k], k0, k1,
+                                      t0 + k, bias_std, nb, nin, b, wbuf, bz, inp, h,
+                                      avs[ks, k], pinvs[ks, k])  # fmt: skip
                 if k == 0:
                     row[R_BRANCH_Q] = mean_square(h, nb * b)
                 dead, sat = _nonlinearity(h, abuf, nb, b, code, param, act_scale, sat_threshold)
@@ -406,8 +451,9 @@ def residual_net(
             row[R_DEAD] = dead_frac / (m - 1)
             row[R_SATURATED] = sat_all / ((m - 1) * nb * b)
             tl = t0 + m - 1
-            _dense(law_codes[tl], law_params[tl], k0, k1, tl, bias_std, n, nb, b, wbuf, bz,
-                   abuf, fbuf)  # fmt: skip
+            ranks[ks, m - 1] = _layer(sampler, law_codes[tl], law_params[tl], k0, k1, tl,
+                                      bias_std, n, nb, b, wbuf, bz, abuf, fbuf, avs[ks, m - 1],
+                                      pinvs[ks, m - 1])  # fmt: skip
         # the sum
         a = alpha[blk]
         sk = skip[blk]
@@ -435,9 +481,9 @@ def residual_net(
                     xs[r, :] = np.nan
             break
     if backward and first == 0:
-        _backward(k0, k1, n, nb, m, blocks, law_codes, law_params, code, param, alpha, skip,
-                  in_scale, act_scale, norm, norm_kind, b, xs, hs, vs, ss, wbuf, stats_net,
-                  grad0)  # fmt: skip
+        _backward(k0, k1, n, nb, m, blocks, law_codes, law_params, sampler, code, param, alpha,
+                  skip, in_scale, act_scale, norm, norm_kind, b, xs, hs, vs, ss, wbuf, avs,
+                  pinvs, ranks, stats_net, grad0)  # fmt: skip
     return first
 
 
@@ -451,6 +497,7 @@ def _backward(
     blocks,
     law_codes,
     law_params,
+    sampler,
     code,
     param,
     alpha,
@@ -465,16 +512,25 @@ def _backward(
     vs,
     ss,
     wbuf,
+    avs,
+    pinvs,
+    ranks,
     stats_net,
     grad0,
 ):
-    """Backward pass of one net (see the module docstring); fills R_GRAD_SQ and ``grad0``."""
+    """Backward pass of one net (see the module docstring); fills R_GRAD_SQ and ``grad0``.
+
+    ``avs``, ``pinvs`` and ``ranks`` are what the exact sampler kept of each
+    matrix's forward draw (unused by the dense sampler, which redraws ``W``).
+    """
     total = n * b
     nmax = max(n, nb)
+    exact = sampler == SAMPLER_EXACT
     g = np.empty(total)  # gradient with respect to the stream
     gz = np.empty(total)  # ... with respect to the pre-norm sum (post), else g
     d = np.empty(nmax * b)
     e = np.empty(nmax * b)
+    xin = np.empty(nmax * b)  # exact: the input of the matrix being pulled back
     fill_normals(k0, k1, P_OUTPUT_DIRECTION, _ZERO, 0, g)
     stats_net[blocks - 1, R_GRAD_SQ] = mean_square(g, total)
     for blk in range(blocks - 1, -1, -1):
@@ -486,23 +542,34 @@ def _backward(
         for k in range(total):
             d[k] = a * gz[k]
         t0 = blk * m
+        c = in_scale[blk]
         # d holds the gradient with respect to the output of branch layer k
         if m == 1:
-            _dense_t(law_codes[t0], law_params[t0], k0, k1, t0, n, n, b, wbuf, d, e)
             u = hs[blk, 0]
+            if exact:
+                _activate(u, xin, total, code, param, act_scale)
+            _layer_t(sampler, law_codes[t0], law_params[t0], k0, k1, t0, n, n, b, wbuf, xin,
+                     avs[blk, 0], pinvs[blk, 0], ranks[blk, 0], d, e)  # fmt: skip
             for k in range(total):
                 e[k] *= act_scale * dphi_scalar(code, param, u[k])
         else:
             for kk in range(m - 1, 0, -1):
                 t = t0 + kk
                 nout = n if kk == m - 1 else nb
-                _dense_t(law_codes[t], law_params[t], k0, k1, t, nout, nb, b, wbuf, d, e)
                 h = hs[blk, kk - 1]
+                if exact:
+                    _activate(h, xin, nb * b, code, param, act_scale)
+                _layer_t(sampler, law_codes[t], law_params[t], k0, k1, t, nout, nb, b, wbuf, xin,
+                         avs[blk, kk], pinvs[blk, kk], ranks[blk, kk], d, e)  # fmt: skip
                 for k in range(nb * b):
                     d[k] = e[k] * (act_scale * dphi_scalar(code, param, h[k]))
-            _dense_t(law_codes[t0], law_params[t0], k0, k1, t0, nb, n, b, wbuf, d, e)
+            if exact:  # the branch input u = in_scale * v, recomputed as the forward pass did
+                v = vs[blk] if norm == NORM_PRE else xs[blk]
+                for k in range(total):
+                    xin[k] = c * v[k]
+            _layer_t(sampler, law_codes[t0], law_params[t0], k0, k1, t0, nb, n, b, wbuf, xin,
+                     avs[blk, 0], pinvs[blk, 0], ranks[blk, 0], d, e)  # fmt: skip
         # e: gradient with respect to u; to v, then through a pre-norm
-        c = in_scale[blk]
         for k in range(total):
             e[k] *= c
         if norm == NORM_PRE:
@@ -520,7 +587,7 @@ def _backward(
 # The kernel
 # --------------------------------------------------------------------------
 @jit(parallel=True)
-def residual_dense_kernel(
+def residual_kernel(
     keys,
     n,
     nb,
@@ -528,6 +595,7 @@ def residual_dense_kernel(
     blocks,
     law_codes,
     law_params,
+    sampler,
     bias_std,
     code,
     param,
@@ -562,6 +630,10 @@ def residual_dense_kernel(
         Entry law of matrix ``t = l * m + k`` (see :mod:`initsim.engine.laws`).
     law_params : float64 array (blocks * m, N_PARAMS)
         The laws' parameters.
+    sampler : int
+        SAMPLER_DENSE (any law) or SAMPLER_EXACT (every matrix zero-mean
+        Gaussian, Haar-orthogonal, or zero; orthogonal with ``backward`` only
+        where ``n_out >= n_in``: the Python layer checks).
     bias_std : float
         Standard deviation of the branch biases (0 for none).
     code, param : int, float
@@ -602,6 +674,7 @@ def residual_dense_kernel(
             blocks,
             law_codes,
             law_params,
+            sampler,
             bias_std,
             code,
             param,

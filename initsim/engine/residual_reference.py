@@ -1,11 +1,14 @@
 """Plain-numpy twin of :mod:`initsim.engine.residual`, for tests only (slow).
 
 It follows the kernel's documented model and random-number layout (see
-:mod:`initsim.engine.residual`): every weight matrix is materialised with
-:func:`initsim.engine.laws.fill_weights_reference`, biases, inputs and the
-output direction come from the same substreams of :mod:`initsim.rng`, and the
-arithmetic is the obvious numpy on ``(units, B)`` matrices. The backward pass
-keeps every matrix and applies each Jacobian transpose explicitly.
+:mod:`initsim.engine.residual`): with the dense sampler every weight matrix is
+materialised with :func:`initsim.engine.laws.fill_weights_reference`; with
+the exact one each ``W X`` and ``W^T D`` is drawn by the Gram formulas of
+:mod:`initsim.engine.residual_exact` written in plain numpy (for every
+``B``, where the kernel has a one-input shortcut); biases, inputs and the
+output direction come from the same substreams of :mod:`initsim.rng`, and
+the arithmetic is the obvious numpy on ``(units, B)`` matrices. The backward
+pass applies each Jacobian transpose explicitly.
 
 :func:`finite_difference_input_gradient` is an independent, autograd-free
 check of that backward pass: central differences of the scalar
@@ -23,6 +26,8 @@ from initsim import activations
 from initsim.activations import Activation
 from initsim.engine import laws
 from initsim.engine.exact import INPUT_GIVEN, INPUT_SPHERE
+from initsim.engine.gram import RANK_RTOL
+from initsim.engine.reference import haar_frame_reference, psd_factor_reference
 from initsim.engine.residual import (
     BATCHNORM,
     LAYERNORM,
@@ -36,14 +41,18 @@ from initsim.engine.residual import (
     R_SATURATED,
     R_SHARE,
     RMSNORM,
+    SAMPLER_DENSE,
 )
 from initsim.rng import Purpose, fill_normals
 
 __all__ = [
     "ResidualTrace",
+    "exact_layer_reference",
+    "exact_layer_t_reference",
     "finite_difference_input_gradient",
     "norm_backward_reference",
     "norm_reference",
+    "reference_weights",
     "residual_reference",
     "residual_reference_net",
 ]
@@ -160,6 +169,100 @@ def _weights(key: np.ndarray, code: int, params: np.ndarray, t: int, shape: tupl
     return w
 
 
+def _normals_matrix(key: np.ndarray, purpose: int, t: int, start: int, rows: int, cols: int):
+    return _normals(key, purpose, t, start + rows * cols)[start:].reshape(rows, cols)
+
+
+def exact_layer_reference(
+    key: np.ndarray, code: int, params: np.ndarray, t: int, nout: int, x: np.ndarray
+) -> np.ndarray:
+    """Twin of :func:`initsim.engine.residual_exact.exact_layer`: ``W_t x`` for ``x`` (nin, B)."""
+    nin, b = x.shape
+    if code == laws.CONSTANT:
+        return np.zeros((nout, b))
+    r, _, rank = psd_factor_reference(x.T @ x, RANK_RTOL)
+    if rank < 0:
+        return np.full((nout, b), np.nan)
+    if rank == 0:
+        return np.zeros((nout, b))
+    if code == laws.GAUSSIAN:
+        return params[laws.P_SCALE] * _normals_matrix(key, Purpose.FORWARD, t, 0, nout, rank) @ r
+    psi = haar_frame_reference(_normals_matrix(key, Purpose.FORWARD, t, 0, max(nin, nout), rank))
+    return params[laws.P_GAIN] * psi[:nout] @ r
+
+
+def exact_layer_t_reference(
+    key: np.ndarray,
+    code: int,
+    params: np.ndarray,
+    t: int,
+    x: np.ndarray,
+    a: np.ndarray,
+    d: np.ndarray,
+) -> np.ndarray:
+    """Twin of :func:`initsim.engine.residual_exact.exact_layer_t`: ``W_t^T d`` given ``W_t x``."""
+    nin, _ = x.shape
+    nout = a.shape[0]
+    if code == laws.CONSTANT:
+        return np.zeros_like(x)
+    _, g_pinv, rank = psd_factor_reference(x.T @ x, RANK_RTOL)
+    g = x @ g_pinv @ a.T @ d
+    if rank < 0:
+        return np.full_like(x, np.nan)
+    if code == laws.GAUSSIAN:
+        r_d, _, rank_d = psd_factor_reference(d.T @ d, RANK_RTOL)
+        if rank_d < 0:
+            return np.full_like(x, np.nan)
+        if rank_d:
+            y = (
+                params[laws.P_SCALE]
+                * _normals_matrix(key, Purpose.BACKWARD, t, 0, nin, rank_d)
+                @ r_d
+            )
+            g = g + y - x @ g_pinv @ x.T @ y
+        return g
+    _, a_pinv, _ = psd_factor_reference(a.T @ a, RANK_RTOL)
+    res = d - a @ a_pinv @ a.T @ d
+    r_m, _, rank_m = psd_factor_reference(res.T @ res, RANK_RTOL)
+    if rank_m < 0:
+        g = np.full_like(x, np.nan)
+    k, m2 = nin - rank, nout - rank
+    p = min(k, rank_m)
+    if p > 0:
+        core = haar_frame_reference(_normals_matrix(key, Purpose.BACKWARD, t, 0, m2, rank_m))[:k]
+        if k > rank_m:  # R of the QR with a positive diagonal
+            core = np.linalg.qr(core)[1]
+            core = core * np.where(np.diag(core) < 0, -1.0, 1.0)[:, None]
+        yg = _normals_matrix(key, Purpose.BACKWARD, t, m2 * rank_m, nin, p)
+        phi = haar_frame_reference(yg - x @ g_pinv @ x.T @ yg)
+        g = g + params[laws.P_GAIN] * phi @ core @ r_m
+    return g
+
+
+def reference_weights(
+    key: np.ndarray,
+    n: int,
+    nb: int,
+    m: int,
+    blocks: int,
+    law_codes: np.ndarray,
+    law_params: np.ndarray,
+    bias_std: float,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Return the dense sampler's matrices and biases of one net, ``t = 0 .. blocks * m - 1``.
+
+    What :func:`residual_reference_net` draws itself when not given
+    ``weights`` and ``biases`` (the biases already multiplied by ``bias_std``).
+    """
+    shapes = [(n, n)] if m == 1 else [(nb, n)] + [(nb, nb)] * (m - 2) + [(n, nb)]
+    ws, bs = [], []
+    for t in range(blocks * m):
+        rows = shapes[t % m][0]
+        ws.append(_weights(key, int(law_codes[t]), law_params[t], t, shapes[t % m]))
+        bs.append(bias_std * _normals(key, Purpose.BIAS, t, rows))
+    return ws, bs
+
+
 def residual_reference_net(
     key: np.ndarray,
     n: int,
@@ -168,6 +271,7 @@ def residual_reference_net(
     blocks: int,
     law_codes: np.ndarray,
     law_params: np.ndarray,
+    sampler: int,
     bias_std: float,
     code: int,
     param: float,
@@ -183,6 +287,8 @@ def residual_reference_net(
     n_inputs: int,
     backward: bool,
     sat_threshold: float,
+    weights: list[np.ndarray] | None = None,
+    biases: list[np.ndarray] | None = None,
 ) -> ResidualTrace:
     """Run one net as :func:`initsim.engine.residual.residual_net` does, in numpy.
 
@@ -190,10 +296,14 @@ def residual_reference_net(
     ----------
     key : numpy.ndarray of uint64 (2,)
         The net's key.
-    n, nb, m, blocks, law_codes, law_params, bias_std, code, param, alpha, skip,
-    in_scale, act_scale, norm, norm_kind, eps, input_mode, given, n_inputs,
+    n, nb, m, blocks, law_codes, law_params, sampler, bias_std, code, param, alpha,
+    skip, in_scale, act_scale, norm, norm_kind, eps, input_mode, given, n_inputs,
     backward, sat_threshold
-        As for :func:`initsim.engine.residual.residual_dense_kernel`.
+        As for :func:`initsim.engine.residual.residual_kernel`.
+    weights, biases : list of numpy.ndarray, optional
+        Dense sampler only: matrix ``t`` (``rows x cols``) and its bias
+        (``rows``) for every ``t = l * m + k``, used instead of the key's
+        draws (``biases`` needs ``bias_std > 0`` to be used at all).
 
     Returns
     -------
@@ -205,15 +315,35 @@ def residual_reference_net(
     stats = np.full((blocks, N_RES_STATS), np.nan)
     x = _input(key, input_mode, given, n, b)
     trace = ResidualTrace(stats=stats, first=0, xs=[x])
-    tape = []  # per block: (v or None, s_pre, [W...], [pre-activations], y_post, s_post)
+    shapes = [(n, n)] if m == 1 else [(nb, n)] + [(nb, nb)] * (m - 2) + [(n, nb)]
+    # per matrix t: the dense W, or the exact sampler's (X, W X)
+    kept: dict[int, Any] = {}
+
+    def layer(t: int, inp: np.ndarray) -> np.ndarray:
+        code, params, rows = int(law_codes[t]), law_params[t], shapes[t % m][0]
+        if sampler == SAMPLER_DENSE:
+            given_w = weights is not None
+            kept[t] = weights[t] if given_w else _weights(key, code, params, t, shapes[t % m])
+            out = kept[t] @ inp
+        else:
+            out = exact_layer_reference(key, code, params, t, rows, inp)
+            kept[t] = (inp, out)
+        if bias_std > 0 and biases is not None:
+            out = out + biases[t][:, None]
+        elif bias_std > 0:
+            out = out + bias_std * _normals(key, Purpose.BIAS, t, rows)[:, None]
+        return out
+
+    def layer_t(t: int, d: np.ndarray) -> np.ndarray:
+        if sampler == SAMPLER_DENSE:
+            return kept[t].T @ d
+        inp, a = kept[t]
+        return exact_layer_t_reference(key, int(law_codes[t]), law_params[t], t, inp, a, d)
+
+    tape = []  # per block: (v or None, s_pre, [pre-activations], y_post, s_post)
     with np.errstate(all="ignore"):
         for blk in range(blocks):
             t0 = blk * m
-            shapes = [(n, n)] if m == 1 else [(nb, n)] + [(nb, nb)] * (m - 2) + [(n, nb)]
-            ws = [_weights(key, law_codes[t0 + k], law_params[t0 + k], t0 + k, shapes[k])
-                  for k in range(m)]  # fmt: skip
-            bias = [bias_std * _normals(key, Purpose.BIAS, t0 + k, shapes[k][0])[:, None]
-                    if bias_std > 0 else 0.0 for k in range(m)]  # fmt: skip
             s_pre = None
             v = x
             if norm == NORM_PRE:
@@ -222,14 +352,14 @@ def residual_reference_net(
             pre = []
             if m == 1:
                 pre.append(u)
-                f = ws[0] @ (act_scale * act.phi(u)) + bias[0]
+                f = layer(t0, act_scale * act.phi(u))
             else:
                 a = u
                 for k in range(m - 1):
-                    h = ws[k] @ a + bias[k]
+                    h = layer(t0 + k, a)
                     pre.append(h)
                     a = act_scale * act.phi(h)
-                f = ws[m - 1] @ a + bias[m - 1]
+                f = layer(t0 + m - 1, a)
             phis = [act.phi(h) for h in pre]
             stats[blk, R_BRANCH_Q] = np.mean(pre[0] ** 2)
             stats[blk, R_DEAD] = np.mean([np.mean(np.all(p == 0.0, axis=1)) for p in phis])
@@ -247,7 +377,7 @@ def residual_reference_net(
             x = z
             trace.xs.append(x)
             stats[blk, R_Q] = np.mean(x**2)
-            tape.append((v, s_pre, ws, pre, x, s_post))
+            tape.append((v, s_pre, pre, x, s_post))
             if not np.isfinite(stats[blk, R_Q]):
                 trace.first = blk + 1
                 return trace
@@ -257,15 +387,16 @@ def residual_reference_net(
         trace.direction = g.copy()
         stats[blocks - 1, R_GRAD_SQ] = np.mean(g**2)
         for blk in range(blocks - 1, -1, -1):
-            v, s_pre, ws, pre, y_post, s_post = tape[blk]
+            v, s_pre, pre, y_post, s_post = tape[blk]
+            t0 = blk * m
             gz = norm_backward_reference(g, y_post, s_post, norm_kind) if norm == NORM_POST else g
             d = alpha[blk] * gz  # gradient with respect to F
             if m == 1:
-                gu = act_scale * act.dphi(pre[0]) * (ws[0].T @ d)
+                gu = act_scale * act.dphi(pre[0]) * layer_t(t0, d)
             else:
                 for k in range(m - 1, 0, -1):
-                    d = (ws[k].T @ d) * (act_scale * act.dphi(pre[k - 1]))
-                gu = ws[0].T @ d
+                    d = layer_t(t0 + k, d) * (act_scale * act.dphi(pre[k - 1]))
+                gu = layer_t(t0, d)
             gv = in_scale[blk] * gu
             if norm == NORM_PRE:
                 gv = norm_backward_reference(gv, v, s_pre, norm_kind)
@@ -277,7 +408,7 @@ def residual_reference_net(
 
 
 def residual_reference(keys: np.ndarray, *args: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Twin of :func:`initsim.engine.residual.residual_dense_kernel` (returns its outputs).
+    """Twin of :func:`initsim.engine.residual.residual_kernel` (returns its outputs).
 
     Parameters
     ----------

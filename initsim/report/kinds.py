@@ -2,8 +2,9 @@
 
 A kind states the options its ``[[figure]]`` table accepts (besides ``kind``,
 ``experiment`` and ``title``), the kind of cell its experiments must hold
-(``"simulate"``, ``"jacobian"`` or ``"train"``) and the function that draws
-it, by module and name. :data:`initsim.report.FIGURE_KINDS`,
+(``"simulate"``, ``"jacobian"`` or ``"train"``; for simulate cells also their
+``arch``, checked by :func:`arch_mismatch` when a spec is read) and the
+function that draws it, by module and name. :data:`initsim.report.FIGURE_KINDS`,
 :data:`initsim.report.FIGURE_OPTIONS` (read by the study spec's validator)
 and :data:`initsim.report.pdf.FIGURES` all derive from :data:`KINDS`; the
 drawing modules, which import matplotlib, are imported only by
@@ -17,12 +18,12 @@ shipped spec draws every kind).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["KINDS", "FigureKind"]
+__all__ = ["KINDS", "FigureKind", "arch_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class FigureKind:
     cell_kind : str
         The kind of every cell it draws: ``"simulate"``, ``"jacobian"`` or
         ``"train"``.
+    arch : str or None
+        The architecture of the simulate cells it draws (``"mlp"`` or
+        ``"residual"``, the cell's ``arch`` parameter); None for the other
+        cell kinds.
     module, function : str
         Where the drawing function lives, e.g.
         ``"initsim.report.histograms"`` and ``"histograms_figure"``; it takes
@@ -47,6 +52,7 @@ class FigureKind:
     cell_kind: str
     module: str
     function: str
+    arch: str | None = None
 
     def load(self) -> Callable[..., Any]:
         """Import and return the drawing function (this imports matplotlib).
@@ -59,8 +65,12 @@ class FigureKind:
         return getattr(importlib.import_module(self.module), self.function)
 
 
-def _kind(options: tuple[str, ...], cell_kind: str, module: str, function: str) -> FigureKind:
-    return FigureKind(options, cell_kind, f"initsim.report.{module}", function)
+def _kind(
+    options: tuple[str, ...], cell_kind: str, module: str, function: str, arch: str | None = None
+) -> FigureKind:
+    if cell_kind == "simulate" and arch is None:
+        arch = "mlp"
+    return FigureKind(options, cell_kind, f"initsim.report.{module}", function, arch)
 
 
 #: Figure kind -> its declaration, in the order the kinds are listed to users.
@@ -76,7 +86,35 @@ KINDS: Mapping[str, FigureKind] = MappingProxyType(
         "finite-width": _kind((), "simulate", "finite_width", "finite_width_figure"),
         "jacobian-spectra": _kind((), "jacobian", "jacobian_spectra", "jacobian_spectra_figure"),
         "residual-profile": _kind(
-            ("level",), "simulate", "residual_profiles", "residual_profile_figure"
+            ("level",), "simulate", "residual_profiles", "residual_profile_figure", "residual"
         ),
     }
 )
+
+
+def arch_mismatch(kind: FigureKind, cells: Sequence[Any]) -> str | None:
+    """Say which simulate cells a figure kind cannot draw for their architecture, or None.
+
+    Parameters
+    ----------
+    kind : FigureKind
+        The figure's kind.
+    cells : sequence
+        Its cells (anything with ``id``, ``kind`` and ``params``).
+
+    Returns
+    -------
+    str or None
+        ``'draws arch = "mlp" cells; ... are arch = "residual": use kind = ...'``,
+        or None when every simulate cell has the kind's architecture.
+    """
+    if kind.arch is None:
+        return None
+    wrong = [c for c in cells if c.kind == "simulate" and c.params.get("arch", "mlp") != kind.arch]
+    if not wrong:
+        return None
+    other = wrong[0].params.get("arch", "mlp")
+    instead = [n for n, k in KINDS.items() if k.arch == other]
+    hint = f': use kind = "{instead[0]}"' if len(instead) == 1 else ""
+    ids = ", ".join(c.id for c in wrong[:4]) + (", ..." if len(wrong) > 4 else "")
+    return f'draws arch = "{kind.arch}" cells; {ids} are arch = "{other}"{hint}'

@@ -31,7 +31,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from initsim._files import temp_file_in
-from initsim.report.kinds import KINDS
+from initsim.report.kinds import KINDS, arch_mismatch
 from initsim.report.pages import (
     APPENDIX_LINES,
     APPENDIX_SIZE,
@@ -101,7 +101,7 @@ def plan_figures(study: Any) -> list[tuple[str, list[str], list[Any], dict[str, 
     ValueError
         For an unknown figure kind (the valid kinds are listed), an unknown
         option, an experiment missing from the study (the present ones are
-        listed), or cells of the wrong kind.
+        listed), or cells of the wrong kind or architecture.
     """
     present: list[str] = []
     for c in study.cells:
@@ -136,6 +136,9 @@ def plan_figures(study: Any) -> list[tuple[str, list[str], list[Any], dict[str, 
             raise ValueError(
                 f"figure {i + 1} ({kind}) needs '{need}' cells; got other kinds: {', '.join(wrong)}"
             )
+        mismatch = arch_mismatch(KINDS[kind], cells)
+        if mismatch:
+            raise ValueError(f"figure {i + 1} ({kind}) {mismatch}")
         plan.append((kind, names, cells, options))
     return plan
 

@@ -7,15 +7,16 @@ block with its confidence band, and the mean-field prediction of
 the cell; a second panel does the same for ``grad_sq^l`` when the cells
 recorded gradients (:func:`initsim.theory.residual.residual_grad_map`).
 
-The theory module is imported when a figure is drawn, and any failure of it
-(missing, a function that raises or returns the wrong shape) only removes
-that cell's theory line; the caption says which cells have none and why.
+The lines are the ones :func:`initsim.check` tests a residual run against
+(:func:`initsim.residual_check.residual_predictions` on what
+:func:`initsim.residual_check.residual_theory_inputs` reads from the run's
+config). A configuration the theory does not cover, or a theory that fails
+(raises, or returns the wrong number of values), only removes that cell's
+theory line; the caption says which cells have none and why.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,9 +39,8 @@ from initsim.report._common import (
     varying_keys,
 )
 
-__all__ = ["ResidualTheory", "branch_sigma_w2", "residual_profile_figure", "residual_theory"]
+__all__ = ["ResidualTheory", "residual_profile_figure", "residual_theory"]
 
-_THEORY_MODULE = "initsim.theory.residual"
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 #: How the caption spells each normalization placement's block.
 _BLOCKS = {
@@ -85,97 +85,20 @@ def _is_residual(result: Any) -> bool:
     return _config(result).get("arch") == "residual"
 
 
-def _fans(cfg: Mapping[str, Any]) -> list[tuple[int, int]]:
-    """``(fan_in, fan_out)`` per branch layer: (n, nb), (nb, nb), ..., (nb, n); (n, n) if m = 1."""
-    from initsim.residual import branch_fans
-
-    n = int(cfg["width"])
-    return branch_fans(n, int(cfg.get("width_branch") or n), int(cfg["branch_layers"]))
-
-
-def branch_sigma_w2(config: Mapping[str, Any]) -> tuple[list[float] | None, str | None]:
-    """``sigma_w2 = fan_in * Var(W_k)`` of each branch layer of a residual run, or why not.
-
-    Parameters
-    ----------
-    config : mapping
-        A residual result's ``provenance["config"]`` (``init``, ``init_params``,
-        ``width``, ``width_branch``, ``branch_layers``).
-
-    Returns
-    -------
-    (list of float, None) or (None, str)
-        One ``sigma_w2`` per branch layer (0 for a zero-initialised layer; an
-        orthogonal layer of gain ``g`` gives ``g^2 fan_in / max(fan_in, fan_out)``,
-        as in :func:`initsim.checks.theory_inputs`), or None and the reason
-        the mean-field theory does not cover the weights (a shifted,
-        asymmetric or non-zero deterministic law).
-    """
-    from initsim import initializers
-
-    names = config.get("init")
-    params = config.get("init_params")
-    fans = _fans(config)
-    if isinstance(names, str):
-        names = [names] * len(fans)
-    if not isinstance(params, list):
-        params = [params or {}] * len(names)
-    if len(names) != len(fans) or len(params) != len(fans):
-        return None, f"the config names {len(names)} initializers for {len(fans)} branch layers"
-    out: list[float] = []
-    for k, (name, p, (fi, fo)) in enumerate(zip(names, params, fans, strict=True)):
-        ini = initializers.get(name, **(p or {}))
-        spec = ini.law_spec(fi, fo)
-        if spec.law == "constant" and spec.value == 0.0:
-            out.append(0.0)  # a zero layer: the branch is 0 whatever the rest
-        elif not spec.is_centred():
-            return None, (
-                f"branch layer {k + 1}'s initializer {describe_init({'name': name, **(p or {})})} "
-                f"(law {spec.law!r}) is not zero-mean symmetric random; the theory covers those"
-            )
-        elif spec.law == "orthogonal":
-            out.append(spec.gain**2 * fi / max(fi, fo))
-        else:
-            out.append(float(ini.sigma_w2(fi, fo)))
-    return out, None
-
-
-def _theory_call(fn: Any, depth: int, kwargs: dict[str, Any], args: tuple[Any, ...]) -> np.ndarray:
-    """Call a theory function with the keywords it accepts; return ``depth`` values."""
-    try:
-        accepted = inspect.signature(fn).parameters
-        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-        kw = kwargs if var_kw else {k: v for k, v in kwargs.items() if k in accepted}
-    except (TypeError, ValueError):  # no signature (a builtin): pass everything
-        kw = kwargs
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.asarray(fn(*args, **kw), dtype=float).ravel()
-    if out.shape == (depth + 1,):  # with the input's value first
-        out = out[1:]
-    if out.shape != (depth,):
-        raise ValueError(f"returned {out.shape[0]} values for {depth} blocks")
-    return out
-
-
 def _why(err: BaseException) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def residual_theory(result: Any) -> ResidualTheory:
-    """Mean-field lines of a residual run: ``E[q^l]`` and ``E[grad_sq^l]`` per block.
+    """Theory lines of a residual run: ``E[q^l]`` and ``E[grad_sq^l]`` per block.
 
-    Reads the run's recorded config (activation, per-block ``alpha``,
-    ``skip``, ``in_scale``, the activations' scale, the normalization, the
-    branch initializers) and calls
-    :func:`initsim.theory.residual.residual_q_map` and
-    :func:`~initsim.theory.residual.residual_grad_map` with ``q0 = 1`` (the
-    input has ``E[||x^0||^2] = n``). A zero branch layer (Fixup's last) makes
-    the branch exactly 0, which the maps (they need ``sigma_w2 > 0``) are given
-    as ``alpha = 0``. The activation scale of NF-ResNets
-    (``gamma``) is passed as ``act_scale`` when the theory takes it, else it
-    is folded into the next layer's ``sigma_w2`` (``gamma^2`` times it; exact,
-    since the scaled activations only enter that layer).
+    The lines :func:`initsim.check` tests the run against: the run's recorded
+    config is read by :func:`initsim.residual_check.residual_theory_inputs`
+    and the lines come from :func:`initsim.residual_check.residual_predictions`
+    (:func:`initsim.theory.residual.residual_q_map` and ``residual_grad_map``
+    with ``q0 = 1``; a zero branch layer makes the branch exactly 0, given
+    to the maps as ``alpha = 0``).
 
     Parameters
     ----------
@@ -186,84 +109,31 @@ def residual_theory(result: Any) -> ResidualTheory:
     -------
     ResidualTheory
         The lines, or the reason for each missing one. Never raises: a
-        missing theory module or a function that fails gives a reason.
+        configuration the theory does not cover, or a theory that fails or
+        returns the wrong number of values, gives a reason.
     """
-    from initsim import activations
+    from initsim.residual_check import residual_predictions, residual_theory_inputs
 
-    cfg = _config(result)
     has_grad = getattr(result, "grad_sq", None) is not None
     depth = int(result.depth)
 
     def none(reason: str) -> ResidualTheory:
         return ResidualTheory(None, None, reason, reason if has_grad else None)
 
-    if not cfg or cfg.get("arch") != "residual":
-        return none("the result has no residual config")
-    try:
-        sigma_w2, reason = branch_sigma_w2(cfg)
-    except (KeyError, TypeError, ValueError) as err:
-        return none(f"its initializers could not be read ({_why(err)})")
-    if sigma_w2 is None:
+    ti, reason = residual_theory_inputs(result)
+    if ti is None:
         return none(str(reason))
-    if cfg.get("input") not in ("sphere", "gaussian"):
-        return none("its inputs are a given array (the theory needs E[q^0] = 1)")
     try:
-        act = activations.Activation.from_param(
-            cfg["activation"], float(cfg.get("activation_param", 0.0))
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        return none(f"its activation could not be read ({_why(err)})")
-    try:
-        module = importlib.import_module(_THEORY_MODULE)
-    except Exception as err:  # a broken theory module must not break the report
-        return none(f"{_THEORY_MODULE} could not be imported ({_why(err)})")
-    m = len(sigma_w2)
-    act_scale = float(cfg.get("act_scale", 1.0))
-    kwargs: dict[str, Any] = {
-        "q0": 1.0,
-        "branch_layers": m,
-        "norm": cfg.get("norm", "none"),
-        "norm_kind": cfg.get("norm_kind", "layernorm"),
-        "eps": float(cfg.get("eps", 0.0)),
-        "skip": list(cfg.get("skip", [1.0] * depth)),
-        "sigma_b2": float(cfg.get("bias_std", 0.0)) ** 2,
-        "in_scale": list(cfg.get("in_scale", [1.0] * depth)),
-        "width": int(cfg["width"]),
-        "width_branch": int(cfg.get("width_branch") or cfg["width"]),
-    }
-    alpha = list(cfg.get("alpha", [1.0] * depth))
-    if 0.0 in sigma_w2:
-        # a zero branch layer (Fixup's last): F = 0 exactly, which is alpha = 0 for the maps
-        # (they need sigma_w2 > 0; the stand-in value is multiplied by alpha = 0)
-        if kwargs["sigma_b2"] > 0.0:
-            return none("a zero branch layer followed by biases is not modelled by the theory")
-        alpha = [0.0] * depth
-        sigma_w2 = [1.0] * m
-
-    def line(name: str) -> tuple[np.ndarray | None, str | None]:
-        fn = getattr(module, name, None)
-        if not callable(fn):
-            return None, f"{_THEORY_MODULE}.{name} is not available"
-        s2 = list(sigma_w2)
-        kw = dict(kwargs)
-        try:
-            takes_scale = "act_scale" in inspect.signature(fn).parameters
-        except (TypeError, ValueError):
-            takes_scale = False
-        if act_scale != 1.0:
-            if takes_scale:
-                kw["act_scale"] = act_scale
-            else:  # phi -> gamma phi feeds layer k + 1 (layer 1 for m = 1)
-                for k in range(1 if m > 1 else 0, m):
-                    s2[k] *= act_scale**2
-        try:
-            return _theory_call(fn, depth, kw, (act, s2 if m > 1 else s2[0], alpha, depth)), None
-        except Exception as err:  # any failure: no line, and say why
-            return None, f"{name} failed ({_why(err)})"
-
-    q, q_reason = line("residual_q_map")
-    g, g_reason = line("residual_grad_map") if has_grad else (None, None)
-    return ResidualTheory(q, g, q_reason, g_reason)
+        q, g = residual_predictions(ti, backward=has_grad)
+    except Exception as err:  # a failing theory must not break the report
+        return none(f"the residual theory failed ({_why(err)})")
+    lines = []
+    for line in (q, g):
+        values = None if line is None else np.asarray(line, dtype=float).ravel()
+        if values is not None and values.shape != (depth,):
+            return none(f"the residual theory returned {values.size} values for {depth} blocks")
+        lines.append(values)
+    return ResidualTheory(lines[0], lines[1], None, None)
 
 
 # ----------------------------------------------------------------------------------
@@ -447,7 +317,7 @@ def _theory_text(cells: Sequence[Any], theories: Sequence[ResidualTheory], has_g
     drawn = [c for c, t in zip(cells, theories, strict=True) if t.q is not None]
     grad_drawn = [c for c, t in zip(cells, theories, strict=True) if t.grad_sq is not None]
     what = (
-        f"E[q^l] from the mean-field residual length map {_THEORY_MODULE}.residual_q_map"
+        "E[q^l] from the mean-field residual length map initsim.theory.residual.residual_q_map"
         + (", E[grad_sq^l] from its gradient map residual_grad_map" if has_grad else "")
         + " (with sigma_w2 = fan_in Var(W_k) of each branch layer from the cell's "
         "initializers and the cell's recorded alpha, skip, normalization, eps and scales; a "

@@ -288,7 +288,9 @@ class StudyResults:
             ``check_verdict`` is the cell's overall verdict (its claims
             included), ``claim_verdict`` and ``claims`` its claim rows, e.g.
             ``"E[q^L] - E[q^1] = -0.49 (predicted 0, p = 1e-30): FAIL"``. Text
-            columns are as wide as their longest value.
+            columns are as wide as their longest value. For a residual cell a
+            "layer" is a block, ``q`` and ``grad_sq`` are the stream's, and
+            ``act_mean`` and ``act_var`` are NaN.
         """
         cells = [c for c in self.cells if c.kind == "simulate"]
         extra = _varying_params(cells) if cells else []
@@ -314,6 +316,12 @@ class StudyResults:
             else:
                 g_mean = g_lo = g_hi = np.full(r.depth, np.nan)
             nonfinite = r.first_nonfinite_layer
+            # a residual net records its stream, not a layer's activations: NaN there
+            if hasattr(r, "act_mean"):
+                act_mean = [float(np.mean(r.act_mean[:, i])) for i in range(r.depth)]
+                act_var = [float(np.mean(r.act_var[:, i])) for i in range(r.depth)]
+            else:
+                act_mean = act_var = [math.nan] * r.depth
             for layer in range(1, r.depth + 1):
                 i = layer - 1
                 qrow = verdicts.get(("E[q]", layer))
@@ -336,8 +344,8 @@ class StudyResults:
                         g_mean[i],
                         g_lo[i],
                         g_hi[i],
-                        float(np.mean(r.act_mean[:, i])),
-                        float(np.mean(r.act_var[:, i])),
+                        act_mean[i],
+                        act_var[i],
                         float(np.mean(r.dead_fraction[:, i])),
                         float(np.mean(r.saturated_fraction[:, i])),
                         int(np.sum((nonfinite > 0) & (nonfinite <= layer))),

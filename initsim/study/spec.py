@@ -290,6 +290,12 @@ def _check_param(key: str, rule: str, value: Any) -> None:
     elif rule == "nonneg_real":
         if not _is_real(value) or value < 0:
             raise ValueError(f"must be a finite number >= 0; got {value!r}")
+    elif rule in ("per_block_nonneg", "per_block_real"):
+        low = 0.0 if rule == "per_block_nonneg" else -math.inf
+        what = "a finite number >= 0" if low == 0.0 else "a finite number"
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(_is_real(v) and v >= low for v in items):
+            raise ValueError(f"must be {what} or a list of them, one per block; got {value!r}")
     elif rule == "pos_real":
         if not _is_real(value) or value <= 0:
             raise ValueError(f"must be a finite number > 0; got {value!r}")
@@ -744,10 +750,10 @@ def parse_spec(
     figures = data.get("figure", [])
     if not isinstance(figures, list):
         raise top.error("figure", "figure must be an array of tables ([[figure]])")
+    cells = [cell for exp in prepared for cell in _expand_experiment(exp)]
     for f_index, fig in enumerate(figures):
         fctx = _Context(loc, "[[figure]]", f_index, f"figure #{f_index + 1}")
-        _check_figure(fctx, fig, set(seen.values()))
-    cells = [cell for exp in prepared for cell in _expand_experiment(exp)]
+        _check_figure(fctx, fig, set(seen.values()), cells)
     return StudySpec(
         name=name,
         seed=int(seed),
@@ -759,7 +765,7 @@ def parse_spec(
     )
 
 
-def _check_figure(ctx: _Context, fig: Any, experiments: set[str]) -> None:
+def _check_figure(ctx: _Context, fig: Any, experiments: set[str], cells: Sequence[Any]) -> None:
     if not isinstance(fig, Mapping):
         raise ctx.error(None, "figure must be a table")
     kind = fig.get("kind")
@@ -779,6 +785,11 @@ def _check_figure(ctx: _Context, fig: Any, experiments: set[str]) -> None:
             close = difflib.get_close_matches(str(n), sorted(experiments), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ctx.error("experiment", f"figure refers to unknown experiment {n!r}{hint}")
+    from initsim.report.kinds import KINDS, arch_mismatch
+
+    wrong = arch_mismatch(KINDS[kind], [c for c in cells if c.experiment in names])
+    if wrong:
+        raise ctx.error("experiment", f"a {kind!r} figure {wrong}")
     if "title" in fig and not isinstance(fig["title"], str):
         raise ctx.error("title", "title must be a string")
 
