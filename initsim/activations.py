@@ -20,33 +20,55 @@ Conventions, identical in the compiled and the numpy versions:
 * NaN in gives NaN out, for ``phi`` and ``phi'`` alike.
 * ``+-inf`` give the limits: ``relu(inf) = inf``, ``sigmoid(+-inf) = 1, 0``,
   ``tanh(+-inf) = +-1``, ``gelu(-inf) = silu(-inf) = -0.0``,
-  ``softplus(-inf) = 0``; ``phi'(+-inf)`` is the limit of ``phi'``.
+  ``softplus(-inf) = 0``, ``atan(+-inf) = +-pi/2``, ``softsign(+-inf) = +-1``,
+  ``bent_identity(+-inf) = +-inf``; ``phi'(+-inf)`` is the limit of ``phi'``
+  (``bent_identity'(+-inf) = 1.5, 0.5``). The exceptions are ``sin`` and
+  ``cos``, which have no limit: ``sin(+-inf)``, ``cos(+-inf)`` and their
+  derivatives there are NaN (as in IEEE 754 and numpy).
   No extreme input raises or warns (softplus, sigmoid and friends are
-  evaluated in overflow-free forms).
+  evaluated in overflow-free forms); a result too large for a float
+  (``square(1e200)``, ``selu(1.75e308)``) is ``inf``, silently.
 * Derivatives at kinks (where ``phi'`` jumps) are fixed as follows:
   ``relu'(0) = 0``, ``leaky_relu'(0) = slope``, ``elu'(0) = 1`` and
-  ``selu'(0) = lambda`` (right derivatives), and ``hard_tanh'(+-1) = 0``
-  (derivative 1 only strictly inside ``(-1, 1)``). The kink locations are
-  listed in :attr:`Activation.kinks`.
+  ``selu'(0) = lambda`` (right derivatives), ``hard_tanh'(+-1) = 0``
+  (derivative 1 only strictly inside ``(-1, 1)``) and ``abs'(0) = 0`` (the
+  sign function, as in PyTorch's autograd; it is also
+  ``relu'(x) - relu'(-x)`` at 0 with ``relu'(0) = 0``). The kink locations
+  are listed in :attr:`Activation.kinks`.
 
 The catalogue (canonical names; ``param`` in brackets):
 
-==============  ===========================================  ==========
-name            phi(x)                                       param
-==============  ===========================================  ==========
-``linear``      ``x``
-``relu``        ``max(x, 0)``
-``leaky_relu``  ``x if x > 0 else slope * x``                 slope=0.01
-``elu``         ``x if x > 0 else alpha * (exp(x) - 1)``      alpha=1.0
-``selu``        ``lambda * elu(x; alpha)``, fixed constants
-``gelu``        ``x * Phi(x)``, Phi the normal cdf (exact)
-``silu``        ``x * sigmoid(x)``
-``softplus``    ``log(1 + exp(x))``
-``sigmoid``     ``1 / (1 + exp(-x))``
-``tanh``        ``tanh(x)``
-``erf``         ``erf(x)``
-``hard_tanh``   ``clip(x, -1, 1)``
-==============  ===========================================  ==========
+=================  ===================================================  ==========
+name               phi(x)                                               param
+=================  ===================================================  ==========
+``linear``         ``x``
+``relu``           ``max(x, 0)``
+``leaky_relu``     ``x if x > 0 else slope * x``                        slope=0.01
+``elu``            ``x if x > 0 else alpha * (exp(x) - 1)``             alpha=1.0
+``selu``           ``lambda * elu(x; alpha)``, fixed constants
+``gelu``           ``x * Phi(x)``, Phi the normal cdf (exact)
+``silu``           ``x * sigmoid(x)``
+``softplus``       ``log(1 + exp(x))``
+``sigmoid``        ``1 / (1 + exp(-x))``
+``tanh``           ``tanh(x)``
+``erf``            ``erf(x)``
+``hard_tanh``      ``clip(x, -1, 1)``
+``abs``            ``|x|``
+``sin``            ``sin(x)``
+``cos``            ``cos(x)``
+``softsign``       ``x / (1 + |x|)``
+``atan``           ``arctan(x)``
+``asinh``          ``arcsinh(x) = log(x + sqrt(x^2 + 1))``
+``bent_identity``  ``(sqrt(x^2 + 1) - 1) / 2 + x``
+``square``         ``x^2``
+``gelu_tanh``      ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
+=================  ===================================================  ==========
+
+``gelu_tanh`` is PyTorch's ``GELU(approximate="tanh")`` (also HuggingFace's
+``gelu_new`` / ``gelu_pytorch_tanh``); it is evaluated as the equal
+``x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))``, which does not cancel for
+negative ``x``. Integer codes 12 ... 20 (:data:`ABS` ... :data:`GELU_TANH`)
+were added after the first twelve; codes are never renumbered.
 """
 
 from __future__ import annotations
@@ -63,9 +85,15 @@ from scipy import special
 from initsim._jit import jit
 
 __all__ = [
+    "ABS",
+    "ASINH",
+    "ATAN",
+    "BENT_IDENTITY",
+    "COS",
     "ELU",
     "ERF",
     "GELU",
+    "GELU_TANH",
     "HARD_TANH",
     "LEAKY_RELU",
     "LINEAR",
@@ -75,7 +103,10 @@ __all__ = [
     "SELU_LAMBDA",
     "SIGMOID",
     "SILU",
+    "SIN",
     "SOFTPLUS",
+    "SOFTSIGN",
+    "SQUARE",
     "TANH",
     "Activation",
     "dphi_array",
@@ -99,6 +130,15 @@ SIGMOID = 8
 TANH = 9
 ERF = 10
 HARD_TANH = 11
+ABS = 12
+SIN = 13
+COS = 14
+SOFTSIGN = 15
+ATAN = 16
+ASINH = 17
+BENT_IDENTITY = 18
+SQUARE = 19
+GELU_TANH = 20
 
 #: SELU's scale and alpha (Klambauer et al. 2017), as in PyTorch.
 SELU_LAMBDA = 1.0507009873554804934193349852946
@@ -115,6 +155,13 @@ _TWO_OVER_SQRTPI = 1.1283791670955125738961589031215  # 2 / sqrt(pi)
 _GELU_CUT = 40.0
 # exp(-750) underflows to 0, so sigmoid(-750) == 0 and silu(x) == -0.0 below it.
 _SILU_CUT = 750.0
+# gelu_tanh = x * sigmoid(2 u), u = sqrt(2/pi) x (1 + 0.044715 x^2): at |x| = 30,
+# 2 u ~ 1973, so sigmoid(2 u) is exactly 1 (or 0) beyond: clamping x there is exact.
+_GELU_TANH_CUT = 30.0
+_GELU_TANH_K = 0.79788456080286535587989211986876  # sqrt(2 / pi)
+_GELU_TANH_C = 0.044715
+# softsign: beyond 1e300 x / (1 + |x|) rounds to +-1; clamping avoids inf / inf.
+_SOFTSIGN_CUT = 1e300
 
 
 # ----------------------------------------------------------------------------------
@@ -180,6 +227,40 @@ def phi_scalar(code: int, param: float, x: float) -> float:
         elif x < -1.0:
             return -1.0
         return x
+    elif code == ABS:
+        return abs(x)
+    elif code == SIN:
+        if abs(x) == math.inf:  # no limit; also keeps the pure-Python run from raising
+            return math.nan
+        return math.sin(x)
+    elif code == COS:
+        if abs(x) == math.inf:
+            return math.nan
+        return math.cos(x)
+    elif code == SOFTSIGN:
+        xc = min(max(x, -_SOFTSIGN_CUT), _SOFTSIGN_CUT)  # exact: +-1 beyond; no inf / inf
+        return xc / (1.0 + abs(xc))
+    elif code == ATAN:
+        return math.atan(x)
+    elif code == ASINH:
+        return math.asinh(x)
+    elif code == BENT_IDENTITY:
+        a = abs(x)
+        if a == math.inf:
+            return x
+        # g = sqrt(x^2 + 1) - 1 without cancellation; beyond 1e150 it rounds to |x|
+        g = x * x / (math.sqrt(1.0 + x * x) + 1.0) if a <= 1e150 else a
+        return 0.5 * g + x
+    elif code == SQUARE:
+        return x * x
+    elif code == GELU_TANH:
+        # 0.5 x (1 + tanh(u)) = x sigmoid(2 u); clamping is exact beyond the cut
+        xm = max(x, -_GELU_TANH_CUT)
+        xc = min(xm, _GELU_TANH_CUT)
+        t = 2.0 * _GELU_TANH_K * xc * (1.0 + _GELU_TANH_C * xc * xc)
+        e = math.exp(-abs(t))
+        s = 1.0 / (1.0 + e) if t >= 0.0 else e / (1.0 + e)
+        return xm * s
     return math.nan
 
 
@@ -188,7 +269,8 @@ def dphi_scalar(code: int, param: float, x: float) -> float:
     """Evaluate the derivative of activation ``code`` at ``x`` (compiled).
 
     Kink conventions: ``relu'(0) = 0``, ``leaky_relu'(0) = slope``,
-    ``elu'(0) = 1``, ``selu'(0) = lambda``, ``hard_tanh'(+-1) = 0``.
+    ``elu'(0) = 1``, ``selu'(0) = lambda``, ``hard_tanh'(+-1) = 0``,
+    ``abs'(0) = 0``.
 
     Parameters
     ----------
@@ -246,6 +328,57 @@ def dphi_scalar(code: int, param: float, x: float) -> float:
         return _TWO_OVER_SQRTPI * math.exp(-xc * xc)
     elif code == HARD_TANH:
         return 1.0 if -1.0 < x < 1.0 else 0.0
+    elif code == ABS:
+        if x > 0.0:
+            return 1.0
+        return -1.0 if x < 0.0 else 0.0
+    elif code == SIN:
+        if abs(x) == math.inf:
+            return math.nan
+        return math.cos(x)
+    elif code == COS:
+        if abs(x) == math.inf:
+            return math.nan
+        return -math.sin(x)
+    elif code == SOFTSIGN:
+        t = 1.0 / (1.0 + abs(x))  # t * t underflows gracefully where (1 + |x|)^2 overflows
+        return t * t
+    elif code == ATAN:
+        a = abs(x)
+        if a <= 1.0:
+            return 1.0 / (1.0 + x * x)
+        t = 1.0 / a
+        return t * t / (1.0 + t * t)
+    elif code == ASINH:
+        a = abs(x)
+        if a <= 1.0:
+            return 1.0 / math.sqrt(1.0 + x * x)
+        t = 1.0 / a
+        return t / math.sqrt(1.0 + t * t)
+    elif code == BENT_IDENTITY:
+        # 1 + x / (2 sqrt(x^2 + 1)), the ratio written without overflow
+        a = abs(x)
+        if a <= 1.0:
+            r = x / math.sqrt(1.0 + x * x)
+        else:
+            t = 1.0 / a
+            r = math.copysign(1.0 / math.sqrt(1.0 + t * t), x)
+        return 1.0 + 0.5 * r
+    elif code == SQUARE:
+        return 2.0 * x
+    elif code == GELU_TANH:
+        # s + x s (1 - s) 2 u'(x), s = sigmoid(2 u), 1 - s = sigmoid(-2 u) without cancellation
+        xc = min(max(x, -_GELU_TANH_CUT), _GELU_TANH_CUT)
+        t = 2.0 * _GELU_TANH_K * xc * (1.0 + _GELU_TANH_C * xc * xc)
+        e = math.exp(-abs(t))
+        if t >= 0.0:
+            s = 1.0 / (1.0 + e)
+            sm = e / (1.0 + e)
+        else:
+            s = e / (1.0 + e)
+            sm = 1.0 / (1.0 + e)
+        dt = 2.0 * _GELU_TANH_K * (1.0 + 3.0 * _GELU_TANH_C * xc * xc)
+        return s + xc * dt * s * sm
     return math.nan
 
 
@@ -425,6 +558,117 @@ def _dphi_hard_tanh(x: FloatArray, p: float) -> FloatArray:
     return _keep_nan(x, np.where((x > -1.0) & (x < 1.0), 1.0, 0.0))
 
 
+def _phi_abs(x: FloatArray, p: float) -> FloatArray:
+    return np.abs(x)
+
+
+def _dphi_abs(x: FloatArray, p: float) -> FloatArray:
+    return _keep_nan(x, np.where(x > 0.0, 1.0, np.where(x < 0.0, -1.0, 0.0)))
+
+
+def _finite_or_nan(x: FloatArray, f: Callable[[FloatArray], FloatArray]) -> FloatArray:
+    """``f(x)`` where ``x`` is finite, NaN at ``+-inf`` (sin and cos have no limit there)."""
+    inf = np.isinf(x)
+    return np.where(inf, np.nan, f(np.where(inf, 0.0, x)))
+
+
+def _phi_sin(x: FloatArray, p: float) -> FloatArray:
+    return _finite_or_nan(x, np.sin)
+
+
+def _dphi_sin(x: FloatArray, p: float) -> FloatArray:
+    return _finite_or_nan(x, np.cos)
+
+
+def _phi_cos(x: FloatArray, p: float) -> FloatArray:
+    return _finite_or_nan(x, np.cos)
+
+
+def _dphi_cos(x: FloatArray, p: float) -> FloatArray:
+    return _finite_or_nan(x, lambda v: -np.sin(v))
+
+
+def _phi_softsign(x: FloatArray, p: float) -> FloatArray:
+    xc = np.clip(x, -_SOFTSIGN_CUT, _SOFTSIGN_CUT)
+    return xc / (1.0 + np.abs(xc))
+
+
+def _dphi_softsign(x: FloatArray, p: float) -> FloatArray:
+    t = 1.0 / (1.0 + np.abs(x))
+    return t * t
+
+
+def _phi_atan(x: FloatArray, p: float) -> FloatArray:
+    return np.arctan(x)
+
+
+def _split_at_one(x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(|x| > 1, x where |x| <= 1 else 0, 1 / |x| where |x| > 1 else 0)``; NaN stays in x."""
+    a = np.abs(x)
+    big = a > 1.0
+    return big, np.where(big, 0.0, x), np.where(big, 1.0 / np.where(big, a, 1.0), 0.0)
+
+
+def _dphi_atan(x: FloatArray, p: float) -> FloatArray:
+    big, small, t = _split_at_one(x)
+    return np.where(big, t * t / (1.0 + t * t), 1.0 / (1.0 + small * small))
+
+
+def _phi_asinh(x: FloatArray, p: float) -> FloatArray:
+    return np.arcsinh(x)
+
+
+def _dphi_asinh(x: FloatArray, p: float) -> FloatArray:
+    big, small, t = _split_at_one(x)
+    return np.where(big, t / np.sqrt(1.0 + t * t), 1.0 / np.sqrt(1.0 + small * small))
+
+
+def _phi_bent_identity(x: FloatArray, p: float) -> FloatArray:
+    a = np.abs(x)
+    mid = a <= 1e150
+    xs = np.where(mid, x, 0.0)
+    g = np.where(mid, xs * xs / (np.sqrt(1.0 + xs * xs) + 1.0), a)
+    xf = np.where(np.isinf(x), 0.0, x)
+    with np.errstate(over="ignore"):  # beyond ~1.2e308 the value overflows to inf, as it should
+        return np.where(np.isinf(x), x, 0.5 * g + xf)
+
+
+def _dphi_bent_identity(x: FloatArray, p: float) -> FloatArray:
+    big, small, t = _split_at_one(x)
+    r = np.where(
+        big, np.copysign(1.0 / np.sqrt(1.0 + t * t), x), small / np.sqrt(1.0 + small * small)
+    )
+    return 1.0 + 0.5 * r
+
+
+def _phi_square(x: FloatArray, p: float) -> FloatArray:
+    with np.errstate(over="ignore"):  # |x| > 1.3e154 overflows to inf, as it should
+        return x * x
+
+
+def _dphi_square(x: FloatArray, p: float) -> FloatArray:
+    with np.errstate(over="ignore"):
+        return 2.0 * x
+
+
+def _gelu_tanh_t(xc: FloatArray) -> FloatArray:
+    return 2.0 * _GELU_TANH_K * xc * (1.0 + _GELU_TANH_C * xc * xc)
+
+
+def _phi_gelu_tanh(x: FloatArray, p: float) -> FloatArray:
+    xm = np.maximum(x, -_GELU_TANH_CUT)
+    xc = np.minimum(xm, _GELU_TANH_CUT)
+    return xm * _sigmoid_np(_gelu_tanh_t(xc))
+
+
+def _dphi_gelu_tanh(x: FloatArray, p: float) -> FloatArray:
+    xc = np.clip(x, -_GELU_TANH_CUT, _GELU_TANH_CUT)
+    t = _gelu_tanh_t(xc)
+    s, sm = _sigmoid_np(t), _sigmoid_np(-t)
+    dt = 2.0 * _GELU_TANH_K * (1.0 + 3.0 * _GELU_TANH_C * xc * xc)
+    return _keep_nan(x, s + xc * dt * s * sm)
+
+
 _Twin = Callable[[FloatArray, float], FloatArray]
 
 _TWINS: dict[int, tuple[_Twin, _Twin]] = {
@@ -440,6 +684,15 @@ _TWINS: dict[int, tuple[_Twin, _Twin]] = {
     TANH: (_phi_tanh, _dphi_tanh),
     ERF: (_phi_erf, _dphi_erf),
     HARD_TANH: (_phi_hard_tanh, _dphi_hard_tanh),
+    ABS: (_phi_abs, _dphi_abs),
+    SIN: (_phi_sin, _dphi_sin),
+    COS: (_phi_cos, _dphi_cos),
+    SOFTSIGN: (_phi_softsign, _dphi_softsign),
+    ATAN: (_phi_atan, _dphi_atan),
+    ASINH: (_phi_asinh, _dphi_asinh),
+    BENT_IDENTITY: (_phi_bent_identity, _dphi_bent_identity),
+    SQUARE: (_phi_square, _dphi_square),
+    GELU_TANH: (_phi_gelu_tanh, _dphi_gelu_tanh),
 }
 
 
@@ -472,15 +725,17 @@ class Activation:
         ``elu``, 0.0 otherwise.
     positively_homogeneous : bool
         ``phi(a x) == a phi(x)`` for all ``a > 0`` and all ``x`` (linear,
-        relu, leaky_relu). Such nets propagate any input scale exactly.
+        relu, leaky_relu, abs). Such nets propagate any input scale exactly.
     odd : bool
-        ``phi(-x) == -phi(x)`` for all ``x`` (linear, tanh, erf, hard_tanh;
-        leaky_relu only when ``slope == 1``).
+        ``phi(-x) == -phi(x)`` for all ``x`` (linear, tanh, erf, hard_tanh,
+        sin, softsign, atan, asinh; leaky_relu only when ``slope == 1``).
+        abs, cos and square are even, which is not flagged.
     bounded : bool
-        ``sup |phi(x)| < inf`` (sigmoid, tanh, erf, hard_tanh).
+        ``sup |phi(x)| < inf`` (sigmoid, tanh, erf, hard_tanh, sin, cos,
+        softsign: bound 1; atan: bound ``pi / 2``).
     nonnegative : bool
-        ``phi(x) >= 0`` for all ``x`` (relu, softplus, sigmoid; leaky_relu
-        with ``slope <= 0``). Such activations have a nonzero mean under a
+        ``phi(x) >= 0`` for all ``x`` (relu, softplus, sigmoid, abs, square;
+        leaky_relu with ``slope <= 0``). Such activations have a nonzero mean under a
         centred Gaussian input.
     can_be_dead : bool
         ``phi`` and ``phi'`` are both exactly 0 on the whole half-line
@@ -489,10 +744,11 @@ class Activation:
         activations that merely underflow to 0 (gelu, silu far left) are not
         flagged.
     kinks : tuple of float
-        The points where ``phi'`` jumps (relu: ``(0.0,)``, hard_tanh:
+        The points where ``phi'`` jumps (relu, abs: ``(0.0,)``, hard_tanh:
         ``(-1.0, 1.0)``; empty for smooth activations and for elu with
-        ``alpha == 1``). Finite differences of ``phi`` are only meaningful
-        away from them.
+        ``alpha == 1``; softsign, like elu with ``alpha == 1``, is C^1 but
+        its ``phi''`` jumps at 0, which is not listed). Finite differences
+        of ``phi`` are only meaningful away from them.
     gain_name : str or None
         The ``nonlinearity`` name PyTorch's ``torch.nn.init.calculate_gain``
         uses for this activation, or None if it has none.
@@ -616,14 +872,30 @@ _SPECS: dict[str, _Spec] = {
     "tanh": _Spec(TANH, "tanh"),
     "erf": _Spec(ERF),
     "hard_tanh": _Spec(HARD_TANH),
+    # none of these has a torch.nn.init.calculate_gain name
+    "abs": _Spec(ABS),
+    "sin": _Spec(SIN),
+    "cos": _Spec(COS),
+    "softsign": _Spec(SOFTSIGN),
+    "atan": _Spec(ATAN),
+    "asinh": _Spec(ASINH),
+    "bent_identity": _Spec(BENT_IDENTITY),
+    "square": _Spec(SQUARE),
+    "gelu_tanh": _Spec(GELU_TANH),
 }
 
-#: Accepted alternative spellings: PyTorch module names in lower case, and "swish".
+#: Accepted alternative spellings: PyTorch module names in lower case, "swish",
+#: numpy's names of the inverse functions, and HuggingFace's names of tanh-gelu.
 _ALIASES: dict[str, str] = {
     "identity": "linear",
     "leakyrelu": "leaky_relu",
     "hardtanh": "hard_tanh",
     "swish": "silu",
+    "arctan": "atan",
+    "arcsinh": "asinh",
+    "bentidentity": "bent_identity",
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
 }
 
 
@@ -654,16 +926,21 @@ def _check_param(name: str, param_name: str, value: Any) -> float:
     return v
 
 
+_ODD = (LINEAR, TANH, ERF, HARD_TANH, SIN, SOFTSIGN, ATAN, ASINH)
+_BOUNDED = (SIGMOID, TANH, ERF, HARD_TANH, SIN, COS, SOFTSIGN, ATAN)
+_NONNEGATIVE = (RELU, SOFTPLUS, SIGMOID, ABS, SQUARE)
+
+
 def _metadata(code: int, p: float) -> dict[str, Any]:
     return {
-        "positively_homogeneous": code in (LINEAR, RELU, LEAKY_RELU),
-        "odd": code in (LINEAR, TANH, ERF, HARD_TANH) or (code == LEAKY_RELU and p == 1.0),
-        "bounded": code in (SIGMOID, TANH, ERF, HARD_TANH),
-        "nonnegative": code in (RELU, SOFTPLUS, SIGMOID) or (code == LEAKY_RELU and p <= 0.0),
+        "positively_homogeneous": code in (LINEAR, RELU, LEAKY_RELU, ABS),
+        "odd": code in _ODD or (code == LEAKY_RELU and p == 1.0),
+        "bounded": code in _BOUNDED,
+        "nonnegative": code in _NONNEGATIVE or (code == LEAKY_RELU and p <= 0.0),
         "can_be_dead": code == RELU or (code == LEAKY_RELU and p == 0.0),
         "kinks": (
             (0.0,)
-            if code in (RELU, SELU)
+            if code in (RELU, SELU, ABS)
             or (code == LEAKY_RELU and p != 1.0)
             or (code == ELU and p != 1.0)
             else (-1.0, 1.0)
@@ -682,7 +959,9 @@ def get(name: str | Activation, **params: float) -> Activation:
         Canonical name (see :func:`names`), case-insensitive, with ``-`` or
         space accepted for ``_``. Aliases: ``identity`` (linear),
         ``leakyrelu`` (leaky_relu), ``hardtanh`` (hard_tanh), ``swish``
-        (silu). An :class:`Activation` is returned as is, or re-built with
+        (silu), ``arctan`` (atan), ``arcsinh`` (asinh), ``bentidentity``
+        (bent_identity), ``gelu_new`` and ``gelu_pytorch_tanh``
+        (gelu_tanh). An :class:`Activation` is returned as is, or re-built with
         ``params`` overriding its own.
     **params : float
         ``slope`` for ``leaky_relu`` (default 0.01, any finite value) or

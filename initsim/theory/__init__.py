@@ -53,6 +53,25 @@ Post-normalization), :func:`nf_gamma` and :func:`nf_gamma_error` (NF-ResNet's
 activation scale) and :func:`depth_regimes` (``alpha = L^-beta``), in
 :mod:`initsim.theory.residual`.
 
+Kernels (Cho and Saul 2009; Jacot et al. 2018)
+----------------------------------------------
+:func:`dual_kernel`, :func:`derivative_kernel` and
+:func:`second_derivative_kernel` (``E[g(u) g(v)]`` for ``g = phi, phi',
+phi''`` at any variances and correlation), the maps' slopes and curvature
+(:func:`c_map_slope`, :func:`c_map_curvature`, :func:`q_map_slope`) and the
+NNGP and NTK through depth (:func:`ntk_map`, :class:`NTKProfile`), in
+:mod:`initsim.theory.kernels`.
+
+Activation shaping (Martens et al. 2021; Zhang et al. 2022)
+-----------------------------------------------------------
+:func:`dks` and :func:`tat` transform an activation,
+``phi_hat(x) = output_scale (phi(input_scale x + input_shift) + output_shift)``,
+so that a vanilla chain of ``depth`` layers (``sigma_w2 = 1``) keeps its signal
+geometry; the :class:`Shaping` they return evaluates its local and network
+maps and the conditions it meets. :func:`trainable_depth` is Schoenholz et
+al.'s ``6 xi_c``. In :mod:`initsim.theory.shaping`; the Monte Carlo check of
+a shaped net is :func:`initsim.shaping_check.check_pair`.
+
 Numerical methods and accuracy
 ------------------------------
 Gaussian expectations use closed forms where they exist and otherwise
@@ -88,6 +107,16 @@ from initsim.theory.finite_width import (
     relu_log_length_moments,
 )
 from initsim.theory.gaussian import KINDS, gaussian_expectation
+from initsim.theory.kernels import (
+    NTKProfile,
+    c_map_curvature,
+    c_map_slope,
+    derivative_kernel,
+    dual_kernel,
+    ntk_map,
+    q_map_slope,
+    second_derivative_kernel,
+)
 from initsim.theory.meanfield import (
     PHASE_TOL,
     c_map,
@@ -110,18 +139,26 @@ from initsim.theory.residual import (
     residual_grad_map,
     residual_q_map,
 )
+from initsim.theory.shaping import Shaping, dks, tat, trainable_depth
 
 __all__ = [
     "KINDS",
     "NF_GAMMA_PUBLISHED",
     "PHASE_TOL",
+    "NTKProfile",
     "ReluLengthRatioLaw",
+    "Shaping",
     "c_map",
+    "c_map_curvature",
+    "c_map_slope",
     "chi1",
     "correlation_fixed_point",
     "critical_sigma_w2",
     "depth_regimes",
     "depth_scales",
+    "derivative_kernel",
+    "dks",
+    "dual_kernel",
     "fixed_point",
     "gaussian_expectation",
     "grad_sq_map",
@@ -129,8 +166,10 @@ __all__ = [
     "linear_length_moments",
     "nf_gamma",
     "nf_gamma_error",
+    "ntk_map",
     "phase",
     "q_map",
+    "q_map_slope",
     "q_moments",
     "relu_dead_probability",
     "relu_length_moments",
@@ -139,4 +178,7 @@ __all__ = [
     "residual_c_map",
     "residual_grad_map",
     "residual_q_map",
+    "second_derivative_kernel",
+    "tat",
+    "trainable_depth",
 ]
