@@ -330,8 +330,8 @@ PLANTS: tuple[Plant, ...] = (
         "residual-exact-independent-gram",
         "the exact residual backward pass (B inputs) draws W^T D independently of the forward pass",
         "initsim/engine/residual_exact.py",
-        "            g += y - np.dot(xm, np.dot(pinv, np.dot(xm.T, y)))\n",
-        "            g = y\n",
+        "    g = conditioned_transpose(law, scale, k0, k1, t, xm, am, dm, pinv, rank)\n",
+        "    g = conditioned_transpose(law, scale, k0, k1, t, xm, am, dm, pinv * 0.0, 0)\n",
         (RESIDUAL_LAW_TEST,),
     ),
     Plant(

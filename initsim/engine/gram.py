@@ -283,6 +283,64 @@ def gram_kernel(
 
 
 @jit
+def conditioned_transpose(law, scale, k0, k1, t, x, a, d, g_pinv, rank):
+    """Draw ``W^T D`` for layer ``t`` given its forward draw ``W X = A`` (module docstring).
+
+    Parameters
+    ----------
+    law : int
+        LAW_GAUSSIAN (``scale`` the entry std) or LAW_ORTHOGONAL (``scale``
+        the gain; needs ``n_out >= n_in``).
+    scale : float
+        See ``law``.
+    k0, k1 : uint64
+        The net's key words.
+    t : int
+        The layer (substream ``(BACKWARD, t)``).
+    x, a, d : float64 arrays (n_in, B), (n_out, B), (n_out, B), C-contiguous
+        The layer input, its forward draw and the gradient at ``A``.
+    g_pinv : float64 array (B, B)
+        ``G^+`` of ``G = X^T X``.
+    rank : int
+        The numerical rank of ``G``.
+
+    Returns
+    -------
+    float64 array (n_in, B)
+        ``W^T D``: ``X G^+ A^T D`` plus its conditional part in ``col(X)^perp``.
+    """
+    nin = x.shape[0]
+    nout = a.shape[0]
+    # the part inside col(X), the same for every law
+    g = np.dot(x, np.dot(g_pinv, np.dot(a.T, d)))
+    if law == LAW_GAUSSIAN:
+        r_d, _, rank_d = psd_factor(np.dot(d.T, d))
+        if rank_d < 0:
+            g[:, :] = np.nan
+        elif rank_d > 0:
+            zb = normals_matrix(k0, k1, P_BACKWARD, t, 0, nin, rank_d)
+            y = scale * np.dot(zb, r_d)
+            g += y - np.dot(x, np.dot(g_pinv, np.dot(x.T, y)))
+    else:
+        _, a_pinv, _ = psd_factor(np.dot(a.T, a))
+        mres = d - np.dot(a, np.dot(a_pinv, np.dot(a.T, d)))
+        r_m, _, rank_m = psd_factor(np.dot(mres.T, mres))
+        if rank_m < 0:
+            g[:, :] = np.nan
+        kdim = nin - rank
+        m2 = nout - rank
+        p = min(kdim, rank_m)
+        if p > 0:
+            psi2 = haar_frame(normals_matrix(k0, k1, P_BACKWARD, t, 0, m2, rank_m))
+            core = frame_core(np.ascontiguousarray(psi2[:kdim]))
+            yg = normals_matrix(k0, k1, P_BACKWARD, t, m2 * rank_m, nin, p)
+            yg = yg - np.dot(x, np.dot(g_pinv, np.dot(x.T, yg)))
+            phi = haar_frame(yg)
+            g += scale * np.dot(phi, np.dot(core, r_m))
+    return g
+
+
+@jit
 def _batch_backward(
     k0, k1, widths, law, scale, code, param, b, xs, hs, avs, pinvs, ranks, stats_net
 ):
@@ -301,34 +359,7 @@ def _batch_backward(
         nout = widths[t + 1]
         x = np.ascontiguousarray(xs[t][: nin * b].reshape((nin, b)))
         a = np.ascontiguousarray(avs[t][: nout * b].reshape((nout, b)))
-        g_pinv = pinvs[t]
-        rank = ranks[t]
-        # the part inside col(X), the same for every law
-        g = np.dot(x, np.dot(g_pinv, np.dot(a.T, d)))
-        if law == LAW_GAUSSIAN:
-            r_d, _, rank_d = psd_factor(np.dot(d.T, d))
-            if rank_d < 0:
-                g[:, :] = np.nan
-            elif rank_d > 0:
-                zb = normals_matrix(k0, k1, P_BACKWARD, t, 0, nin, rank_d)
-                y = scale[t] * np.dot(zb, r_d)
-                g += y - np.dot(x, np.dot(g_pinv, np.dot(x.T, y)))
-        else:
-            _, a_pinv, _ = psd_factor(np.dot(a.T, a))
-            mres = d - np.dot(a, np.dot(a_pinv, np.dot(a.T, d)))
-            r_m, _, rank_m = psd_factor(np.dot(mres.T, mres))
-            if rank_m < 0:
-                g[:, :] = np.nan
-            kdim = nin - rank
-            m2 = nout - rank
-            p = min(kdim, rank_m)
-            if p > 0:
-                psi2 = haar_frame(normals_matrix(k0, k1, P_BACKWARD, t, 0, m2, rank_m))
-                core = frame_core(np.ascontiguousarray(psi2[:kdim]))
-                yg = normals_matrix(k0, k1, P_BACKWARD, t, m2 * rank_m, nin, p)
-                yg = yg - np.dot(x, np.dot(g_pinv, np.dot(x.T, yg)))
-                phi = haar_frame(yg)
-                g += scale[t] * np.dot(phi, np.dot(core, r_m))
+        g = conditioned_transpose(law, scale[t], k0, k1, t, x, a, d, pinvs[t], ranks[t])
         for i in range(nin):
             for j in range(b):
                 g[i, j] *= dphi_scalar(code, param, hs[t - 1, i * b + j])

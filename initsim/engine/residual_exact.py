@@ -36,7 +36,14 @@ import math
 import numpy as np
 
 from initsim._jit import jit
-from initsim.engine.gram import frame_core, haar_frame, normals_matrix, psd_factor
+from initsim.engine.gram import (
+    LAW_GAUSSIAN,
+    LAW_ORTHOGONAL,
+    conditioned_transpose,
+    haar_frame,
+    normals_matrix,
+    psd_factor,
+)
 from initsim.engine.laws import CONSTANT, GAUSSIAN, P_GAIN, P_SCALE
 from initsim.rng import P_BACKWARD, P_FORWARD, fill_normals
 
@@ -150,32 +157,9 @@ def exact_layer_t(code_t, params_t, k0, k1, t, nout, nin, b, x, a, pinv, rank, d
     xm = np.ascontiguousarray(x[: nin * b].reshape((nin, b)))
     am = np.ascontiguousarray(a[: nout * b].reshape((nout, b)))
     dm = np.ascontiguousarray(d[: nout * b].reshape((nout, b)))
-    # the part inside col(X), the same for every law
-    g = np.dot(xm, np.dot(pinv, np.dot(am.T, dm)))
+    law, scale = (LAW_GAUSSIAN, params_t[P_SCALE]) if code_t == GAUSSIAN else (
+        LAW_ORTHOGONAL, params_t[P_GAIN])  # fmt: skip
+    g = conditioned_transpose(law, scale, k0, k1, t, xm, am, dm, pinv, rank)
     if rank < 0:
         g[:, :] = np.nan
-    elif code_t == GAUSSIAN:
-        r_d, _, rank_d = psd_factor(np.dot(dm.T, dm))
-        if rank_d < 0:
-            g[:, :] = np.nan
-        elif rank_d > 0:
-            zb = normals_matrix(k0, k1, P_BACKWARD, t, 0, nin, rank_d)
-            y = params_t[P_SCALE] * np.dot(zb, r_d)
-            g += y - np.dot(xm, np.dot(pinv, np.dot(xm.T, y)))
-    else:
-        _, a_pinv, _ = psd_factor(np.dot(am.T, am))
-        mres = dm - np.dot(am, np.dot(a_pinv, np.dot(am.T, dm)))
-        r_m, _, rank_m = psd_factor(np.dot(mres.T, mres))
-        if rank_m < 0:
-            g[:, :] = np.nan
-        kdim = nin - rank
-        m2 = nout - rank
-        p = min(kdim, rank_m)
-        if p > 0:
-            psi2 = haar_frame(normals_matrix(k0, k1, P_BACKWARD, t, 0, m2, rank_m))
-            core = frame_core(np.ascontiguousarray(psi2[:kdim]))
-            yg = normals_matrix(k0, k1, P_BACKWARD, t, m2 * rank_m, nin, p)
-            yg = yg - np.dot(xm, np.dot(pinv, np.dot(xm.T, yg)))
-            phi = haar_frame(yg)
-            g += params_t[P_GAIN] * np.dot(phi, np.dot(core, r_m))
     out[: nin * b] = g.ravel()
