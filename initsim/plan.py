@@ -31,7 +31,7 @@ import hashlib
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -63,6 +63,7 @@ __all__ = [
     "exact_cheaper",
     "make_plan",
     "memory_estimate",
+    "resolve_method",
 ]
 
 #: ``|phi'(h)|`` below this counts as saturated (sigmoid: |h| > 4.6; tanh: |h| > 3.0).
@@ -449,6 +450,48 @@ def exact_cheaper(law: str, inputs: int, widths: np.ndarray) -> bool:
     return bool(exact < dense)
 
 
+def resolve_method(
+    method: str, why_not: str | None, cheaper: Callable[[], bool], refusal: str
+) -> tuple[str, str]:
+    """Decide between the samplers; the rule :func:`choose_method` and residual runs share.
+
+    Parameters
+    ----------
+    method : {"auto", "exact", "dense"}
+        What the user asked for.
+    why_not : str or None
+        Why the exact sampler cannot run (:func:`exact_applies`), or None.
+    cheaper : callable
+        Returns whether the exact sampler costs fewer operations (asked only
+        for ``method="auto"`` when it can run).
+    refusal : str
+        The start of the error for ``method="exact"`` when it cannot run;
+        ``why_not`` and the advice follow it.
+
+    Returns
+    -------
+    method, reason : str
+        "exact" or "dense", and why.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, or ``method="exact"`` that cannot run.
+    """
+    check_choice("method", method, keywords.METHODS)
+    if method == "exact":
+        if why_not is not None:
+            raise ValueError(f"{refusal} {why_not}: use method='dense'")
+        return "exact", "asked for"
+    if method == "dense":
+        return "dense", "asked for"
+    if why_not is not None:
+        return "dense", f"auto: the exact sampler cannot run {why_not}"
+    if not cheaper():
+        return "dense", "auto: fewer operations than the exact sampler at these widths and inputs"
+    return "exact", "auto: applies, and fewer operations than the dense sampler"
+
+
 def choose_method(
     method: str,
     law: _initializers.LawSpec,
@@ -486,21 +529,16 @@ def choose_method(
     ValueError
         For an unknown method, or ``method="exact"`` on a law it cannot sample.
     """
-    check_choice("method", method, keywords.METHODS)
     why_not = exact_applies(law.law, float(law.loc), backward, widths)
-    if method == "exact":
-        if why_not is not None:
-            raise ValueError(
-                f"method='exact' handles zero-mean Gaussian and Haar-orthogonal weights; this "
-                f"initializer gives {why_not}: use method='dense'"
-            )
-        return "exact", "asked for"
-    if method == "dense":
-        return "dense", "asked for"
-    if why_not is not None:
-        return "dense", f"auto: the exact sampler cannot run {why_not}"
-    if not exact_cheaper(law.law, inputs, widths):
-        return "dense", "auto: fewer operations than the exact sampler at these widths and inputs"
+    chosen = resolve_method(
+        method,
+        why_not,
+        lambda: exact_cheaper(law.law, inputs, widths),
+        "method='exact' handles zero-mean Gaussian and Haar-orthogonal weights; this "
+        "initializer gives",
+    )
+    if chosen[0] == "dense" or method == "exact":
+        return chosen
     if device == "cuda":
         from initsim.gpu import EXACT_MAX_INPUTS
 

@@ -627,26 +627,17 @@ def choose_residual_method(
         For an unknown method, or ``method="exact"`` with a branch law the
         exact sampler cannot draw (the message names the branch layer).
     """
-    from initsim.plan import exact_cheaper
+    from initsim.plan import exact_cheaper, resolve_method
 
-    check_choice("method", method, keywords.METHODS)
-    why_not = _exact_blocker(laws, fans, backward)
-    if method == "exact":
-        if why_not is not None:
-            raise ValueError(
-                "method='exact' handles zero-mean Gaussian, Haar-orthogonal and zero branch "
-                f"matrices; this run has {why_not}: use method='dense'"
-            )
-        return "exact", "asked for"
-    if method == "dense":
-        return "dense", "asked for"
-    if why_not is not None:
-        return "dense", f"auto: the exact sampler cannot run {why_not}"
     chain = np.array([fans[0][0]] + [fan_out for _, fan_out in fans])
     law = "orthogonal" if any(spec.law == "orthogonal" for spec in laws) else "gaussian"
-    if not exact_cheaper(law, inputs, chain):
-        return "dense", "auto: fewer operations than the exact sampler at these widths and inputs"
-    return "exact", "auto: applies, and fewer operations than the dense sampler"
+    return resolve_method(
+        method,
+        _exact_blocker(laws, fans, backward),
+        lambda: exact_cheaper(law, inputs, chain),
+        "method='exact' handles zero-mean Gaussian, Haar-orthogonal and zero branch "
+        "matrices; this run has",
+    )
 
 
 def _check_residual_memory(
