@@ -69,15 +69,30 @@ name               phi(x)                                               param
 ``x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))``, which does not cancel for
 negative ``x``. Integer codes 12 ... 20 (:data:`ABS` ... :data:`GELU_TANH`)
 were added after the first twelve; codes are never renumbered.
+
+Beyond the catalogue:
+
+* :func:`shaped` transforms any activation affinely, ``phi_hat(x) =
+  output_scale (phi(input_scale x + input_shift) + output_shift)`` (DKS, TAT,
+  :func:`affine_erf`);
+* :func:`register` adds a user's own Python ``phi`` (compiled with Numba,
+  validated by :mod:`initsim.user_activation`), and :func:`get` also accepts
+  a ``"module:function"`` reference, registered on first use.
+
+Kernels take either kind through one argument, the tuple
+:attr:`Activation.kernel`, evaluated by :func:`act_phi` and :func:`act_dphi`
+(a built-in unshaped activation goes straight to :func:`phi_scalar`, so its
+results are bit-identical to calling it directly).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from scipy import special
@@ -94,7 +109,9 @@ __all__ = [
     "ERF",
     "GELU",
     "GELU_TANH",
+    "GENERIC",
     "HARD_TANH",
+    "IDENTITY_AFFINE",
     "LEAKY_RELU",
     "LINEAR",
     "RELU",
@@ -108,13 +125,21 @@ __all__ = [
     "SOFTSIGN",
     "SQUARE",
     "TANH",
+    "USER",
     "Activation",
+    "act_dphi",
+    "act_phi",
+    "affine_erf",
     "dphi_array",
     "dphi_scalar",
     "get",
     "names",
     "phi_array",
     "phi_scalar",
+    "register",
+    "registered",
+    "shaped",
+    "unregister",
 ]
 
 # --- codes used inside compiled kernels (stable: they may be stored with results) ---
@@ -139,6 +164,14 @@ ASINH = 17
 BENT_IDENTITY = 18
 SQUARE = 19
 GELU_TANH = 20
+#: The base code of a registered (user) activation, whose compiled functions
+#: travel in the kernel tuple (:attr:`Activation.kernel`).
+USER = 1000
+#: The fast-path code of a shaped or registered activation: no built-in fast path
+#: (ReLU's branch-free gate, the linear shortcut) applies to it.
+GENERIC = -1
+#: ``(input_scale, input_shift, output_scale, output_shift)`` of an unshaped activation.
+IDENTITY_AFFINE = (1.0, 0.0, 1.0, 0.0)
 
 #: SELU's scale and alpha (Klambauer et al. 2017), as in PyTorch.
 SELU_LAMBDA = 1.0507009873554804934193349852946
@@ -380,6 +413,53 @@ def dphi_scalar(code: int, param: float, x: float) -> float:
         dt = 2.0 * _GELU_TANH_K * (1.0 + 3.0 * _GELU_TANH_C * xc * xc)
         return s + xc * dt * s * sm
     return math.nan
+
+
+@numba.cfunc(numba.float64(numba.float64), cache=True)
+def _no_function(x: float) -> float:  # pragma: no cover - a compiled placeholder
+    """Fill the function slots of a built-in's kernel tuple (never called)."""
+    return math.nan
+
+
+@jit(inline="always")
+def act_phi(act, x):
+    """Evaluate ``phi_hat(x)`` of a kernel tuple (compiled; no validation).
+
+    ``act`` is :attr:`Activation.kernel`: ``(fast, base, param, in_scale,
+    in_shift, out_scale, out_shift, phi_fn, dphi_fn)``. A built-in unshaped
+    activation (``fast == base``) is :func:`phi_scalar` itself; otherwise
+    ``phi_hat(x) = out_scale * (phi(in_scale * x + in_shift) + out_shift)``
+    with ``phi`` the built-in ``base`` or, for :data:`USER`, the registered
+    compiled ``phi_fn``. NaN in gives NaN out.
+    """
+    if act[0] != GENERIC:
+        return phi_scalar(act[0], act[2], x)
+    if x != x:
+        return x
+    u = act[3] * x + act[4]
+    if act[1] == USER:
+        v = act[7](u)
+    else:
+        v = phi_scalar(act[1], act[2], u)
+    return act[5] * (v + act[6])
+
+
+@jit(inline="always")
+def act_dphi(act, x):
+    """Evaluate ``phi_hat'(x) = out_scale * in_scale * phi'(in_scale * x + in_shift)``.
+
+    See :func:`act_phi`; a built-in unshaped activation is :func:`dphi_scalar`.
+    """
+    if act[0] != GENERIC:
+        return dphi_scalar(act[0], act[2], x)
+    if x != x:
+        return x
+    u = act[3] * x + act[4]
+    if act[1] == USER:
+        d = act[8](u)
+    else:
+        d = dphi_scalar(act[1], act[2], u)
+    return act[5] * act[3] * d
 
 
 @jit
@@ -752,6 +832,17 @@ class Activation:
     gain_name : str or None
         The ``nonlinearity`` name PyTorch's ``torch.nn.init.calculate_gain``
         uses for this activation, or None if it has none.
+    affine : tuple of 4 floats
+        ``(input_scale, input_shift, output_scale, output_shift)`` of a shaped
+        activation (:func:`shaped`): ``phi_hat(x) = output_scale *
+        (phi(input_scale * x + input_shift) + output_shift)``, with ``phi``
+        the base given by :attr:`code` (or :attr:`user`);
+        :data:`IDENTITY_AFFINE` for an unshaped one.
+    user : initsim.user_activation.UserFunction or None
+        The compiled functions of a registered activation (:func:`register`);
+        :attr:`code` is then :data:`USER`.
+    base : str or None
+        The name of the activation a shaped one transforms (None if unshaped).
     """
 
     name: str
@@ -764,6 +855,59 @@ class Activation:
     can_be_dead: bool = False
     kinks: tuple[float, ...] = ()
     gain_name: str | None = None
+    affine: tuple[float, float, float, float] = IDENTITY_AFFINE
+    user: Any = None
+    base: str | None = None
+
+    @property
+    def is_shaped(self) -> bool:
+        """Whether :attr:`affine` is not the identity."""
+        return self.affine != IDENTITY_AFFINE
+
+    @property
+    def is_builtin(self) -> bool:
+        """A built-in activation, unshaped: the only kind the closed forms and the GPU know."""
+        return self.user is None and not self.is_shaped
+
+    @property
+    def unshaped(self) -> Activation:
+        """The base activation ``phi`` of a shaped one (the activation itself if unshaped)."""
+        if not self.is_shaped:
+            return self
+        if self.user is not None:
+            return get(self.user.name, **dict(self.user.params))
+        assert self.base is not None
+        return Activation.from_param(self.base, self.param)
+
+    @property
+    def kernel(self) -> tuple[Any, ...]:
+        """The tuple the compiled kernels take (:func:`act_phi`, :func:`act_dphi`).
+
+        ``(fast, base, param, in_scale, in_shift, out_scale, out_shift, phi_fn,
+        dphi_fn)``: ``fast`` is :attr:`code` for an unshaped built-in and
+        :data:`GENERIC` otherwise; the function slots hold the compiled
+        callbacks of a registered activation (a placeholder otherwise). One
+        Numba specialisation serves every activation.
+        """
+        a_in, b_in, a_out, b_out = (float(v) for v in self.affine)
+        if self.user is not None:
+            fns = (self.user.phi_c, self.user.dphi_c)
+        else:
+            fns = (_no_function, _no_function)
+        fast = self.code if self.is_builtin else GENERIC
+        return (int(fast), int(self.code), float(self.param), a_in, b_in, a_out, b_out, *fns)
+
+    def _base_phi(self, x: FloatArray) -> FloatArray:
+        if self.user is not None:
+            with np.errstate(all="ignore"):  # the user's arithmetic: inf / inf and such
+                return np.asarray(self.user.phi_ufunc(x), dtype=np.float64)
+        return _TWINS[self.code][0](x, self.param)
+
+    def _base_dphi(self, x: FloatArray) -> FloatArray:
+        if self.user is not None:
+            with np.errstate(all="ignore"):
+                return np.asarray(self.user.dphi_ufunc(x), dtype=np.float64)
+        return _TWINS[self.code][1](x, self.param)
 
     def phi(self, x: npt.ArrayLike) -> FloatArray | float:
         """Evaluate the activation with numpy (the twin of :func:`phi_scalar`).
@@ -779,7 +923,10 @@ class Activation:
             ``phi(x)`` with the shape of ``x`` (a float for scalar input).
         """
         xa = np.asarray(x, dtype=np.float64)
-        return _as_result(_TWINS[self.code][0](xa, self.param))
+        if not self.is_shaped:
+            return _as_result(self._base_phi(xa))
+        a_in, b_in, a_out, b_out = self.affine
+        return _as_result(_keep_nan(xa, a_out * (self._base_phi(a_in * xa + b_in) + b_out)))
 
     def dphi(self, x: npt.ArrayLike) -> FloatArray | float:
         """Evaluate the derivative with numpy (the twin of :func:`dphi_scalar`).
@@ -796,19 +943,111 @@ class Activation:
             with the module's conventions at kinks.
         """
         xa = np.asarray(x, dtype=np.float64)
-        return _as_result(_TWINS[self.code][1](xa, self.param))
+        if not self.is_shaped:
+            return _as_result(self._base_dphi(xa))
+        a_in, b_in, a_out, _ = self.affine
+        return _as_result(_keep_nan(xa, a_out * a_in * self._base_dphi(a_in * xa + b_in)))
 
     @property
     def params(self) -> dict[str, float]:
-        """The named parameters, such that ``get(a.name, **a.params) == a``."""
-        spec = _SPECS[self.name]
+        """The named parameters, such that ``get(a.name, **a.params) == a``.
+
+        For a shaped activation these are its base's parameters.
+        """
+        if self.user is not None:
+            return dict(self.user.params)
+        spec = _SPECS[self.base if self.base is not None else self.name]
         return {spec.param_name: self.param} if spec.param_name is not None else {}
 
     @property
     def label(self) -> str:
         """A short human-readable label, e.g. ``"leaky_relu(slope=0.01)"``."""
         inner = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        if self.is_shaped:
+            return self.name
         return f"{self.name}({inner})" if inner else self.name
+
+    def config(self) -> dict[str, Any]:
+        """Return the activation's entries of a run's stored config (and of its hash).
+
+        Returns
+        -------
+        dict
+            ``activation`` (the name) and ``activation_param`` always; for a
+            shaped activation ``activation_base`` and ``activation_affine``;
+            for a registered one ``activation_params``,
+            ``activation_source`` (its ``module:attribute`` reference, or
+            None), ``activation_source_sha256`` and ``activation_dphi``
+            (``"given"`` or ``"numerical"``). :meth:`from_config` reads them
+            back.
+        """
+        out: dict[str, Any] = {"activation": self.name, "activation_param": self.param}
+        if self.is_shaped:
+            out["activation_base"] = self.base
+            out["activation_affine"] = [float(v) for v in self.affine]
+        if self.user is not None:
+            out["activation_params"] = dict(self.user.params)
+            out["activation_source"] = self.user.reference
+            out["activation_source_sha256"] = self.user.source_hash
+            out["activation_dphi"] = "numerical" if self.user.derived_dphi else "given"
+        return out
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> Activation:
+        """Rebuild the activation of a stored config (see :meth:`config`).
+
+        Parameters
+        ----------
+        cfg : mapping
+            A run's config (``result.provenance["config"]``).
+
+        Returns
+        -------
+        Activation
+            The activation. A registered one is looked up by name, or
+            imported again from its ``activation_source`` reference.
+
+        Raises
+        ------
+        ValueError
+            If the activation cannot be rebuilt (an unknown name, a
+            registered activation that is neither registered in this process
+            nor importable, or a source whose hash changed).
+        """
+        name = cfg["activation"]
+        user_params = cfg.get("activation_params")
+        base_name = cfg.get("activation_base")
+        affine = cfg.get("activation_affine")
+        source = cfg.get("activation_source")
+        if user_params is not None or source is not None:
+            root = base_name if base_name is not None else name
+            try:
+                act = get(root, **dict(user_params or {}))
+            except ValueError:
+                if source is None:
+                    raise
+                act = get(source, **dict(user_params or {}))
+            want = cfg.get("activation_source_sha256")
+            if want is not None and act.user is not None and act.user.source_hash != want:
+                raise ValueError(
+                    f"activation {root!r}: its source changed since the run (sha256 "
+                    f"{act.user.source_hash[:12]} now, {str(want)[:12]} recorded)"
+                )
+        elif base_name is not None:
+            act = cls.from_param(base_name, float(cfg.get("activation_param", 0.0)))
+        else:
+            return cls.from_param(name, float(cfg.get("activation_param", 0.0)))
+        if affine is not None:
+            a_in, b_in, a_out, b_out = (float(v) for v in affine)
+            act = shaped(
+                act,
+                input_scale=a_in,
+                input_shift=b_in,
+                output_scale=a_out,
+                output_shift=b_out,
+                name=name,
+            )
+        return act
 
     @classmethod
     def from_param(cls, name: str, param: float | None = None) -> Activation:
@@ -840,7 +1079,12 @@ class Activation:
             If the name is unknown, the value is invalid for the parameter,
             or a nonzero ``param`` is given to an activation without one.
         """
-        key = get(name).name
+        act = get(name)
+        if not act.is_builtin:
+            if param not in (None, 0.0, act.param):
+                raise ValueError(f"{act.name} takes no unnamed parameter; got param={param!r}")
+            return act
+        key = act.name
         param_name = _SPECS[key].param_name
         if param is None:
             return get(key)
@@ -985,16 +1229,26 @@ def get(name: str | Activation, **params: float) -> Activation:
     if isinstance(name, Activation):
         if not params:
             return name
+        if name.is_shaped:
+            raise ValueError(
+                f"{name.name} is shaped: build it again with shaped() to change its parameters"
+            )
         return get(name.name, **{**name.params, **params})
     if not isinstance(name, str):
         raise TypeError(f"activation name must be a str or an Activation, got {type(name)!r}")
+    if ":" in name:
+        return _from_reference(name, params)
+    if name.strip() in _USER:
+        return _user_variant(_USER[name.strip()], params)
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     key = _ALIASES.get(key, key)
     spec = _SPECS.get(key)
     if spec is None:
+        extra = f"; registered: {', '.join(sorted(_USER))}" if _USER else ""
         raise ValueError(
             f"unknown activation {name!r}; valid names: {', '.join(names())} "
-            f"(aliases: {', '.join(sorted(_ALIASES))})"
+            f"(aliases: {', '.join(sorted(_ALIASES))}){extra}, or a 'module:function' "
+            "reference to your own"
         )
     accepted = {spec.param_name} if spec.param_name is not None else set()
     unknown = sorted(set(params) - accepted)
@@ -1011,3 +1265,304 @@ def get(name: str | Activation, **params: float) -> Activation:
         gain_name=spec.gain_name,
         **_metadata(spec.code, param),
     )
+
+
+# ----------------------------------------------------------------------------------
+# Shaped activations and users' own
+# ----------------------------------------------------------------------------------
+
+
+def shaped(
+    base: str | Activation,
+    *,
+    input_scale: float = 1.0,
+    input_shift: float = 0.0,
+    output_scale: float = 1.0,
+    output_shift: float = 0.0,
+    name: str | None = None,
+) -> Activation:
+    """Transform an activation affinely: ``out_scale (phi(in_scale x + in_shift) + out_shift)``.
+
+    This is the form of DKS and TAT (:func:`initsim.theory.dks`,
+    :func:`initsim.theory.tat`; their :attr:`~initsim.theory.Shaping.activation`)
+    and of the affine erf family (:func:`affine_erf`). The result is an
+    activation like any other: it can be simulated (CPU kernels), checked and
+    put through the theory (by quadrature, or through the base's closed forms
+    when ``input_shift == 0``).
+
+    Parameters
+    ----------
+    base : str or Activation
+        The activation transformed (built-in or registered; not itself shaped).
+    input_scale, output_scale : float
+        Finite and nonzero.
+    input_shift, output_shift : float
+        Finite.
+    name : str, optional
+        The name of the result; by default one that spells the transform, e.g.
+        ``"1.5*(tanh(0.8*x+0.1)+-0.08)"``.
+
+    Returns
+    -------
+    Activation
+        The shaped activation (:attr:`Activation.base` names ``base``).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is not finite, a scale is 0, or ``base`` is shaped.
+    """
+    act = get(base)
+    if act.is_shaped:
+        raise ValueError(f"base: {act.name} is already shaped; shape its base instead")
+    vals = {}
+    for key, v in (
+        ("input_scale", input_scale),
+        ("input_shift", input_shift),
+        ("output_scale", output_scale),
+        ("output_shift", output_shift),
+    ):
+        vals[key] = _check_param("shaped", key, v)
+    for key in ("input_scale", "output_scale"):
+        if vals[key] == 0.0:
+            raise ValueError(f"shaped: {key} must be nonzero, got 0.0")
+    a_in, b_in, a_out, b_out = (
+        vals["input_scale"],
+        vals["input_shift"],
+        vals["output_scale"],
+        vals["output_shift"],
+    )
+    affine = (a_in, b_in, a_out, b_out)
+    if affine == IDENTITY_AFFINE:
+        return act
+    label = name or f"{a_out:.6g}*({act.label}({a_in:.6g}*x+{b_in:.6g})+{b_out:.6g})"
+    if label in _SPECS or label in _ALIASES or label in _USER:
+        raise ValueError(f"name: {label!r} is an activation's name already")
+    # Metadata of the transform: exact statements about phi_hat from those of phi.
+    centred_in, centred_out = b_in == 0.0, b_out == 0.0
+    kinks = tuple(sorted((k - b_in) / a_in for k in act.kinks))
+    return Activation(
+        name=label,
+        code=act.code,
+        param=act.param,
+        positively_homogeneous=act.positively_homogeneous and centred_in and centred_out,
+        odd=act.odd and centred_in and centred_out,
+        bounded=act.bounded,
+        nonnegative=act.nonnegative and b_out >= 0.0 and a_out > 0.0,
+        can_be_dead=act.can_be_dead and a_in > 0.0 and centred_in and centred_out,
+        kinks=kinks,
+        gain_name=None,
+        affine=affine,
+        user=act.user,
+        base=act.name,
+    )
+
+
+def affine_erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> Activation:
+    """Return ``a * erf(b x) + c``, the affine erf family (a :func:`shaped` erf).
+
+    Its Gaussian kernels are closed forms (the arcsine kernel of erf at
+    variances scaled by ``b^2``): ``E[phi(u) phi(v)] = a^2 (2/pi)
+    arcsin(2 b^2 S12 / sqrt((1 + 2 b^2 S11)(1 + 2 b^2 S22))) + c^2``.
+
+    Parameters
+    ----------
+    a, b : float
+        Output and input scales, finite and nonzero.
+    c : float
+        Offset, finite.
+
+    Returns
+    -------
+    Activation
+        Named ``"erf_affine(a=..., b=..., c=...)"``.
+    """
+    for key, v in (("a", a), ("b", b), ("c", c)):
+        _check_param("affine_erf", key, v)
+    a, b, c = float(a), float(b), float(c)
+    if a == 0.0 or b == 0.0:
+        raise ValueError(f"affine_erf: a and b must be nonzero, got a={a!r}, b={b!r}")
+    if (a, b, c) == (1.0, 1.0, 0.0):
+        return get("erf")
+    return shaped(
+        "erf",
+        input_scale=b,
+        output_scale=a,
+        output_shift=c / a,
+        name=f"erf_affine(a={a:g}, b={b:g}, c={c:g})",
+    )
+
+
+#: Registered activations by name: the unparameterised (default-parameter) one.
+_USER: dict[str, Activation] = {}
+#: The Python functions and parameter declarations of each registered name.
+#: (phi, dphi, parameter defaults, bounded, kinks, module reference)
+_USER_SOURCES: dict[str, tuple[Any, ...]] = {}
+#: Compiled variants, by (name, parameters).
+_USER_VARIANTS: dict[tuple[str, tuple[tuple[str, float], ...]], Activation] = {}
+
+
+def register(
+    name: str,
+    phi: Callable[..., float],
+    dphi: Callable[..., float] | None = None,
+    *,
+    params: Mapping[str, float] | None = None,
+    bounded: bool | None = None,
+    kinks: tuple[float, ...] | None = None,
+    replace: bool = False,
+    _reference: str | None = None,
+) -> Activation:
+    """Register your own activation, compiled for the kernels and known to the theory.
+
+    ``phi`` (and ``dphi``) are plain Python functions of one float, written
+    with the ``math`` module and scalar arithmetic so Numba can compile them
+    (:mod:`initsim.user_activation` says how they are validated). After
+    registration ``get(name)`` returns the activation everywhere a name is
+    accepted: :func:`initsim.simulate`, :func:`initsim.check`, the theory,
+    :func:`initsim.verify`, studies and the CLI (which also accept a
+    ``module:function`` reference, registered on first use).
+
+    Parameters
+    ----------
+    name : str
+        The name; not a built-in name or alias, no ``:``.
+    phi : callable
+        ``phi(x, **params) -> float``.
+    dphi : callable, optional
+        ``phi'(x, **params)``. Without it the derivative is derived
+        numerically (a five-point difference, about ``1e-12`` relative for
+        smooth functions; see :mod:`initsim.user_activation`).
+    params : mapping of str to float, optional
+        Keyword parameters of ``phi`` and ``dphi`` with their default values;
+        ``get(name, beta=2.0)`` compiles the variant.
+    bounded : bool, optional
+        Whether ``sup |phi| < inf``; by default measured (finite limits at
+        ``+-inf``).
+    kinks : tuple of float, optional
+        Where ``phi'`` jumps; by default detected in ``[-12, 12]``.
+    replace : bool, default False
+        Allow replacing an activation registered under the same name.
+
+    Returns
+    -------
+    Activation
+        The registered activation (code :data:`USER`).
+
+    Raises
+    ------
+    ValueError
+        For a bad name, a bad parameter value, or a function that raises,
+        returns NaN for finite input or cannot be compiled (the message names
+        the function).
+    """
+    if not isinstance(name, str) or not name.strip() or (":" in name and _reference is None):
+        raise ValueError(f"name must be a non-empty str without ':', got {name!r}")
+    name = name.strip()
+    key = name.lower().replace("-", "_").replace(" ", "_")
+    if key in _SPECS or key in _ALIASES:
+        raise ValueError(f"name: {name!r} is a built-in activation; choose another name")
+    if name in _USER and not replace:
+        raise ValueError(f"name: {name!r} is registered already (pass replace=True to replace it)")
+    if not callable(phi):
+        raise TypeError(f"phi must be callable, got {type(phi)!r}")
+    if dphi is not None and not callable(dphi):
+        raise TypeError(f"dphi must be callable or None, got {type(dphi)!r}")
+    defaults = {k: _check_param(name, k, v) for k, v in dict(params or {}).items()}
+    if kinks is not None:
+        kinks = tuple(sorted(_check_param(name, "kinks", k) for k in kinks))
+    if bounded is not None and not isinstance(bounded, bool):
+        raise ValueError(f"bounded must be True, False or None, got {bounded!r}")
+    source = (phi, dphi, defaults, bounded, kinks, _reference)
+    act = _compile_variant(name, source, defaults)
+    for k in [k for k in _USER_VARIANTS if k[0] == name]:
+        del _USER_VARIANTS[k]
+    _USER[name] = act
+    _USER_SOURCES[name] = source
+    _USER_VARIANTS[(name, act.user.params)] = act
+    return act
+
+
+def unregister(name: str) -> None:
+    """Forget a registered activation (a no-op for an unknown name)."""
+    _USER.pop(name, None)
+    _USER_SOURCES.pop(name, None)
+    for k in [k for k in _USER_VARIANTS if k[0] == name]:
+        del _USER_VARIANTS[k]
+
+
+def registered() -> list[str]:
+    """Return the names of the registered activations, sorted."""
+    return sorted(_USER)
+
+
+def _compile_variant(name: str, source: tuple[Any, ...], values: dict[str, float]) -> Activation:
+    from initsim import user_activation as ua
+
+    phi, dphi, _, bounded, kinks, reference = source
+    fn = ua.compile_user(name, phi, dphi, params=values, reference=reference, kinks=kinks)
+    grid = ua.PROBE
+    with np.errstate(all="ignore"):
+        y = fn.phi_ufunc(grid)
+        d = fn.dphi_ufunc(grid)
+        neg_y = fn.phi_ufunc(-grid)
+        ends = fn.phi_ufunc(np.array([np.inf, -np.inf]))
+    if bounded is None:
+        bounded = bool(np.all(np.isfinite(ends)))
+    neg = grid < 0.0
+    return Activation(
+        name=name,
+        code=USER,
+        param=0.0,
+        positively_homogeneous=False,
+        odd=bool(np.array_equal(neg_y, -y)),
+        bounded=bounded,
+        nonnegative=bool(np.all(y >= 0.0)),
+        can_be_dead=bool(np.all(y[neg] == 0.0) and np.all(d[neg] == 0.0)),
+        kinks=fn.kinks,
+        gain_name=None,
+        user=fn,
+    )
+
+
+def _user_variant(act: Activation, params: Mapping[str, Any]) -> Activation:
+    if not params:
+        return act
+    name = act.name
+    source = _USER_SOURCES[name]
+    defaults = source[2]
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        takes = (
+            f"takes only {', '.join(map(repr, defaults))}" if defaults else "takes no parameters"
+        )
+        listed = ", ".join(map(repr, unknown))
+        raise ValueError(f"{name} {takes}; got unknown parameter(s) {listed}")
+    values = {**defaults, **{k: _check_param(name, k, v) for k, v in params.items()}}
+    key = (name, tuple(sorted(values.items())))
+    if key not in _USER_VARIANTS:
+        _USER_VARIANTS[key] = _compile_variant(name, source, values)
+    return _USER_VARIANTS[key]
+
+
+def _from_reference(reference: str, params: Mapping[str, Any]) -> Activation:
+    """``get("module:function")``: the registered activation of a user's module."""
+    from initsim import user_activation as ua
+
+    text = reference.strip()
+    if text in _USER:
+        return _user_variant(_USER[text], params)
+    obj, text = ua.resolve_reference(text)
+    if isinstance(obj, Activation):
+        return get(obj, **params) if params else obj
+    if not callable(obj):
+        raise ValueError(
+            f"activation reference {reference!r} is a {type(obj).__name__}, not a function "
+            "or an Activation"
+        )
+    dphi = getattr(obj, "dphi", None)
+    declared = getattr(obj, "params", None)
+    act = register(
+        text, obj, dphi if callable(dphi) else None, params=declared, replace=True, _reference=text
+    )
+    return _user_variant(act, params)

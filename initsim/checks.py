@@ -387,7 +387,7 @@ def theory_inputs(
     else:
         sigma_w2 = np.array([ini.sigma_w2(widths[t], widths[t + 1]) for t in range(len(specs))])
     sigma_w2.setflags(write=False)
-    activation = Activation.from_param(cfg["activation"], float(cfg.get("activation_param", 0.0)))
+    activation = Activation.from_config(cfg)
     return TheoryInputs(
         activation=activation,
         law=law,

@@ -267,8 +267,7 @@ class RunPlan:
         """
         act, ini = self.activation, self.initializer
         return {
-            "activation": act.name,
-            "activation_param": act.param,
+            **act.config(),
             "init": ini.name,
             "init_params": {k: json_safe(v) for k, v in ini.params.items()},
             "widths": self.widths.tolist(),
@@ -968,6 +967,11 @@ def make_plan(
         act = _activations.get(activation)
     except TypeError as err:
         raise ValueError(f"activation: {err}") from None
+    if device == "cuda" and not act.is_builtin:
+        raise ValueError(
+            f"activation: the GPU kernels know the built-in activations only; {act.name!r} is "
+            f"{'registered' if act.user is not None else 'shaped'}: run it with device='cpu'"
+        )
     hist = _histograms(histograms, act)
     threads = check_threads(threads)
     if chunk_size is not None:

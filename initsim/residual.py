@@ -369,8 +369,7 @@ class ResidualPlan:
 
         config: dict[str, Any] = {
             "arch": "residual",
-            "activation": self.activation.name,
-            "activation_param": self.activation.param,
+            **self.activation.config(),
             "init": [ini.name for ini in self.initializers],
             "init_params": [
                 {k: json_safe(v) for k, v in ini.params.items()} for ini in self.initializers
@@ -732,7 +731,7 @@ def run_residual(plan: ResidualPlan, seed: Any, progress: bool | None) -> Any:
                 hi = min(plan.nets, lo + plan.chunk)
                 kernel_mod.residual_kernel(
                     net_keys(root, lo, hi), plan.width, plan.width_branch, plan.branch_layers,
-                    plan.blocks, codes, params, sampler, plan.bias_std, act.code, act.param,
+                    plan.blocks, codes, params, sampler, plan.bias_std, act.kernel,
                     plan.alpha, plan.skip, plan.in_scale, plan.act_scale, norm_code, kind_code,
                     plan.eps, plan.input_code, given, plan.inputs, plan.backward,
                     plan.saturation_threshold, stats[lo:hi], first[lo:hi],

@@ -138,7 +138,7 @@ def _read_inputs(cfg: Any) -> tuple[ResidualTheoryInputs, None] | tuple[None, st
         sigma_w2.append(s2)
     if cfg["input"] not in ("sphere", "gaussian"):
         return None, "checks need input='sphere' or 'gaussian' (a known input norm law)"
-    act = Activation.from_param(cfg["activation"], float(cfg.get("activation_param", 0.0)))
+    act = Activation.from_config(cfg)
     return ResidualTheoryInputs(
         activation=act,
         sigma_w2=tuple(sigma_w2),

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from initsim import activations, initializers
 from initsim._jit import jit
 from initsim._validate import check_int, check_real
-from initsim.activations import Activation, dphi_scalar, phi_scalar
+from initsim.activations import Activation, act_dphi, act_phi
 from initsim.seeding import SeedLike, as_generator, as_seed_sequence
 
 __all__ = [
@@ -174,7 +174,7 @@ class TrainResult:
 
 
 @jit
-def _forward_pass(params, WT, sizes, w_off, b_off, u_off, code, param, X, H, A):
+def _forward_pass(params, WT, sizes, w_off, b_off, u_off, act, X, H, A):
     # H, A: (m, U) pre- and post-activations; layer l's units sit at columns
     # u_off[l]..u_off[l] + sizes[l + 1]; the output layer is linear (A = H).
     # WT (scratch, like params) receives each W transposed, so the inner loop
@@ -213,7 +213,7 @@ def _forward_pass(params, WT, sizes, w_off, b_off, u_off, code, param, X, H, A):
             for i in range(n_out):
                 s = h[i] + bias[i]
                 h[i] = s
-                a[i] = s if last else phi_scalar(code, param, s)
+                a[i] = s if last else act_phi(act, s)
 
 
 @jit
@@ -250,7 +250,7 @@ def _loss_and_output_grad(A, uo, n_out, kind, Y, y, D, want_grad):
 
 
 @jit
-def _backward_pass(params, sizes, w_off, b_off, u_off, code, param, X, H, A, D, G):
+def _backward_pass(params, sizes, w_off, b_off, u_off, act, X, H, A, D, G):
     # D holds dL/dh of the output layer on entry; fills the hidden layers' dL/dh
     # and the gradient G (same packing as params). Every sum runs over samples
     # b = 0, 1, ... (gradients) or over units i = 0, 1, ... (back-propagation)
@@ -291,7 +291,7 @@ def _backward_pass(params, sizes, w_off, b_off, u_off, code, param, X, H, A, D, 
                     for j in range(n_in):
                         d_prev[j] += w[j] * di
                 for j in range(n_in):
-                    d_prev[j] *= dphi_scalar(code, param, h_prev[j])
+                    d_prev[j] *= act_dphi(act, h_prev[j])
 
 
 @jit
@@ -330,13 +330,13 @@ def _unit_distances(params, sizes, w_off, b_off, out):
 
 
 @jit
-def _forward_kernel(params, sizes, w_off, b_off, u_off, code, param, X):
+def _forward_kernel(params, sizes, w_off, b_off, u_off, act, X):
     n_layers = sizes.shape[0] - 1
     n_units = u_off[n_layers - 1] + sizes[n_layers]
     m = X.shape[0]
     H = np.empty((m, n_units))
     A = np.empty((m, n_units))
-    _forward_pass(params, np.empty_like(params), sizes, w_off, b_off, u_off, code, param, X, H, A)
+    _forward_pass(params, np.empty_like(params), sizes, w_off, b_off, u_off, act, X, H, A)
     uo = u_off[n_layers - 1]
     out = np.empty((m, sizes[n_layers]))
     for b in range(m):
@@ -352,8 +352,7 @@ def _train_kernel(
     w_off,
     b_off,
     u_off,
-    code,
-    param,
+    act,
     X,
     Y,
     y,
@@ -391,13 +390,13 @@ def _train_kernel(
     Db = np.empty((mb, n_units))
     for t in range(steps + 1):
         step = t < steps
-        _forward_pass(params, WT, sizes, w_off, b_off, u_off, code, param, X, H, A)
+        _forward_pass(params, WT, sizes, w_off, b_off, u_off, act, X, H, A)
         loss_out[t] = _loss_and_output_grad(A, uo, n_out, kind, Y, y, D, step and full)
         _unit_distances(params, sizes, w_off, b_off, dist_out[t])
         if not step:
             break
         if full:
-            _backward_pass(params, sizes, w_off, b_off, u_off, code, param, X, H, A, D, G)
+            _backward_pass(params, sizes, w_off, b_off, u_off, act, X, H, A, D, G)
         else:
             for r in range(m):
                 src = batch_idx[t, r]
@@ -406,9 +405,9 @@ def _train_kernel(
                 for k in range(Y.shape[1]):
                     Yb[r, k] = Y[src, k]
                 yb[r] = y[src]
-            _forward_pass(params, WT, sizes, w_off, b_off, u_off, code, param, Xb, Hb, Ab)
+            _forward_pass(params, WT, sizes, w_off, b_off, u_off, act, Xb, Hb, Ab)
             _loss_and_output_grad(Ab, uo, n_out, kind, Yb, yb, Db, True)
-            _backward_pass(params, sizes, w_off, b_off, u_off, code, param, Xb, Hb, Ab, Db, G)
+            _backward_pass(params, sizes, w_off, b_off, u_off, act, Xb, Hb, Ab, Db, G)
         for layer in range(n_layers):
             s = 0.0
             for p in range(w_off[layer], b_off[layer] + sizes[layer + 1]):
@@ -858,7 +857,7 @@ def forward(mlp: MLP, X: npt.ArrayLike) -> np.ndarray:
     xa = _check_inputs(mlp, X)
     params, sizes, w_off, b_off, u_off = _pack(mlp)
     act = mlp.activation
-    return _forward_kernel(params, sizes, w_off, b_off, u_off, act.code, act.param, xa)
+    return _forward_kernel(params, sizes, w_off, b_off, u_off, act.kernel, xa)
 
 
 def min_unit_distance(mlp: MLP) -> np.ndarray:
@@ -988,8 +987,7 @@ def train(
         w_off,
         b_off,
         u_off,
-        act.code,
-        act.param,
+        act.kernel,
         xa,
         ya,
         yi,

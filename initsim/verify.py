@@ -65,6 +65,7 @@ import queue
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -1529,3 +1530,20 @@ def report_json(report: VerifyReport) -> str:
         Indented JSON.
     """
     return json.dumps(report.to_dict(), indent=1)
+
+
+class _CallableModule(types.ModuleType):
+    """The type of this module: calling it calls :func:`verify`.
+
+    ``initsim.verify`` is the package's name for the function, but importing
+    this module (``import initsim.verify``, done by the CLI and by
+    ``from initsim.verify import ...``) binds the module to that attribute of
+    the package; calling the module calls the function, so ``initsim.verify(...)``
+    works whatever was imported first.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> VerifyReport:
+        return verify(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

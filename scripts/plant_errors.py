@@ -41,8 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What a copy of the repository holds (enough to import the package and run its tests).
-COPIED = ("initsim", "tests", "scripts", "pyproject.toml", "README.md")
+#: What a copy of the repository holds (enough to import the package and run its tests,
+#: the shipped study specs included; their rendered PDFs are left out).
+COPIED = ("initsim", "tests", "scripts", "reports", "pyproject.toml", "README.md")
 #: Wall-clock limit of one plant's test run, in seconds.
 TIMEOUT_S = 1200
 
@@ -380,12 +381,106 @@ PLANTS: tuple[Plant, ...] = (
         ),
     ),
     Plant(
-        "pair-kernel-output-shift-dropped",
-        "the pair kernel drops a shaped activation's output shift",
-        "initsim/engine/pairs.py",
-        "                    x[i, j] = a_out * (v + b_out)\n",
-        "                    x[i, j] = a_out * v\n",
-        ("tests/test_shaping_check.py::test_the_kernel_applies_the_shapings_transform",),
+        "shaped-phi-output-shift-dropped",
+        "the kernels' shaped phi drops the output shift",
+        "initsim/activations.py",
+        "    return act[5] * (v + act[6])\n",
+        "    return act[5] * v\n",
+        (
+            "tests/test_shaping_check.py::test_the_kernel_applies_the_shapings_transform",
+            "tests/test_user_activations.py::test_shaped_kernel_matches_its_numpy_twin",
+        ),
+    ),
+    Plant(
+        "shaped-dphi-input-scale-dropped",
+        "the kernels' shaped phi' forgets the chain rule's input scale",
+        "initsim/activations.py",
+        "    return act[5] * act[3] * d\n",
+        "    return act[5] * d\n",
+        ("tests/test_user_activations.py::test_shaped_kernel_matches_its_numpy_twin",),
+    ),
+    Plant(
+        "user-dphi-calls-phi",
+        "the kernels call a registered activation's phi where its phi' belongs",
+        "initsim/activations.py",
+        "        d = act[8](u)\n",
+        "        d = act[7](u)\n",
+        (
+            "tests/test_user_activations.py::test_kernels_run_a_registered_copy_of_relu_like_relu",
+            "tests/test_user_activations.py::test_kernel_of_a_user_activation_matches_its_numpy_twin",
+        ),
+    ),
+    Plant(
+        "user-theory-variance-5pc",
+        "the theory's integrand of a registered activation evaluates phi at a 5% larger input",
+        "initsim/theory/gaussian.py",
+        "            u = a_in * (sign * s * z) + b_in\n            p = a_out * (phi_c(u)",
+        "            u = 1.05 * a_in * (sign * s * z) + b_in\n            p = a_out * (phi_c(u)",
+        (
+            "tests/test_user_activations.py::test_registered_copy_has_the_builtins_theory",
+            "tests/test_user_activations.py::"
+            "test_check_passes_a_registered_activation_and_fails_a_wrong_claim",
+        ),
+    ),
+    Plant(
+        "shaped-reduction-shift-cross-term",
+        "the reduction of a shaped activation to its base halves the shift's cross term",
+        "initsim/theory/gaussian.py",
+        "        return a * a * (expect_array(base, qb, PHI2) + 2.0 * b * mean + b * b)\n",
+        "        return a * a * (expect_array(base, qb, PHI2) + b * mean + b * b)\n",
+        (
+            "tests/test_user_activations.py::test_the_shaped_reduction_agrees_with_direct_quadrature",
+        ),
+    ),
+    Plant(
+        "derived-derivative-forward-difference",
+        "the derived phi' uses phi(x) where the central stencil needs phi(x - h)",
+        "initsim/user_activation.py",
+        "        return (8.0 * (phi_j(x + h) - phi_j(x - h)) - (phi_j(x + 2.0 * h)",
+        "        return (8.0 * (phi_j(x + h) - phi_j(x)) - (phi_j(x + 2.0 * h)",
+        (
+            "tests/test_user_activations.py::"
+            "test_derived_derivative_is_accurate_for_smooth_functions",
+        ),
+    ),
+    Plant(
+        "derived-derivative-wrong-side-of-kink",
+        "right of a kink the derived phi' takes the left one-sided stencil",
+        "initsim/user_activation.py",
+        "                if x > k:\n                    return one_sided(x, h)\n",
+        "                if x > k:\n                    return one_sided(x, -h)\n",
+        ("tests/test_user_activations.py::test_derived_derivative_is_one_sided_next_to_a_kink",),
+    ),
+    Plant(
+        "critical-line-ignores-derived-derivative-accuracy",
+        "the critical sigma_w2 demands 1e-13 of a chi_1 that a numerical phi' gives to 1e-12",
+        "initsim/theory/meanfield.py",
+        "    tol = 1e-10 if act.user is not None and act.user.derived_dphi else 1e-13\n",
+        "    tol = 1e-13\n",
+        ("tests/test_user_activations.py::test_critical_line_of_a_numerically_derived_derivative",),
+    ),
+    Plant(
+        "pair-skew-guard-from-the-sample",
+        "check_pair's skewness guard reads the sample's relative variance of q^L",
+        "initsim/shaping_check.py",
+        "            row = skew_regime(row, _predicted_rel_var(target, q_pred, sigma_w2, n), "
+        "result.nets)\n",
+        "            row = skew_regime(row, float(np.var(obs) / np.mean(obs) ** 2), result.nets)\n",
+        (
+            "tests/test_shaping_check.py::"
+            "test_a_too_skewed_q_row_is_left_untested_and_the_rest_is_calibrated",
+        ),
+    ),
+    Plant(
+        "user-hash-ignores-parameters",
+        "a registered activation's source hash leaves out its parameter values",
+        "initsim/user_activation.py",
+        "    h.update(repr(sorted(params.items())).encode())\n",
+        "",
+        (
+            "tests/test_user_activations.py::"
+            "test_parameters_compile_variants_and_bad_ones_are_named",
+        ),
     ),
     Plant(
         "check-pair-ignores-the-claim",
@@ -396,6 +491,30 @@ PLANTS: tuple[Plant, ...] = (
         (
             "tests/test_shaping_check.py::"
             "test_tat_keeps_its_promise_at_depth_100_and_plain_relu_does_not",
+        ),
+    ),
+    Plant(
+        "shaping-figure-ignores-the-claim",
+        "the shaping-profile figure holds an unshaped cell to its own maps despite its claim",
+        "initsim/report/shaping_claims.py",
+        "        out[held] = source\n",
+        "        out[held] = None\n",
+        (
+            "tests/test_report_shaping.py::test_the_figure_renders_and_its_caption_names_the_verdicts",
+            "tests/test_report_shaping.py::test_the_claim_option_decides_the_plain_relu_verdict",
+        ),
+    ),
+    Plant(
+        "pair-cell-propagates-the-base-activation",
+        "a shaped pair cell propagates its base activation (records the shaping, runs phi)",
+        "initsim/study/cells.py",
+        "    result = propagate_pair(act, **kwargs, seed=ss, threads=threads)\n",
+        "    result = propagate_pair(\n"
+        '        getattr(act, "input_scale", None) and act.base or act, **kwargs, seed=ss, '
+        "threads=threads\n    )\n",
+        (
+            "tests/test_study_pairs.py::test_the_shipped_study_passes_tat_and_fails_plain_relu",
+            "tests/test_study_pairs.py::test_same_seed_same_arrays_other_seed_other_arrays",
         ),
     ),
     Plant(
@@ -534,7 +653,7 @@ def _copy_tree(dest: Path) -> None:
     for item in COPIED:
         src = ROOT / item
         if src.is_dir():
-            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("*.pyc"))
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("*.pyc", "*.pdf"))
         else:
             shutil.copy2(src, dest / item)
 

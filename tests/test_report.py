@@ -410,7 +410,8 @@ def test_figure_kinds_are_declared_once() -> None:
     for name, k in kinds.KINDS.items():
         fn, cell_kind = pdf.FIGURES[name]
         assert fn is k.load() and callable(fn)
-        assert cell_kind == k.cell_kind and cell_kind in ("simulate", "jacobian", "train")
+        assert cell_kind == k.cell_kind
+        assert cell_kind in ("simulate", "jacobian", "train", "pair")
 
 
 def test_importing_the_report_package_does_not_import_matplotlib() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from initsim.activations import GELU, LINEAR, RELU, TANH
+from initsim.activations import GELU, LINEAR, RELU, TANH, Activation
 from initsim.engine import laws
 from initsim.engine import residual as R
 from initsim.engine.exact import INPUT_GAUSSIAN, INPUT_GIVEN, INPUT_SPHERE
@@ -34,7 +34,7 @@ TWIN_RTOL = 1e-12
 
 # The kernel's arguments after ``keys``, in its order.
 ARG_NAMES = (
-    "n", "nb", "m", "blocks", "law_codes", "law_params", "sampler", "bias_std", "code", "param",
+    "n", "nb", "m", "blocks", "law_codes", "law_params", "sampler", "bias_std", "act",
     "alpha", "skip", "in_scale", "act_scale", "norm", "norm_kind", "eps", "input_mode",
     "given", "n_inputs", "backward", "sat_threshold",
 )  # fmt: skip
@@ -95,6 +95,7 @@ def config(**over):
         c[k] = np.ascontiguousarray(c[k], dtype=np.float64)
     c["law_codes"] = np.ascontiguousarray(c["law_codes"], dtype=np.int64)
     c["backward"] = bool(c["backward"])
+    c["act"] = Activation("twin", c.pop("code"), c.pop("param")).kernel
     return c
 
 

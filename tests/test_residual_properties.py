@@ -47,7 +47,7 @@ def _stream(
     stats = np.zeros((blocks, R.N_RES_STATS))
     xs = np.zeros((blocks + 1, n))
     R.residual_net(
-        key[0], key[1], n, nb, m, blocks, codes, params, sampler, 0.0, a.code, a.param,
+        key[0], key[1], n, nb, m, blocks, codes, params, sampler, 0.0, a.kernel,
         np.full(blocks, alpha), np.ones(blocks), np.ones(blocks), 1.0, norm, R.LAYERNORM,
         1e-5, 1, np.zeros(1), 1, False, 1e-2, stats, xs, np.zeros(n),
     )  # fmt: skip
@@ -106,7 +106,7 @@ def _twin_config(n, nb, m, blocks, act, norm, kind, b, seed):
         "n": n, "nb": nb, "m": m, "blocks": blocks,
         "law_codes": np.array([c for c, _ in spec] * blocks, dtype=np.int64),
         "law_params": np.vstack([p for _, p in spec] * blocks),
-        "sampler": R.SAMPLER_DENSE, "bias_std": 0.3, "code": a.code, "param": a.param,
+        "sampler": R.SAMPLER_DENSE, "bias_std": 0.3, "act": a.kernel,
         "alpha": np.linspace(0.5, 1.0, blocks), "skip": np.ones(blocks),
         "in_scale": np.ones(blocks), "act_scale": 1.0, "norm": norm, "norm_kind": kind,
         "eps": 1e-5, "input_mode": 0, "given": np.zeros(1), "n_inputs": b,

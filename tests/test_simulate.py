@@ -201,7 +201,7 @@ def test_gram_kernel_with_one_input_equals_single_input_kernel():
     outs = []
     for run in ("single", "gram"):
         stats, first = np.zeros((5, 3, 6)), np.zeros(5, dtype=np.int64)
-        args = (0.2, activations.RELU, 0.0, INPUT_SPHERE, np.zeros(0))
+        args = (0.2, activations.get("relu").kernel, INPUT_SPHERE, np.zeros(0))
         tail = (True, 1e-2, np.zeros(3), np.zeros(3), stats, first, empty, empty.copy())
         if run == "single":
             exact_single_input(keys, widths, wstd, *args, *tail)

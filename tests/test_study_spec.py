@@ -126,7 +126,7 @@ def test_readme_example_and_shipped_specs_are_valid():
 
 
 def test_cell_kinds_are_declared_consistently():
-    assert tuple(CELL_KINDS) == ("simulate", "jacobian", "train")
+    assert tuple(CELL_KINDS) == ("simulate", "jacobian", "train", "pair")
     assert [k for k, ck in CELL_KINDS.items() if ck.checks] == ["simulate"]
     for kind, ck in CELL_KINDS.items():
         assert set(ck.required) <= set(ck.params), kind

@@ -467,3 +467,18 @@ def test_system_exit_in_user_code_is_a_reported_failure(usermod, source, attr, w
     from initsim.cli import main
 
     assert main(["verify", target]) == 2  # not exit 0 with no output
+
+
+def test_initsim_verify_stays_callable_once_its_module_is_imported():
+    import subprocess
+    import sys
+
+    code = (
+        "import initsim, initsim.verify\n"
+        "from initsim import initializers\n"
+        "r = initsim.verify(initializers.get('he_normal'), activation='relu')\n"
+        "print(type(r).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "VerifyReport"

@@ -12,11 +12,11 @@ from initsim.cli._common import add_json, add_seed, add_threads, int_list
 __all__ = ["add_net_options", "column_notes", "register"]
 
 
-def _saturates(activation: str) -> bool:
-    """Whether "saturated" means anything for this activation (not for piecewise-linear ones)."""
+def _saturates(cfg: dict[str, Any]) -> bool:
+    """Whether "saturated" means anything for a run's activation (not for piecewise-linear ones)."""
     from initsim import activations
 
-    return not activations.get(activation).positively_homogeneous
+    return not activations.Activation.from_config(cfg).positively_homogeneous
 
 
 def column_notes(cfg: dict[str, Any], inputs: int) -> list[str]:
@@ -40,7 +40,7 @@ def column_notes(cfg: dict[str, Any], inputs: int) -> list[str]:
         "dead: fraction of units whose output phi(h) is exactly 0 for every input "
         f"(here {inputs} input{'s' if inputs != 1 else ''} per net), mean over nets"
     ]
-    if _saturates(act):
+    if _saturates(cfg):
         lines.append(
             f"saturated: fraction of (unit, input) pairs with |phi'(h)| < {threshold:g} "
             "(almost no gradient passes), mean over nets"
@@ -221,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
     lo, hi = result.layer_interval("q")
     dead = result.layer_mean("dead_fraction")
     sat = result.layer_mean("saturated_fraction")
-    saturates = _saturates(cfg["activation"])
+    saturates = _saturates(cfg)
     grad = result.layer_mean("grad_sq") if result.grad_sq is not None else None
     head = f"{'layer':>5}  {'mean q':>11}  {'95% interval':>25}  {'dead':>6}  {'saturated':>9}"
     if grad is not None:
@@ -268,7 +268,7 @@ def _print_residual(result: Any, cfg: dict[str, Any], args: argparse.Namespace) 
     bq = result.layer_mean("branch_q")
     dead = result.layer_mean("dead_fraction")
     sat = result.layer_mean("saturated_fraction")
-    saturates = _saturates(cfg["activation"])
+    saturates = _saturates(cfg)
     grad = result.layer_mean("grad_sq") if result.grad_sq is not None else None
     head = (
         f"{'block':>5}  {'mean q':>11}  {'95% interval':>25}  {'share':>6}  {'branch q':>10}  "

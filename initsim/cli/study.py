@@ -196,7 +196,7 @@ def _table(args: argparse.Namespace) -> int:
     others = sum(c.kind != "simulate" for c in results.cells)
     if others:
         print(
-            f"({others} jacobian or train cells have no rows here: "
+            f"({others} jacobian, train or pair cells have no rows here: "
             "initsim.load_results(...).cells_of(EXPERIMENT) holds their arrays)"
         )
     if results.missing:

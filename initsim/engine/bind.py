@@ -46,7 +46,7 @@ def bind_cpu(plan: RunPlan) -> tuple[CpuKernel, str, bool]:
     widths = plan.widths
     h_bins, a_bins, _ = plan.histogram_bins()
     act = plan.activation
-    common = (plan.bias_std, act.code, act.param, plan.input_code, plan.given)
+    common = (plan.bias_std, act.kernel, plan.input_code, plan.given)
     tail = (plan.backward, plan.saturation_threshold, h_bins, a_bins)
     if plan.method == "exact" and plan.law == "gaussian" and plan.inputs == 1:
         from initsim.engine.exact import exact_single_input

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import dphi_scalar
+from initsim.activations import act_dphi
 from initsim.engine.exact import make_input
 from initsim.engine.laws import fill_weights
 from initsim.engine.layerstats import GRAD_SQ, close_layer, mean_square
@@ -36,8 +36,7 @@ def dense_kernel(
     law_code,
     law_params,
     bias_std,
-    code,
-    param,
+    act,
     input_mode,
     given,
     n_inputs,
@@ -64,7 +63,7 @@ def dense_kernel(
         The law's parameters per layer (they depend on the layer's fans).
     bias_std : float
         Standard deviation of the biases (0 for none).
-    code, param : int, float
+    act : tuple
         Activation.
     input_mode, given : int, float64 array
         See :func:`initsim.engine.exact.make_input`; ``given`` is unit-major.
@@ -118,8 +117,7 @@ def dense_kernel(
                 xs[nxt],
                 nout,
                 b,
-                code,
-                param,
+                act,
                 sat_threshold,
                 stats[net, t],
                 hist_h[net, t],
@@ -130,13 +128,11 @@ def dense_kernel(
                 net,
             )
         if backward:
-            _dense_backward(
-                k0, k1, widths, law_code, law_params, code, param, b, hs, wbuf, stats[net]
-            )
+            _dense_backward(k0, k1, widths, law_code, law_params, act, b, hs, wbuf, stats[net])
 
 
 @jit
-def _dense_backward(k0, k1, widths, law_code, law_params, code, param, b, hs, wbuf, stats_net):
+def _dense_backward(k0, k1, widths, law_code, law_params, act, b, hs, wbuf, stats_net):
     """Backward pass of one net: ``delta_{t-1} = phi'(h_{t-1}) * (W_t^T delta_t)``."""
     depth = widths.shape[0] - 1
     nmax = 0
@@ -147,7 +143,7 @@ def _dense_backward(k0, k1, widths, law_code, law_params, code, param, b, hs, wb
     nl = widths[depth]
     fill_normals(k0, k1, P_OUTPUT_DIRECTION, _ZERO, 0, d[: nl * b])
     for k in range(nl * b):
-        d[k] *= dphi_scalar(code, param, hs[depth - 1, k])
+        d[k] *= act_dphi(act, hs[depth - 1, k])
     stats_net[depth - 1, GRAD_SQ] = mean_square(d, nl * b)
     for t in range(depth - 1, 0, -1):
         nin = widths[t]
@@ -157,5 +153,5 @@ def _dense_backward(k0, k1, widths, law_code, law_params, code, param, b, hs, wb
         gmat = g[: nin * b].reshape((nin, b))
         np.dot(w.T, d[: nout * b].reshape((nout, b)), gmat)
         for k in range(nin * b):
-            d[k] = g[k] * dphi_scalar(code, param, hs[t - 1, k])
+            d[k] = g[k] * act_dphi(act, hs[t - 1, k])
         stats_net[t - 1, GRAD_SQ] = mean_square(d, nin * b)

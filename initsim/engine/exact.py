@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import RELU, dphi_scalar
+from initsim.activations import RELU, act_dphi
 from initsim.engine.layerstats import GRAD_SQ, close_layer, sum_sq
 from initsim.rng import P_BACKWARD, P_FORWARD, P_INPUT, P_OUTPUT_DIRECTION, fill_normals
 
@@ -66,8 +66,7 @@ def exact_single_input(
     widths,
     wstd,
     bias_std,
-    code,
-    param,
+    act,
     input_mode,
     given,
     backward,
@@ -91,7 +90,7 @@ def exact_single_input(
         Standard deviation of one weight entry per layer.
     bias_std : float
         Standard deviation of the biases (0 for none).
-    code, param : int, float
+    act : tuple
         Activation.
     input_mode : int
         See :func:`make_input`; ``given`` holds the input for INPUT_GIVEN.
@@ -154,8 +153,7 @@ def exact_single_input(
                 xs[nxt],
                 nout,
                 1,
-                code,
-                param,
+                act,
                 sat_threshold,
                 stats[net, t],
                 hist_h[net, t],
@@ -168,24 +166,22 @@ def exact_single_input(
             x2s[t + 1] = x2
         if backward:
             a_rows = avs if keep_a else hs
-            _exact_backward(
-                k0, k1, widths, wstd, code, param, xs, x2s, hs, a_rows, z, bz, stats[net]
-            )
+            _exact_backward(k0, k1, widths, wstd, act, xs, x2s, hs, a_rows, z, bz, stats[net])
 
 
 @jit(inline="always")
-def _gate(code, param, x):
+def _gate(act, x):
     """phi'(x); ReLU without a data-dependent branch (random signs defeat prediction)."""
-    if code == RELU:
+    if act[0] == RELU:
         v = 1.0 if x > 0.0 else 0.0
         if x != x:
             v = x
         return v
-    return dphi_scalar(code, param, x)
+    return act_dphi(act, x)
 
 
 @jit
-def _exact_backward(k0, k1, widths, wstd, code, param, xs, x2s, hs, avs, d, g, stats_net):
+def _exact_backward(k0, k1, widths, wstd, act, xs, x2s, hs, avs, d, g, stats_net):
     """Backward pass of one net (see the module docstring); fills GRAD_SQ.
 
     One fused pass per layer computes ``W^T d``, gates it with ``phi'`` and
@@ -198,7 +194,7 @@ def _exact_backward(k0, k1, widths, wstd, code, param, xs, x2s, hs, avs, d, g, s
     ad = 0.0
     av = avs[depth - 1]
     for i in range(nl):
-        di = d[i] * _gate(code, param, hs[depth - 1, i])
+        di = d[i] * _gate(act, hs[depth - 1, i])
         d[i] = di
         dd += di * di
         ad += av[i] * di
@@ -223,7 +219,7 @@ def _exact_backward(k0, k1, widths, wstd, code, param, xs, x2s, hs, avs, d, g, s
         ad = 0.0
         for i in range(nin):
             gi = x[i] * coef + sz * (g[i] - x[i] * proj)
-            di = gi * _gate(code, param, hp[i])
+            di = gi * _gate(act, hp[i])
             d[i] = di
             dd += di * di
             ad += ap[i] * di

@@ -46,7 +46,7 @@ import numba
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import dphi_scalar
+from initsim.activations import act_dphi
 from initsim.engine.exact import make_input
 from initsim.engine.layerstats import GRAD_SQ, close_layer, mean_square
 from initsim.rng import P_BACKWARD, P_FORWARD, P_OUTPUT_DIRECTION, fill_normals
@@ -179,8 +179,7 @@ def gram_kernel(
     law,
     scale,
     bias_std,
-    code,
-    param,
+    act,
     input_mode,
     given,
     n_inputs,
@@ -205,7 +204,7 @@ def gram_kernel(
         LAW_GAUSSIAN or LAW_ORTHOGONAL.
     scale : float64 array (depth,)
         Gaussian: entry standard deviation ``s``; orthogonal: the gain.
-    bias_std, code, param, input_mode, given, n_inputs, backward, sat_threshold,
+    bias_std, act, input_mode, given, n_inputs, backward, sat_threshold,
     hedges, aedges, stats, first_nonfinite, hist_h, hist_a
         As in :func:`initsim.engine.dense.dense_kernel`.
     """
@@ -265,8 +264,7 @@ def gram_kernel(
                 xs[nxt],
                 nout,
                 b,
-                code,
-                param,
+                act,
                 sat_threshold,
                 stats[net, t],
                 hist_h[net, t],
@@ -278,7 +276,7 @@ def gram_kernel(
             )
         if backward:
             _batch_backward(
-                k0, k1, widths, law, scale, code, param, b, xs, hs, avs, pinvs, ranks, stats[net]
+                k0, k1, widths, law, scale, act, b, xs, hs, avs, pinvs, ranks, stats[net]
             )
 
 
@@ -341,9 +339,7 @@ def conditioned_transpose(law, scale, k0, k1, t, x, a, d, g_pinv, rank):
 
 
 @jit
-def _batch_backward(
-    k0, k1, widths, law, scale, code, param, b, xs, hs, avs, pinvs, ranks, stats_net
-):
+def _batch_backward(k0, k1, widths, law, scale, act, b, xs, hs, avs, pinvs, ranks, stats_net):
     """Exact backward pass for B inputs (see the module docstring)."""
     depth = widths.shape[0] - 1
     nl = widths[depth]
@@ -352,7 +348,7 @@ def _batch_backward(
     d = np.empty((nl, b))
     for i in range(nl):
         for j in range(b):
-            d[i, j] = u[i * b + j] * dphi_scalar(code, param, hs[depth - 1, i * b + j])
+            d[i, j] = u[i * b + j] * act_dphi(act, hs[depth - 1, i * b + j])
     stats_net[depth - 1, GRAD_SQ] = mean_square(d.ravel(), nl * b)
     for t in range(depth - 1, 0, -1):
         nin = widths[t]
@@ -362,6 +358,6 @@ def _batch_backward(
         g = conditioned_transpose(law, scale[t], k0, k1, t, x, a, d, pinvs[t], ranks[t])
         for i in range(nin):
             for j in range(b):
-                g[i, j] *= dphi_scalar(code, param, hs[t - 1, i * b + j])
+                g[i, j] *= act_dphi(act, hs[t - 1, i * b + j])
         d = np.ascontiguousarray(g)
         stats_net[t - 1, GRAD_SQ] = mean_square(np.ascontiguousarray(d).ravel(), nin * b)

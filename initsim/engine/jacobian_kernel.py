@@ -29,16 +29,14 @@ import numba
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import dphi_scalar, phi_scalar
+from initsim.activations import act_dphi, act_phi
 from initsim.engine.exact import make_input
 from initsim.engine.laws import fill_weights
 from initsim.rng import P_BIAS, fill_normals
 
 
 @jit(parallel=True)
-def jacobian_kernel(
-    keys, widths, law_codes, law_params, bias_std, code, param, input_mode, given, sv
-):
+def jacobian_kernel(keys, widths, law_codes, law_params, bias_std, act, input_mode, given, sv):
     """Singular values of each net's input-output Jacobian.
 
     Parameters
@@ -53,7 +51,7 @@ def jacobian_kernel(
         The law's parameters per layer.
     bias_std : float
         Standard deviation of the biases (0 for none).
-    code, param : int, float
+    act : tuple
         Activation.
     input_mode, given : int, float64 array
         See :func:`initsim.engine.exact.make_input` (one input per net).
@@ -97,10 +95,10 @@ def jacobian_kernel(
             else:
                 np.dot(w, ja[: nin * n0].reshape((nin, n0)), jn)
             for i in range(nout):
-                d = dphi_scalar(code, param, h[i])
+                d = act_dphi(act, h[i])
                 for j in range(n0):
                     jn[i, j] *= d
-                x[i] = phi_scalar(code, param, h[i])
+                x[i] = act_phi(act, h[i])
             ja, jb = jb, ja
         jac = ja[: nl * n0].reshape((nl, n0))
         finite = True

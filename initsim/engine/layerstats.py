@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import LINEAR, RELU, dphi_scalar, phi_scalar
+from initsim.activations import LINEAR, RELU, act_dphi, act_phi
 from initsim.rng import P_BIAS, fill_normals
 
 # Column indices of the per-net, per-layer summary array ``stats[net, layer, :]``.
@@ -26,9 +26,7 @@ N_STATS = 6
 
 
 @jit
-def forward_layer(
-    h, y, n, b, code, param, sat_threshold, stats_row, hist_h, hist_a, hedges, aedges
-):
+def forward_layer(h, y, n, b, act, sat_threshold, stats_row, hist_h, hist_a, hedges, aedges):
     """Apply phi to ``h`` into ``y`` and write this layer's summaries.
 
     Parameters
@@ -37,7 +35,7 @@ def forward_layer(
         Pre-activations (read) and activations (written), ``n * b`` values.
     n, b : int
         Units and inputs.
-    code, param : int, float
+    act : tuple
         The activation (see :mod:`initsim.activations`).
     sat_threshold : float
         A (unit, input) pair counts as saturated when ``|phi'(h)| < sat_threshold``.
@@ -56,14 +54,14 @@ def forward_layer(
         norm); the layer overflowed when ``stats_row[Q]`` is not finite.
     """
     total = n * b
-    if code == RELU and b == 1:
+    if act[0] == RELU and b == 1:
         s_h2, s_y, s_y2, dead, sat = _relu_pass_single(h, y, n, sat_threshold)
-    elif code == RELU:
+    elif act[0] == RELU:
         s_h2, s_y, s_y2, dead, sat = _relu_pass(h, y, n, b, sat_threshold)
-    elif code == LINEAR:
+    elif act[0] == LINEAR:
         s_h2, s_y, s_y2, dead, sat = _linear_pass(h, y, n, b, sat_threshold)
     else:
-        s_h2, s_y, s_y2, dead, sat = _generic_pass(h, y, n, b, code, param, sat_threshold)
+        s_h2, s_y, s_y2, dead, sat = _generic_pass(h, y, n, b, act, sat_threshold)
     mean_y = s_y / total
     s_dev = _sum_sq_dev(y, total, mean_y)
     stats_row[Q] = s_h2 / total
@@ -88,8 +86,7 @@ def close_layer(
     y,
     nout,
     b,
-    code,
-    param,
+    act,
     sat_threshold,
     stats_row,
     hist_h,
@@ -118,16 +115,14 @@ def close_layer(
             bi = bias_std * bz[i]
             for j in range(b):
                 h[i * b + j] += bi
-    y2 = forward_layer(
-        h, y, nout, b, code, param, sat_threshold, stats_row, hist_h, hist_a, hedges, aedges
-    )
+    y2 = forward_layer(h, y, nout, b, act, sat_threshold, stats_row, hist_h, hist_a, hedges, aedges)
     if first_nonfinite[net] == 0 and not math.isfinite(stats_row[Q]):
         first_nonfinite[net] = t + 1
     return y2
 
 
 @jit
-def _generic_pass(h, y, n, b, code, param, sat_threshold):
+def _generic_pass(h, y, n, b, act, sat_threshold):
     """Any activation: phi and phi' through the compiled registry."""
     s_h2 = 0.0
     s_y = 0.0
@@ -139,14 +134,14 @@ def _generic_pass(h, y, n, b, code, param, sat_threshold):
         for j in range(b):
             k = i * b + j
             x = h[k]
-            v = phi_scalar(code, param, x)
+            v = act_phi(act, x)
             y[k] = v
             s_h2 += x * x
             s_y += v
             s_y2 += v * v
             if v != 0.0:
                 unit_dead = False
-            if abs(dphi_scalar(code, param, x)) < sat_threshold:
+            if abs(act_dphi(act, x)) < sat_threshold:
                 sat += 1
         if unit_dead:
             dead += 1

@@ -6,11 +6,12 @@ biases, and the (shaped) activation
 
     ``phi_hat(x) = out_scale * (phi(in_scale * x + in_shift) + out_shift)``
 
-with ``phi`` a built-in activation (``code``, ``param``); the identity
-transform (1, 0, 1, 0) is ``phi`` itself. The two inputs have ``||x||^2 = n``
-and correlation ``c0``. Gaussian weights are rotation invariant, so only the
-inputs' Gram matrix ``G^0 = n [[1, c0], [c0, 1]]`` matters: layer ``l`` draws
-``H = s Z R`` with ``R^T R = G^{l-1}`` (:func:`initsim.engine.gram.psd_factor`),
+with ``phi`` a built-in or registered activation, the whole passed as its
+kernel tuple (:func:`initsim.activations.act_phi` applies the transform).
+The two inputs have ``||x||^2 = n`` and correlation ``c0``. Gaussian weights
+are rotation invariant, so only the inputs' Gram matrix
+``G^0 = n [[1, c0], [c0, 1]]`` matters: layer ``l`` draws ``H = s Z R``
+with ``R^T R = G^{l-1}`` (:func:`initsim.engine.gram.psd_factor`),
 ``s = sqrt(sigma_w2 / n)`` and ``Z`` (``n x rank``) standard normal from
 substream ``(FORWARD, l - 1)`` of the net's key, exactly as the MLP's Gram
 sampler does; no weight matrix and no input vector is drawn.
@@ -28,7 +29,7 @@ import numba
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import phi_scalar
+from initsim.activations import act_phi
 from initsim.engine.gram import normals_matrix, psd_factor
 from initsim.rng import P_FORWARD
 
@@ -39,7 +40,7 @@ N_PAIR_STATS = 3
 
 
 @jit(parallel=True)
-def pair_kernel(keys, n, depth, sigma_w2, c0, code, param, affine, stats):
+def pair_kernel(keys, n, depth, sigma_w2, c0, act, stats):
     """Propagate the two inputs through each net (see the module docstring).
 
     Parameters
@@ -52,16 +53,13 @@ def pair_kernel(keys, n, depth, sigma_w2, c0, code, param, affine, stats):
         ``n Var(W_ij)``.
     c0 : float
         The inputs' correlation, in ``[-1, 1]``.
-    code, param : int, float
-        The base activation.
-    affine : float64 array (4,)
-        ``(in_scale, in_shift, out_scale, out_shift)``.
+    act : tuple
+        The (shaped) activation's kernel tuple (:attr:`initsim.activations.Activation.kernel`).
     stats : float64 array (nets, depth, N_PAIR_STATS)
         Output.
     """
     nets = keys.shape[0]
     s = math.sqrt(sigma_w2 / n)
-    a_in, b_in, a_out, b_out = affine[0], affine[1], affine[2], affine[3]
     for net in numba.prange(nets):
         k0 = keys[net, 0]
         k1 = keys[net, 1]
@@ -82,8 +80,7 @@ def pair_kernel(keys, n, depth, sigma_w2, c0, code, param, affine, stats):
                 h = s * np.dot(normals_matrix(k0, k1, P_FORWARD, t, 0, n, rank), r)
             for i in range(n):
                 for j in range(2):
-                    v = phi_scalar(code, param, a_in * h[i, j] + b_in)
-                    x[i, j] = a_out * (v + b_out)
+                    x[i, j] = act_phi(act, h[i, j])
             k11 = 0.0
             k22 = 0.0
             k12 = 0.0

@@ -90,7 +90,7 @@ import numba
 import numpy as np
 
 from initsim._jit import jit
-from initsim.activations import dphi_scalar, phi_scalar
+from initsim.activations import act_dphi, act_phi
 from initsim.engine.exact import make_input
 from initsim.engine.laws import fill_weights
 from initsim.engine.layerstats import mean_square
@@ -298,14 +298,14 @@ def _layer_t(sampler, code_t, params_t, k0, k1, t, nout, nin, b, wbuf, x, a_kept
 
 
 @jit
-def _activate(h, out, count, code, param, act_scale):
+def _activate(h, out, count, act, act_scale):
     """``out = act_scale * phi(h)`` over ``count`` values (as :func:`_nonlinearity` computes it)."""
     for k in range(count):
-        out[k] = act_scale * phi_scalar(code, param, h[k])
+        out[k] = act_scale * act_phi(act, h[k])
 
 
 @jit
-def _nonlinearity(h, a, units, b, code, param, act_scale, sat_threshold):
+def _nonlinearity(h, a, units, b, act, act_scale, sat_threshold):
     """Write ``a = act_scale * phi(h)``; return (dead units, saturated pairs)."""
     dead = 0
     sat = 0
@@ -314,11 +314,11 @@ def _nonlinearity(h, a, units, b, code, param, act_scale, sat_threshold):
         for j in range(b):
             k = i * b + j
             x = h[k]
-            v = phi_scalar(code, param, x)
+            v = act_phi(act, x)
             a[k] = act_scale * v
             if v != 0.0:
                 live = True
-            if abs(dphi_scalar(code, param, x)) < sat_threshold:
+            if abs(act_dphi(act, x)) < sat_threshold:
                 sat += 1
         if not live:
             dead += 1
@@ -340,8 +340,7 @@ def residual_net(
     law_params,
     sampler,
     bias_std,
-    code,
-    param,
+    act,
     alpha,
     skip,
     in_scale,
@@ -364,7 +363,7 @@ def residual_net(
     ----------
     k0, k1 : uint64
         The net's key words.
-    n, nb, m, blocks, law_codes, law_params, sampler, bias_std, code, param, alpha,
+    n, nb, m, blocks, law_codes, law_params, sampler, bias_std, act, alpha,
     skip, in_scale, act_scale, norm, norm_kind, eps, input_mode, given, b, backward,
     sat_threshold
         As for :func:`residual_kernel` (``b`` is ``n_inputs``).
@@ -427,7 +426,7 @@ def residual_net(
         t0 = blk * m
         if m == 1:
             row[R_BRANCH_Q] = mean_square(u, total)
-            dead, sat = _nonlinearity(u, abuf, n, b, code, param, act_scale, sat_threshold)
+            dead, sat = _nonlinearity(u, abuf, n, b, act, act_scale, sat_threshold)
             row[R_DEAD] = dead / n
             row[R_SATURATED] = sat / total
             ranks[ks, 0] = _layer(sampler, law_codes[t0], law_params[t0], k0, k1, t0, bias_std,
@@ -445,7 +444,7 @@ def residual_net(
                                       avs[ks, k], pinvs[ks, k])  # fmt: skip
                 if k == 0:
                     row[R_BRANCH_Q] = mean_square(h, nb * b)
-                dead, sat = _nonlinearity(h, abuf, nb, b, code, param, act_scale, sat_threshold)
+                dead, sat = _nonlinearity(h, abuf, nb, b, act, act_scale, sat_threshold)
                 dead_frac += dead / nb
                 sat_all += sat
             row[R_DEAD] = dead_frac / (m - 1)
@@ -481,7 +480,7 @@ def residual_net(
                     xs[r, :] = np.nan
             break
     if backward and first == 0:
-        _backward(k0, k1, n, nb, m, blocks, law_codes, law_params, sampler, code, param, alpha,
+        _backward(k0, k1, n, nb, m, blocks, law_codes, law_params, sampler, act, alpha,
                   skip, in_scale, act_scale, norm, norm_kind, b, xs, hs, vs, ss, wbuf, avs,
                   pinvs, ranks, stats_net, grad0)  # fmt: skip
     return first
@@ -498,8 +497,7 @@ def _backward(
     law_codes,
     law_params,
     sampler,
-    code,
-    param,
+    act,
     alpha,
     skip,
     in_scale,
@@ -547,22 +545,22 @@ def _backward(
         if m == 1:
             u = hs[blk, 0]
             if exact:
-                _activate(u, xin, total, code, param, act_scale)
+                _activate(u, xin, total, act, act_scale)
             _layer_t(sampler, law_codes[t0], law_params[t0], k0, k1, t0, n, n, b, wbuf, xin,
                      avs[blk, 0], pinvs[blk, 0], ranks[blk, 0], d, e)  # fmt: skip
             for k in range(total):
-                e[k] *= act_scale * dphi_scalar(code, param, u[k])
+                e[k] *= act_scale * act_dphi(act, u[k])
         else:
             for kk in range(m - 1, 0, -1):
                 t = t0 + kk
                 nout = n if kk == m - 1 else nb
                 h = hs[blk, kk - 1]
                 if exact:
-                    _activate(h, xin, nb * b, code, param, act_scale)
+                    _activate(h, xin, nb * b, act, act_scale)
                 _layer_t(sampler, law_codes[t], law_params[t], k0, k1, t, nout, nb, b, wbuf, xin,
                          avs[blk, kk], pinvs[blk, kk], ranks[blk, kk], d, e)  # fmt: skip
                 for k in range(nb * b):
-                    d[k] = e[k] * (act_scale * dphi_scalar(code, param, h[k]))
+                    d[k] = e[k] * (act_scale * act_dphi(act, h[k]))
             if exact:  # the branch input u = in_scale * v, recomputed as the forward pass did
                 v = vs[blk] if norm == NORM_PRE else xs[blk]
                 for k in range(total):
@@ -597,8 +595,7 @@ def residual_kernel(
     law_params,
     sampler,
     bias_std,
-    code,
-    param,
+    act,
     alpha,
     skip,
     in_scale,
@@ -636,7 +633,7 @@ def residual_kernel(
         where ``n_out >= n_in``: the Python layer checks).
     bias_std : float
         Standard deviation of the branch biases (0 for none).
-    code, param : int, float
+    act : tuple
         Activation.
     alpha, skip, in_scale : float64 arrays (blocks,)
         Branch multiplier, skip multiplier and branch-input scale per block.
@@ -676,8 +673,7 @@ def residual_kernel(
             law_params,
             sampler,
             bias_std,
-            code,
-            param,
+            act,
             alpha,
             skip,
             in_scale,

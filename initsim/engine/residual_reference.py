@@ -86,11 +86,22 @@ class ResidualTrace:
     grad0: np.ndarray | None = None
 
 
-def _activation(code: int, param: float) -> Activation:
-    """Return the :class:`Activation` with this code and parameter."""
+def _activation(act: Any) -> Activation:
+    """Return the :class:`Activation` of a kernel tuple (or ``act`` itself if it is one)."""
+    if isinstance(act, Activation):
+        return act
+    code, param, affine = int(act[1]), float(act[2]), tuple(float(v) for v in act[3:7])
+    if code == activations.USER:
+        raise ValueError("a registered activation's twin needs the Activation, not its tuple")
     for name in activations.names():
         if activations.get(name).code == code:
-            return Activation.from_param(name, param)
+            base = Activation.from_param(name, param)
+            if affine == activations.IDENTITY_AFFINE:
+                return base
+            a_in, b_in, a_out, b_out = affine
+            return activations.shaped(
+                base, input_scale=a_in, input_shift=b_in, output_scale=a_out, output_shift=b_out
+            )
     raise ValueError(f"unknown activation code {code}")
 
 
@@ -273,8 +284,7 @@ def residual_reference_net(
     law_params: np.ndarray,
     sampler: int,
     bias_std: float,
-    code: int,
-    param: float,
+    act: Any,
     alpha: np.ndarray,
     skip: np.ndarray,
     in_scale: np.ndarray,
@@ -296,7 +306,7 @@ def residual_reference_net(
     ----------
     key : numpy.ndarray of uint64 (2,)
         The net's key.
-    n, nb, m, blocks, law_codes, law_params, sampler, bias_std, code, param, alpha,
+    n, nb, m, blocks, law_codes, law_params, sampler, bias_std, act, alpha,
     skip, in_scale, act_scale, norm, norm_kind, eps, input_mode, given, n_inputs,
     backward, sat_threshold
         As for :func:`initsim.engine.residual.residual_kernel`.
@@ -310,7 +320,7 @@ def residual_reference_net(
     ResidualTrace
         Stats, the stream, and (when ``backward``) the gradient of ``x^0``.
     """
-    act = _activation(code, param)
+    act = _activation(act)
     b = n_inputs
     stats = np.full((blocks, N_RES_STATS), np.nan)
     x = _input(key, input_mode, given, n, b)

@@ -2,9 +2,11 @@
 
 A kind states the options its ``[[figure]]`` table accepts (besides ``kind``,
 ``experiment`` and ``title``), the kind of cell its experiments must hold
-(``"simulate"``, ``"jacobian"`` or ``"train"``; for simulate cells also their
-``arch``, checked by :func:`arch_mismatch` when a spec is read) and the
-function that draws it, by module and name. :data:`initsim.report.FIGURE_KINDS`,
+(``"simulate"``, ``"jacobian"``, ``"train"`` or ``"pair"``; for simulate cells
+also their ``arch``, checked by :func:`arch_mismatch` when a spec is read),
+optionally a check of its options against its cells (also run when a spec is
+read: :func:`options_problem`) and the function that draws it, by module and
+name. :data:`initsim.report.FIGURE_KINDS`,
 :data:`initsim.report.FIGURE_OPTIONS` (read by the study spec's validator)
 and :data:`initsim.report.pdf.FIGURES` all derive from :data:`KINDS`; the
 drawing modules, which import matplotlib, are imported only by
@@ -23,7 +25,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["KINDS", "FigureKind", "arch_mismatch"]
+from initsim.report import shaping_claims
+
+__all__ = ["KINDS", "FigureKind", "arch_mismatch", "options_problem"]
+
+#: ``check(options, cells) -> (key, message) or None``: a kind's own option rules.
+OptionsCheck = Callable[[Mapping[str, Any], Sequence[Any]], "tuple[str, str] | None"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,8 @@ class FigureKind:
         Optional keys of its ``[[figure]]`` table, besides ``kind``,
         ``experiment`` and ``title``.
     cell_kind : str
-        The kind of every cell it draws: ``"simulate"``, ``"jacobian"`` or
-        ``"train"``.
+        The kind of every cell it draws: ``"simulate"``, ``"jacobian"``,
+        ``"train"`` or ``"pair"``.
     arch : str or None
         The architecture of the simulate cells it draws (``"mlp"`` or
         ``"residual"``, the cell's ``arch`` parameter); None for the other
@@ -46,6 +53,10 @@ class FigureKind:
         Where the drawing function lives, e.g.
         ``"initsim.report.histograms"`` and ``"histograms_figure"``; it takes
         ``(study, cells, options)`` and returns ``(Figure, caption)``.
+    check : callable or None
+        ``check(options, cells) -> (key, message) or None``: what is wrong
+        with the figure's options given its cells (no matplotlib); None for
+        a kind whose options need no more than their names.
     """
 
     options: tuple[str, ...]
@@ -53,6 +64,7 @@ class FigureKind:
     module: str
     function: str
     arch: str | None = None
+    check: OptionsCheck | None = None
 
     def load(self) -> Callable[..., Any]:
         """Import and return the drawing function (this imports matplotlib).
@@ -66,11 +78,16 @@ class FigureKind:
 
 
 def _kind(
-    options: tuple[str, ...], cell_kind: str, module: str, function: str, arch: str | None = None
+    options: tuple[str, ...],
+    cell_kind: str,
+    module: str,
+    function: str,
+    arch: str | None = None,
+    check: OptionsCheck | None = None,
 ) -> FigureKind:
     if cell_kind == "simulate" and arch is None:
         arch = "mlp"
-    return FigureKind(options, cell_kind, f"initsim.report.{module}", function, arch)
+    return FigureKind(options, cell_kind, f"initsim.report.{module}", function, arch, check)
 
 
 #: Figure kind -> its declaration, in the order the kinds are listed to users.
@@ -88,8 +105,36 @@ KINDS: Mapping[str, FigureKind] = MappingProxyType(
         "residual-profile": _kind(
             ("level",), "simulate", "residual_profiles", "residual_profile_figure", "residual"
         ),
+        "shaping-profile": _kind(
+            shaping_claims.OPTIONS,
+            "pair",
+            "shaping_profiles",
+            "shaping_profile_figure",
+            check=shaping_claims.options_problem,
+        ),
     }
 )
+
+
+def options_problem(kind: FigureKind, options: Mapping[str, Any], cells: Sequence[Any]):
+    """Say what is wrong with a figure's options given its cells, or None.
+
+    Parameters
+    ----------
+    kind : FigureKind
+        The figure's kind.
+    options : mapping
+        Its ``[[figure]]`` table.
+    cells : sequence
+        Its cells (anything with ``id``, ``kind`` and ``params``).
+
+    Returns
+    -------
+    (str, str) or None
+        The key at fault and the message, from the kind's ``check``; None
+        when it has none or the options are valid.
+    """
+    return kind.check(options, cells) if kind.check is not None else None
 
 
 def arch_mismatch(kind: FigureKind, cells: Sequence[Any]) -> str | None:

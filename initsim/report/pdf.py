@@ -31,7 +31,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from initsim._files import temp_file_in
-from initsim.report.kinds import KINDS, arch_mismatch
+from initsim.report.kinds import KINDS, arch_mismatch, options_problem
 from initsim.report.pages import (
     APPENDIX_LINES,
     APPENDIX_SIZE,
@@ -101,7 +101,8 @@ def plan_figures(study: Any) -> list[tuple[str, list[str], list[Any], dict[str, 
     ValueError
         For an unknown figure kind (the valid kinds are listed), an unknown
         option, an experiment missing from the study (the present ones are
-        listed), or cells of the wrong kind or architecture.
+        listed), cells of the wrong kind or architecture, or options the
+        kind's own check refuses (:func:`initsim.report.kinds.options_problem`).
     """
     present: list[str] = []
     for c in study.cells:
@@ -139,6 +140,9 @@ def plan_figures(study: Any) -> list[tuple[str, list[str], list[Any], dict[str, 
         mismatch = arch_mismatch(KINDS[kind], cells)
         if mismatch:
             raise ValueError(f"figure {i + 1} ({kind}) {mismatch}")
+        problem = options_problem(KINDS[kind], options, cells)
+        if problem is not None:
+            raise ValueError(f"figure {i + 1} ({kind}): {problem[1]}")
         plan.append((kind, names, cells, options))
     return plan
 

@@ -276,9 +276,7 @@ def _regime(cfg: Mapping[str, Any]) -> str:
     from initsim import activations
 
     try:
-        act = activations.Activation.from_param(
-            cfg["activation"], float(cfg.get("activation_param", 0.0))
-        )
+        act = activations.Activation.from_config(cfg)
     except (KeyError, TypeError, ValueError):
         return "mean field"
     if not act.positively_homogeneous or int(cfg.get("branch_layers", 2)) < 2:

@@ -1,7 +1,7 @@
 """The cell kinds of a study, declared once, and :func:`run_cell`, which computes one cell.
 
 :data:`CELL_KINDS` holds one :class:`CellKind` per kind (``simulate``,
-``jacobian``, ``train``): the parameter schema, required keys and defaults
+``jacobian``, ``train``, ``pair``): the parameter schema, required keys and defaults
 that :mod:`initsim.study.spec` validates a spec against, the runner that
 computes a cell, and the loader that turns a cell's stored arrays back into
 a result object for :mod:`initsim.study.results`. A new kind of cell is one
@@ -13,6 +13,16 @@ metadata) and depends on nothing but the cell and the study seed. One lock
 per process serialises cells, so a Dask worker running several tasks at once
 never enters two numba parallel regions concurrently (the workqueue threading
 layer is not thread-safe) and never uses more than its share of cores.
+
+A ``pair`` cell sends two inputs of correlation ``c0`` through many deep
+vanilla nets (:func:`initsim.shaping_check.propagate_pair`) with a built-in
+activation or its DKS/TAT shaping (:func:`initsim.theory.dks`,
+:func:`initsim.theory.tat`, built by :func:`pair_activation` from the cell's
+``shaping`` and its parameters; :data:`PAIR_SHAPINGS` says which parameters
+each shaping takes). It stores ``k11``, ``k22`` and ``k12`` per net and
+layer; its loader rebuilds the :class:`~initsim.shaping_check.PairResult`
+with the propagated activation (the shaping from its recorded transform), so
+:func:`initsim.shaping_check.check_pair` reads a stored cell as a fresh run.
 
 Importing this module loads only numpy: the runners and loaders import the
 simulator, the trainer, scipy and Numba inside their bodies, so the spec
@@ -38,10 +48,12 @@ from initsim.provenance import json_safe, numba_threads, threading_layer, versio
 
 __all__ = [
     "CELL_KINDS",
+    "PAIR_SHAPINGS",
     "CellKind",
     "CellValueError",
     "TrainCellResult",
     "cell_seed",
+    "pair_activation",
     "run_cell",
 ]
 
@@ -526,6 +538,233 @@ def _validate_train(params: Mapping[str, Any], checks: Mapping[str, Any] | None)
 
 
 # ----------------------------------------------------------------------------------
+# Pair cells: two inputs through deep vanilla nets, a built-in activation or its shaping
+# ----------------------------------------------------------------------------------
+
+#: The shapings a pair cell may ask for and the parameters each takes (any other of
+#: ``zeta``, ``eta``, ``tau`` is refused); unset, they take dks/tat's own defaults.
+PAIR_SHAPINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"none": (), "dks": ("zeta",), "tat": ("eta", "tau")}
+)
+_SHAPING_KEYS = ("zeta", "eta", "tau")
+#: TAT's rectifier branch (a leaky-ReLU shaping for C_net(0) = eta); others take tau.
+_TAT_RECTIFIERS = ("relu", "leaky_relu")
+#: What the kernels of one net keep besides the results: two inputs' signals, twice.
+_PAIR_WORDS_PER_UNIT = 8
+
+
+@functools.lru_cache(maxsize=256)
+def _shaped(activation: str, shaping: str, depth: int, args: str) -> Any:
+    """dks/tat of a JSON-encoded activation (cells of a grid share a few; each is a solve)."""
+    from initsim import theory
+
+    act = _named_json("activation", activation)
+    method = theory.dks if shaping == "dks" else theory.tat
+    return method(act, depth, **json.loads(args))
+
+
+def pair_activation(params: Mapping[str, Any]) -> Any:
+    """Return what a pair cell propagates: its activation, or that activation's shaping.
+
+    Parameters
+    ----------
+    params : mapping
+        A pair cell's resolved parameters: ``activation`` (a name or a
+        table), ``shaping`` (``"none"``, ``"dks"`` or ``"tat"``), ``depth``,
+        and the shaping's own parameters (:data:`PAIR_SHAPINGS`) where set.
+
+    Returns
+    -------
+    Activation or Shaping
+        ``shaping = "none"``: the activation; otherwise
+        ``initsim.theory.dks(activation, depth, zeta=...)`` or
+        ``initsim.theory.tat(activation, depth, eta=..., tau=...)`` (the
+        shaping is for the cell's own depth).
+
+    Raises
+    ------
+    CellValueError
+        Naming the key: an unknown activation, a shaping parameter given to
+        the wrong shaping (or ``eta`` to TAT of a smooth activation, ``tau``
+        to TAT of a rectifier), a value dks/tat refuses, or a shaping they
+        cannot solve.
+    """
+    shaping = params.get("shaping", "none")
+    if shaping not in PAIR_SHAPINGS:
+        raise CellValueError(
+            "shaping",
+            f"shaping must be one of {', '.join(map(repr, PAIR_SHAPINGS))}; got {shaping!r}",
+        )
+    for key in _SHAPING_KEYS:
+        if key in params and key not in PAIR_SHAPINGS[shaping]:
+            users = [name for name, keys in PAIR_SHAPINGS.items() if key in keys]
+            raise CellValueError(
+                key,
+                f'{key} applies to shaping = "{users[0]}" only; this cell has '
+                f"shaping = {shaping!r}",
+            )
+    keys = {"activation": "activation"}
+    text = json.dumps(params["activation"], sort_keys=True)
+    act = _keyed(keys, _named_json, "activation", text)
+    if shaping == "none":
+        return act
+    args = {k: params[k] for k in PAIR_SHAPINGS[shaping] if k in params}
+    if shaping == "tat":
+        rectifier = act.name in _TAT_RECTIFIERS
+        wrong = "tau" if rectifier else "eta"
+        if wrong in args:
+            what = (
+                "TAT of relu/leaky_relu sets C_net(0) = eta"
+                if rectifier
+                else f"TAT of {act.name} sets C_net''(1) = tau"
+            )
+            raise CellValueError(wrong, f"{wrong} does not apply here: {what}")
+    keys.update({k: k for k in (*_SHAPING_KEYS, "depth")})
+    try:
+        return _keyed(keys, _shaped, text, shaping, params["depth"], json.dumps(args))
+    except CellValueError as exc:  # no key named (no solution found): the shaping's
+        if exc.key is None:
+            raise CellValueError("shaping", f"shaping = {shaping!r}: {exc}") from None
+        raise
+
+
+def _pair_call(params: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Return the activation and keyword arguments of a pair cell's propagate_pair, checked."""
+    from initsim._validate import check_int, check_real
+    from initsim.plan import MAX_DEPTH, MAX_LAYER_DRAWS, check_width
+
+    keys = {k: k for k in _PAIR_PARAMS}
+    depth = _keyed(keys, check_int, "depth", params["depth"], maximum=MAX_DEPTH)
+    width = _keyed(keys, check_width, "width", params["width"])
+    nets = _keyed(keys, check_int, "nets", params["nets"])
+    c0 = _keyed(keys, check_real, "c0", params["c0"], minimum=-1.0)
+    if c0 > 1.0:
+        raise CellValueError("c0", f"c0 must be a correlation in [-1, 1]; got {c0}")
+    sigma_w2 = _keyed(keys, check_real, "sigma_w2", params["sigma_w2"], minimum=0.0, strict=True)
+    if params["shaping"] != "none" and sigma_w2 != 1.0:
+        raise CellValueError(
+            "sigma_w2",
+            f"sigma_w2: a {params['shaping']} shaping is solved for Var(W_ij) = 1/n "
+            f"(sigma_w2 = 1), and its maps assume it; got sigma_w2 = {sigma_w2:g}",
+        )
+    if 2.0 * width > MAX_LAYER_DRAWS:
+        raise CellValueError(
+            "width",
+            f"width {width}: a layer draws 2 x width random numbers from one substream, "
+            f"more than the {MAX_LAYER_DRAWS} it holds",
+        )
+    _check_pair_memory(nets, depth, width)
+    act = pair_activation(params)
+    kwargs = {"width": width, "c0": c0, "sigma_w2": sigma_w2, "nets": nets}
+    return act, {"depth": depth, **kwargs}
+
+
+def _check_pair_memory(nets: int, depth: int, width: int) -> None:
+    """Refuse a pair cell whose arrays the machine cannot hold (before anything is allocated)."""
+    from initsim.plan import BASE_BYTES, WORD, available_memory, threads_for
+
+    # the kernel's (nets, depth, 3) statistics and their three per-kernel copies
+    results = 2 * 3 * nets * depth * WORD
+    kernels = threads_for(None) * _PAIR_WORDS_PER_UNIT * width * WORD
+    need = results + kernels
+    if need <= 64 << 20:
+        return  # what any machine has: no probe
+    available = available_memory()
+    if available is not None and need + BASE_BYTES > available:
+        key, what = ("nets", "nets or depth") if results >= kernels else ("width", "width")
+        raise CellValueError(
+            key,
+            f"{key}: the cell needs about {need / 2**30:.3g} GiB of memory (6 numbers per "
+            f"net and layer, and two signals of width {width} per thread) but about "
+            f"{available / 2**30:.3g} GiB are available: reduce {what}",
+        )
+
+
+def _shaping_record(act: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the provenance record of what a cell propagated (the loader rebuilds it from it).
+
+    Self-contained (not read from propagate_pair's config): the cell's own parameters
+    that chose it, and for a shaping its base, its transform and its conditions.
+    """
+    chosen = {
+        k: params[k] for k in ("activation", "shaping", "depth", *_SHAPING_KEYS) if k in params
+    }
+    if not hasattr(act, "input_scale"):
+        return {"method": "none", "params": chosen}
+    return {
+        "method": act.method,
+        "params": chosen,
+        "base": act.base.name,
+        "base_param": act.base.param,
+        "affine": [act.input_scale, act.input_shift, act.output_scale, act.output_shift],
+        "depth": act.depth,
+        "zeta": act.zeta,
+        "eta": act.eta,
+        "tau": act.tau,
+        "targets": [[name, value] for name, value in act.targets],  # in order
+        "achieved": [[name, value] for name, value in act.achieved],
+    }
+
+
+def _recorded_activation(record: Mapping[str, Any]) -> Any:
+    """Rebuild the activation or shaping a pair cell propagated from its provenance record."""
+    from initsim.activations import Activation
+    from initsim.theory import Shaping
+
+    if record["method"] == "none":
+        return _named_json("activation", json.dumps(record["params"]["activation"]))
+    try:
+        base = Activation.from_param(record["base"], float(record["base_param"]))
+    except ValueError:  # not a built-in base: solve the cell's shaping again
+        return pair_activation(record["params"])
+    a_in, b_in, a_out, b_out = (float(v) for v in record["affine"])
+    return Shaping(
+        base=base,
+        input_scale=a_in,
+        input_shift=b_in,
+        output_scale=a_out,
+        output_shift=b_out,
+        method=record["method"],
+        depth=int(record["depth"]),
+        zeta=record.get("zeta"),
+        eta=record.get("eta"),
+        tau=record.get("tau"),
+        targets=tuple((str(k), float(v)) for k, v in record.get("targets") or ()),
+        achieved=tuple((str(k), float(v)) for k, v in record.get("achieved") or ()),
+    )
+
+
+def _pair_cell(cell: Mapping[str, Any], ss: np.random.SeedSequence, threads: int | None):
+    from initsim.shaping_check import propagate_pair
+
+    act, kwargs = _pair_call(cell["params"])
+    result = propagate_pair(act, **kwargs, seed=ss, threads=threads)
+    provenance = {
+        **result.provenance,
+        "shaping": _shaping_record(act, cell["params"]),
+        "threading_layer": threading_layer(),
+    }
+    arrays = {"k11": result.k11, "k22": result.k22, "k12": result.k12}
+    return arrays, {"provenance": provenance, "checks": None}
+
+
+def _load_pair(arrays: Mapping[str, np.ndarray], provenance: dict[str, Any]) -> Any:
+    from initsim.shaping_check import PairResult
+
+    return PairResult(
+        k11=arrays["k11"],
+        k22=arrays["k22"],
+        k12=arrays["k12"],
+        provenance=provenance,
+        activation=_recorded_activation(provenance["shaping"]),
+    )
+
+
+def _validate_pair(params: Mapping[str, Any], checks: Mapping[str, Any] | None) -> None:
+    _pair_call(params)
+
+
+# ----------------------------------------------------------------------------------
 # The table
 # ----------------------------------------------------------------------------------
 
@@ -546,6 +785,20 @@ _TRAIN_PARAMS = {
     "loss": "choice:mse,cross_entropy",
     "repeats": "pos_int",
 }
+#: A pair cell's parameters; the defaults are propagate_pair's (a test keeps them equal).
+_PAIR_PARAMS = {
+    "activation": "activation",
+    "shaping": "choice:" + ",".join(PAIR_SHAPINGS),
+    "zeta": "pos_real",
+    "eta": "pos_real",
+    "tau": "pos_real",
+    "depth": "pos_int",
+    "width": "pos_int",
+    "nets": "pos_int",
+    "c0": "correlation",
+    "sigma_w2": "pos_real",
+}
+_PAIR_DEFAULTS = {"shaping": "none", "width": 512, "nets": 200, "c0": 0.0, "sigma_w2": 1.0}
 _TRAIN_DEFAULTS = {
     "init": "he_normal",
     "activation": "relu",
@@ -584,6 +837,14 @@ CELL_KINDS: Mapping[str, CellKind] = MappingProxyType(
             run=_train_cell,
             load=_load_train,
             validate=_validate_train,
+        ),
+        "pair": CellKind(
+            params=MappingProxyType(_PAIR_PARAMS),
+            required=("activation", "depth"),
+            defaults=MappingProxyType(_PAIR_DEFAULTS),
+            run=_pair_cell,
+            load=_load_pair,
+            validate=_validate_pair,
         ),
     }
 )

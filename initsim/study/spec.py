@@ -1,18 +1,20 @@
 """Study specifications: TOML in, a validated list of cells out.
 
 A study is a set of *experiments*; each expands into *cells* (one call of
-:func:`initsim.simulate`, :func:`initsim.jacobian_spectrum` or a training run)
+:func:`initsim.simulate`, :func:`initsim.jacobian_spectrum`,
+:func:`initsim.shaping_check.propagate_pair` or a training run)
 from its fixed parameters, an optional list of ``cases`` and an optional
 cartesian ``grid``. Everything is validated here, before anything runs:
 unknown keys (with the nearest valid key suggested), types, ranges, names of
 activations, initializers and claims, and then every cell's own checks (those
 its runner would apply: :func:`initsim.plan.make_plan` for simulate and
-jacobian cells, the trainer's and data makers' checks for train cells, the
-preconditions of :func:`initsim.checks.check` for checked cells; the
-``validate`` hook of :data:`~initsim.study.cells.CELL_KINDS`), so a valid spec
-does not fail at run time on its arguments. Errors are :class:`SpecError` (a
-``ValueError``) whose message names the experiment, the key and, for specs
-read from text, its line.
+jacobian cells, the trainer's and data makers' checks for train cells,
+propagate_pair's and the shaping's for pair cells, the preconditions of
+:func:`initsim.checks.check` for checked cells; the ``validate`` hook of
+:data:`~initsim.study.cells.CELL_KINDS`), so a valid spec does not fail at
+run time on its arguments. Errors are :class:`SpecError` (a ``ValueError``)
+whose message names the experiment, the key and, for specs read from text,
+its line.
 
 Size limits: the cells are counted before any is built (cases times the
 product of the grid's axis lengths); above :data:`WARN_CELLS` a
@@ -299,6 +301,9 @@ def _check_param(key: str, rule: str, value: Any) -> None:
     elif rule == "pos_real":
         if not _is_real(value) or value <= 0:
             raise ValueError(f"must be a finite number > 0; got {value!r}")
+    elif rule == "correlation":
+        if not _is_real(value) or not -1.0 <= value <= 1.0:
+            raise ValueError(f"must be a correlation, a number in [-1, 1]; got {value!r}")
     elif rule == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"must be true or false; got {value!r}")
@@ -785,11 +790,15 @@ def _check_figure(ctx: _Context, fig: Any, experiments: set[str], cells: Sequenc
             close = difflib.get_close_matches(str(n), sorted(experiments), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ctx.error("experiment", f"figure refers to unknown experiment {n!r}{hint}")
-    from initsim.report.kinds import KINDS, arch_mismatch
+    from initsim.report.kinds import KINDS, arch_mismatch, options_problem
 
-    wrong = arch_mismatch(KINDS[kind], [c for c in cells if c.experiment in names])
+    mine = [c for c in cells if c.experiment in names]
+    wrong = arch_mismatch(KINDS[kind], mine)
     if wrong:
         raise ctx.error("experiment", f"a {kind!r} figure {wrong}")
+    problem = options_problem(KINDS[kind], fig, mine)
+    if problem is not None:
+        raise ctx.error(problem[0], f"a {kind!r} figure: {problem[1]}")
     if "title" in fig and not isinstance(fig["title"], str):
         raise ctx.error("title", "title must be a string")
 

@@ -15,7 +15,14 @@ maps of :mod:`initsim.theory.meanfield` and the finite-width corrections of
   kernels, or a composite Gauss-Legendre rule;
 * what the other theory modules use (not re-exported by :mod:`initsim.theory`):
   the integrand codes :data:`PHI` ... :data:`DPHI`, :func:`expect_array`,
-  :func:`expect_scalar`, :func:`bivariate` and the ``FloatArray`` alias.
+  :func:`expect_scalar`, :func:`bivariate`, :func:`through_gap`, :func:`reduce_shaped` and the
+  ``FloatArray`` alias.
+
+Shaped activations (:func:`initsim.activations.shaped`) without an input
+shift reduce to their base at a scaled variance (:func:`reduce_shaped`), so
+the affine erf family ``a erf(b x) + c`` has the arcsine kernel in closed
+form; other shaped and registered activations go through the quadratures
+below, their compiled functions in the integrand.
 
 Numerical methods and accuracy
 ------------------------------
@@ -80,6 +87,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import integrate, special
 
+from initsim._jit import jit
 from initsim.activations import Activation, dphi_scalar, phi_scalar
 from initsim.theory._checks import as_activation
 
@@ -106,59 +114,89 @@ _PERIODIC = ("sin", "cos")
 # ----------------------------------------------------------------------------------
 
 
-def _integrand_py(n: int, xx: Any) -> float:  # pragma: no cover - compiled by _integrand
-    """Quadrature integrand ``f(z; code, param, s, kind)`` (``xx = [z, code, param, s, kind]``).
+@jit(inline="always")
+def _kind_value(kind, p, d, zs, s):
+    """Return the kind's function of ``p = phi(x)`` and ``d = phi'(x)`` at ``x = s zs``.
 
-    The even part ``g(s z) + g(-s z)`` of the kind's function ``g`` times the
-    standard normal density; ``kind`` 4 is ``phi(x) phi'(x) z / s`` (so that
-    its expectation is ``d E_q[phi^2] / dq``) and kind 5 is ``phi'``.
+    ``phi``, ``phi^2``, ``phi^4``, ``phi'^2``, ``phi phi' z / s`` (whose
+    expectation is ``d E_q[phi^2] / dq``) or ``phi'``.
     """
-    z = xx[0]
-    code = int(xx[1])
-    param = xx[2]
-    s = xx[3]
-    kind = int(xx[4])
+    if kind == 0:
+        return p
+    if kind == 1:
+        return p * p
+    if kind == 2:
+        v = p * p
+        return v * v
+    if kind == 3:
+        return d * d
+    if kind == 4:
+        return p * d * zs / s
+    return d
+
+
+def _integrand_py(n: int, xx: Any) -> float:  # pragma: no cover - compiled by _integrand
+    """Quadrature integrand ``(g(s z) + g(-s z)) pdf(z)`` of a built-in, possibly shaped, phi.
+
+    ``xx = [z, code, param, s, kind, in_scale, in_shift, out_scale,
+    out_shift]``; ``g`` is :func:`_kind_value` of ``phi_hat``.
+    """
+    z, code, param, s, kind = xx[0], int(xx[1]), xx[2], xx[3], int(xx[4])
+    a_in, b_in, a_out, b_out = xx[5], xx[6], xx[7], xx[8]
     w = math.exp(-0.5 * z * z) * _INV_SQRT_2PI
     if w == 0.0:
         return 0.0
     acc = 0.0
     for sign in (1.0, -1.0):
-        x = sign * s * z
-        if kind == 0:
-            v = phi_scalar(code, param, x)
-        elif kind == 1:
-            p = phi_scalar(code, param, x)
-            v = p * p
-        elif kind == 2:
-            p = phi_scalar(code, param, x)
-            v = p * p
-            v = v * v
-        elif kind == 3:
-            d = dphi_scalar(code, param, x)
-            v = d * d
-        elif kind == 4:
-            v = phi_scalar(code, param, x) * dphi_scalar(code, param, x) * (sign * z) / s
-        else:
-            v = dphi_scalar(code, param, x)
-        acc += v
+        u = a_in * (sign * s * z) + b_in
+        p = a_out * (phi_scalar(code, param, u) + b_out) if kind not in (3, 5) else 0.0
+        d = a_out * a_in * dphi_scalar(code, param, u) if kind >= 3 else 0.0
+        acc += _kind_value(kind, p, d, sign * z, s)
     return acc * w
+
+
+_SIG = "float64(intc, CPointer(float64))"
 
 
 @functools.cache
 def _integrand() -> Any:
     """Compile :func:`_integrand_py` once (cached on disk) as a C callback."""
     import numba
-    from numba import types
 
-    sig = types.float64(types.intc, types.CPointer(types.float64))
-    return numba.cfunc(sig, cache=True, error_model="numpy")(_integrand_py)
+    return numba.cfunc(_SIG, cache=True, error_model="numpy")(_integrand_py)
 
 
 @functools.cache
-def _low_level_callable() -> Any:
+def _user_integrand(user: Any) -> Any:
+    """Compile the integrand of a registered activation, its compiled functions built in."""
+    import numba
+
+    phi_c, dphi_c = user.phi_c, user.dphi_c
+
+    def integrand(n: int, xx: Any) -> float:  # pragma: no cover - compiled
+        """:func:`_integrand_py` with the registered ``phi`` and ``phi'``."""
+        z, s, kind = xx[0], xx[3], int(xx[4])
+        a_in, b_in, a_out, b_out = xx[5], xx[6], xx[7], xx[8]
+        w = math.exp(-0.5 * z * z) * _INV_SQRT_2PI
+        if w == 0.0:
+            return 0.0
+        acc = 0.0
+        for sign in (1.0, -1.0):
+            u = a_in * (sign * s * z) + b_in
+            p = a_out * (phi_c(u) + b_out) if kind not in (3, 5) else 0.0
+            d = a_out * a_in * dphi_c(u) if kind >= 3 else 0.0
+            acc += _kind_value(kind, p, d, sign * z, s)
+        return acc * w
+
+    return numba.cfunc(_SIG, error_model="numpy")(integrand)
+
+
+@functools.cache
+def _low_level_callable(user: Any = None) -> Any:
     from scipy import LowLevelCallable
 
-    return LowLevelCallable(_integrand().ctypes)
+    cfunc = _integrand() if user is None else _user_integrand(user)
+    return LowLevelCallable(cfunc.ctypes)
 
 
 _Z_MAX = 40.0  # pdf(40) underflows: nothing beyond contributes
@@ -174,10 +212,16 @@ def _quad_expect(act: Activation, q: float, code: int) -> float:
     pts.update(_Z_FEATURES)
     points = sorted(p for p in pts if 0.0 < p < _Z_MAX)
     res = integrate.quad(
-        _low_level_callable(),
+        _low_level_callable(act.user),
         0.0,
         _Z_MAX,
-        args=(float(act.code), float(act.param), s, float(code)),
+        args=(
+            float(act.code),
+            float(act.param),
+            s,
+            float(code),
+            *(float(v) for v in act.affine),
+        ),
         points=points,
         epsabs=0.0,
         epsrel=1e-13,
@@ -361,7 +405,49 @@ def expect_array(act: Activation, q: FloatArray, code: int) -> FloatArray:
         return _expect_into(act, q, code, out)
 
 
+def reduce_shaped(act: Activation) -> tuple[Activation, float, float, float] | None:
+    """``(phi, in_scale, out_scale, out_shift)`` of a shaped activation without input shift.
+
+    For such a ``phi_hat(x) = a (phi(s x) + b)`` every Gaussian expectation
+    is one of ``phi`` at the variance ``s^2 q`` (centred Gaussians are
+    symmetric, so the sign of ``s`` does not matter): the closed forms of
+    ``phi`` (the arcsine kernel for the affine erf family, the arc-cosine
+    kernels for shaped ReLUs) then apply. None for any other activation.
+    """
+    if not act.is_shaped or act.affine[1] != 0.0:
+        return None
+    a_in, _, a_out, b_out = act.affine
+    return act.unshaped, a_in, a_out, b_out
+
+
+def _reduced_expectation(act: Activation, q: FloatArray, code: int) -> FloatArray | None:
+    """``E_q[g(phi_hat)]`` through :func:`reduce_shaped`, or None where it does not reduce."""
+    parts = reduce_shaped(act)
+    if parts is None:
+        return None
+    base, a_in, a, b = parts
+    if b != 0.0 and code in (PHI4, DQ_PHI2):  # these would need E[phi^3], E[phi'']
+        return None
+    qb = a_in * a_in * q
+    if code == PHI:
+        return a * (expect_array(base, qb, PHI) + b)
+    if code == PHI2:
+        mean = expect_array(base, qb, PHI) if b != 0.0 else 0.0
+        return a * a * (expect_array(base, qb, PHI2) + 2.0 * b * mean + b * b)
+    if code == PHI4:
+        return a**4 * expect_array(base, qb, PHI4)
+    if code == DPHI2:
+        return (a * a_in) ** 2 * expect_array(base, qb, DPHI2)
+    if code == DQ_PHI2:
+        return (a * a_in) ** 2 * expect_array(base, qb, DQ_PHI2)
+    return a * a_in * expect_array(base, qb, DPHI)
+
+
 def _expect_into(act: Activation, q: FloatArray, code: int, out: FloatArray) -> FloatArray:
+    reduced = _reduced_expectation(act, q, code)
+    if reduced is not None:
+        out[:] = reduced
+        return out
     zero = q == 0.0
     inf = np.isinf(q)
     mid = ~(zero | inf)
@@ -640,6 +726,21 @@ def _cos_kernel(q: float, c: float) -> float:
     return 0.5 * (math.exp(-q * (1.0 - c)) + math.exp(-q * (1.0 + c)))
 
 
+#: Activations whose correlation map is taken from the kernel itself: their closed
+#: ``E[phi(u_1) phi(u_2)]`` is accurate as ``c -> 1`` (erf's gap is no better).
+_KERNEL_FORM = ("linear", "relu", "leaky_relu", "erf")
+
+
+def through_gap(act: Activation, c: float) -> bool:
+    """Whether a C-map at ``c`` is evaluated as ``1 - c' = E[gap] / q`` (keeps ``1 - c`` accurate).
+
+    True for ``c >= 0`` unless the activation's closed kernel is as accurate
+    (linear, relu, leaky_relu, erf); the one rule of :func:`initsim.theory.c_map`,
+    the chaotic ``c*`` search and the residual C-map.
+    """
+    return c >= 0.0 and act.name not in _KERNEL_FORM
+
+
 def bivariate(act: Activation, q: float, c: float, which: str) -> float:
     """Return a bivariate expectation over ``(u1, u2) ~ N(0, q [[1, c], [c, 1]])``.
 
@@ -669,6 +770,16 @@ def bivariate(act: Activation, q: float, c: float, which: str) -> float:
         The expectation.
     """
     c = min(1.0, max(-1.0, c))
+    parts = reduce_shaped(act)
+    if parts is not None:
+        base, a_in, a, b = parts
+        qb = a_in * a_in * q
+        if which == "gap":
+            return a * a * bivariate(base, qb, c, "gap")
+        if which == "dphi":
+            return (a * a_in) ** 2 * bivariate(base, qb, c, "dphi")
+        mean = expect_scalar(base, qb, PHI) if b != 0.0 else 0.0
+        return a * a * (bivariate(base, qb, c, "phi") + 2.0 * b * mean + b * b)
     name = act.name
     closed: float | None = None
     if name in ("linear", "relu", "leaky_relu"):

@@ -138,6 +138,7 @@ from initsim.theory.gaussian import (
     PHI2,
     FloatArray,
     expect_scalar,
+    reduce_shaped,
 )
 from initsim.theory.meanfield import fixed_point
 
@@ -518,6 +519,16 @@ def _generic(act: Activation, q1: float, q2: float, c: float, which: str) -> flo
 
 @functools.lru_cache(maxsize=8192)
 def _kernel(act: Activation, q1: float, q2: float, c: float, which: str) -> float:
+    parts = reduce_shaped(act)
+    if parts is not None:  # a (phi(s x) + b): the base's kernel at variances s^2 q
+        base, s, a, b = parts
+        p1, p2 = s * s * q1, s * s * q2
+        if which == "d2":
+            return a * a * s**4 * _kernel(base, p1, p2, c, "d2")
+        if which == "dphi":
+            return (a * s) ** 2 * _kernel(base, p1, p2, c, "dphi")
+        means = expect_scalar(base, p1, PHI) + expect_scalar(base, p2, PHI) if b != 0.0 else 0.0
+        return a * a * (_kernel(base, p1, p2, c, "phi") + b * means + b * b)
     closed = _closed(act, q1, q2, c, which)
     if closed is not None:
         return closed

@@ -60,6 +60,7 @@ from initsim.theory.gaussian import (
     expect_array,
     expect_scalar,
     gaussian_expectation,
+    through_gap,
 )
 
 __all__ = [
@@ -221,13 +222,12 @@ def c_map(
     q = _q_sequence(act, sw, sb, q0)
     c = np.empty(depth)
     c[0] = min(1.0, max(-1.0, (sw[0] * q0 * c0 + sb) / q[0]))
-    closed = act.name in ("linear", "relu", "leaky_relu", "erf")
     for t in range(1, depth):
         qp, cp = q[t - 1], c[t - 1]
         if not (math.isfinite(qp) and qp > 0.0 and math.isfinite(q[t])) or math.isnan(cp):
             c[t] = math.nan
             continue
-        if cp >= 0.0 and not closed:
+        if through_gap(act, cp):
             val = 1.0 - sw[t] * bivariate(act, qp, cp, "gap") / q[t]
         else:
             val = (sw[t] * bivariate(act, qp, cp, "phi") + sb) / q[t]
@@ -440,7 +440,10 @@ def critical_sigma_w2(activation: str | Activation, sigma_b2: float) -> float:
     ``1 / E_0[phi'^2]`` (``1 / phi'(0)^2``), where ``q* = 0`` loses
     stability and ``chi_1 = 1`` exactly: there ``chi_1 - 1`` only grows
     quadratically on the right, which a root finder would resolve to
-    ``1e-8`` only.
+    ``1e-8`` only. A grid point is taken as the root when ``|chi_1 - 1|``
+    is below ``1e-13``, or ``1e-10`` for a registered activation whose
+    ``phi'`` is derived numerically (about ``1e-12`` accurate: at such a
+    touching point a root finder would turn that error into ``1e-6``).
     """
     act = as_activation(activation)
     sb = check_sigma_b2(sigma_b2)
@@ -460,9 +463,12 @@ def critical_sigma_w2(activation: str | Activation, sigma_b2: float) -> float:
     if f_lo >= 0.0:
         raise ValueError(f"{act.label}: chi_1 >= 1 already at sigma_w2 = 1e-9")
     lo = 1e-9
+    # how exactly chi_1 can be computed: a numerically derived phi' (a registered
+    # activation without dphi) is good to about 1e-12, not 1e-15
+    tol = 1e-10 if act.user is not None and act.user.derived_dphi else 1e-13
     for sw in grid:
         f_sw = f(sw)
-        if abs(f_sw) <= 1e-13:
+        if abs(f_sw) <= tol:
             return sw
         if f_sw > 0.0:
             hi = sw
@@ -542,7 +548,7 @@ def _correlation_fixed_point(act: Activation, sw: float, sb: float) -> tuple[flo
     else:
 
         def delta(c: float) -> float:  # C(c) - c at q*, written through the gap
-            if c >= 0.0 and act.name not in ("linear", "relu", "leaky_relu", "erf"):
+            if through_gap(act, c):
                 return (1.0 - c) - sw * bivariate(act, qs, c, "gap") / qs
             return (sw * bivariate(act, qs, c, "phi") + sb) / qs - c
 

@@ -215,7 +215,15 @@ from initsim.theory._checks import (
     check_sigma_b2,
     check_sigma_w2,
 )
-from initsim.theory.gaussian import DPHI2, PHI, PHI2, FloatArray, bivariate, expect_scalar
+from initsim.theory.gaussian import (
+    DPHI2,
+    PHI,
+    PHI2,
+    FloatArray,
+    bivariate,
+    expect_scalar,
+    through_gap,
+)
 
 __all__ = [
     "NF_GAMMA_PUBLISHED",
@@ -250,7 +258,6 @@ NF_GAMMA_PUBLISHED: dict[str, float] = {
 }
 _ALIASES = {"identity": "linear", "swish": "silu"}
 # Activations with a closed-form bivariate kernel (where the gap is a subtraction anyway)
-_CLOSED_2D = ("linear", "relu", "leaky_relu", "erf")
 
 
 # ----------------------------------------------------------------------------------
@@ -610,7 +617,7 @@ def residual_grad_map(
 
 def _gap(act: Activation, q: float, c: float) -> float:
     """``E[(phi(u_1) - phi(u_2))^2] / 2`` at variance ``q`` and correlation ``c``."""
-    if c >= 0.0 and act.name not in _CLOSED_2D:
+    if through_gap(act, c):
         return bivariate(act, q, c, "gap")
     return expect_scalar(act, q, PHI2) - bivariate(act, q, c, "phi")
 

@@ -296,6 +296,30 @@ class Shaping:
 
     # --- the function ---------------------------------------------------------------
 
+    @property
+    def activation(self) -> Activation:
+        """``phi_hat`` as an activation (:func:`initsim.activations.shaped`), to simulate.
+
+        Named after the method, base, depth and target, e.g.
+        ``"tat(leaky_relu(slope=0.27), depth=100, eta=0.9)"``; usable wherever
+        an activation is (``initsim.simulate(..., activation=s.activation)``).
+        """
+        from initsim.activations import shaped
+
+        target = ", ".join(
+            f"{k}={v:g}"
+            for k, v in (("zeta", self.zeta), ("eta", self.eta), ("tau", self.tau))
+            if v is not None
+        )
+        return shaped(
+            self.base,
+            input_scale=self.input_scale,
+            input_shift=self.input_shift,
+            output_scale=self.output_scale,
+            output_shift=self.output_shift,
+            name=f"{self.method}({self.base.label}, depth={self.depth}, {target})",
+        )
+
     def phi(self, x: npt.ArrayLike) -> FloatArray | float:
         """Evaluate ``phi_hat`` (numpy, vectorised).
 
