@@ -6,6 +6,7 @@ Public names (imported lazily, so ``initsim --help`` does not load Numba):
 - :func:`jacobian_spectrum`: singular values of input-output Jacobians,
 - :func:`check` and :mod:`theory`: statistical verdicts against mean-field theory,
 - :mod:`train`: a small compiled MLP trainer; :func:`verify`: checks of a user's initializer,
+- :func:`audit`: a PyTorch model's initialisation over many re-inits (needs torch),
 - :mod:`initializers`: the weight-initializer catalogue,
 - :mod:`framework_names`: PyTorch, Keras and JAX names of its schemes,
 - :mod:`activations`: the activation registry,
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from initsim._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from initsim import activations, framework_names, initializers, rng, theory, train
+    from initsim import activations, audit, framework_names, initializers, rng, theory, train
     from initsim.checks import check
     from initsim.jacobian import jacobian_spectrum
     from initsim.report import build_report
@@ -36,6 +37,7 @@ __all__ = [
     "Study",
     "__version__",
     "activations",
+    "audit",
     "build_report",
     "check",
     "framework_names",
@@ -53,6 +55,7 @@ _LAZY = {
     "simulate": ("initsim.simulation", "simulate"),
     "SimulationResult": ("initsim.result", "SimulationResult"),
     "activations": ("initsim.activations", None),
+    "audit": ("initsim.audit", None),
     "initializers": ("initsim.initializers", None),
     "framework_names": ("initsim.framework_names", None),
     "rng": ("initsim.rng", None),

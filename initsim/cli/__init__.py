@@ -109,9 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_json(p_init)
     p_init.set_defaults(func=_cmd_initializers)
 
-    from initsim.cli import check, report, simulate, study, theory, verify
+    from initsim.cli import audit, check, report, simulate, study, theory, verify
 
-    for command in (simulate, theory, check, verify, study, report):
+    for command in (simulate, theory, check, verify, audit, study, report):
         command.register(sub)
     return parser
 
