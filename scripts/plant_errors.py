@@ -604,6 +604,17 @@ PLANTS: tuple[Plant, ...] = (
         ),
     ),
     Plant(
+        "audit-pdf-drops-the-findings",
+        "the audit's PDF says 'no findings' whatever was found",
+        "initsim/audit/pdf.py",
+        "    for f in report.findings:\n        blocks.append(\n",
+        "    for f in []:\n        blocks.append(\n",
+        (
+            "tests/test_audit.py::"
+            "test_the_pdf_holds_findings_inventory_profiles_and_is_reproducible",
+        ),
+    ),
+    Plant(
         "sgd-step-1e-12",
         "a relative 1e-12 perturbation of the first SGD step",
         "initsim/train.py",

@@ -267,3 +267,21 @@ def test_the_callers_torch_rng_state_is_left_alone():
     torch.manual_seed(123)
     audit(M.HeMLP, inits=3)
     assert torch.equal(torch.rand(3), want)
+
+
+def test_the_pdf_holds_findings_inventory_profiles_and_is_reproducible(tmp_path, capsys):
+    pypdf = pytest.importorskip("pypdf")
+    a, b = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    argv = ["audit", "tests.audit_models:PackedAttention", "--input-shape", "5,32", "--inits", "5"]
+    assert main([*argv, "-o", str(a)]) == 3
+    assert main([*argv, "-o", str(b)]) == 3
+    assert a.read_bytes() == b.read_bytes()  # fixed metadata: same audit, same bytes
+    pages = pypdf.PdfReader(a).pages
+    assert len(pages) >= 3
+    first = pages[0].extract_text()
+    assert "packed-slice: mha.in_proj_weight[q]" in first and "torch seeds" in first
+    assert "mha.out_proj.weight" in pages[1].extract_text()
+    capsys.readouterr()
+    bad = tmp_path / "missing" / "x.pdf"
+    assert main([*argv, "-o", str(bad)]) == 2
+    assert "does not exist" in capsys.readouterr().err and not bad.parent.exists()

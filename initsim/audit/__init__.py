@@ -20,8 +20,10 @@ laws (:mod:`initsim.audit.chain_theory`).
 For every recognised residual block (``x + branch(x)``) it reports the
 Signal Propagation Plot quantities (:class:`~initsim.audit.dynamic.SPPRow`).
 
+:func:`initsim.audit.pdf.write_pdf` draws the report as a PDF.
+
 Built so far (issue 18, first part). Not yet: the residual blocks' theory
-lines and verdicts, and the PDF.
+lines and verdicts.
 
 PyTorch is an optional extra (``pip install 'initsim[torch]'``); everything
 runs on the CPU.

@@ -72,6 +72,11 @@ def register(sub: Any) -> None:
     p.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
     add_seed(p)
     add_json(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        help="also write the report as a PDF (findings, inventory, profiles, verdicts)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -167,6 +172,10 @@ def _run(args: argparse.Namespace) -> int:
     from initsim.audit import audit
     from initsim.audit._torch import TorchMissing
 
+    if args.output is not None:
+        from initsim.cli._common import check_output_file
+
+        check_output_file(args.output, "-o")  # before any work: a bad path is a usage error
     cwd = os.getcwd()  # like `python -m`: a module next to the user is importable
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
@@ -192,8 +201,14 @@ def _run(args: argparse.Namespace) -> int:
     except TorchMissing as err:
         print(f"initsim audit: error: {err}", file=sys.stderr)
         return 2
+    if args.output is not None:
+        from initsim.audit.pdf import write_pdf
+
+        write_pdf(report, args.output)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
         _print(report)
+        if args.output is not None:
+            print(f"wrote {args.output}")
     return EXIT_FINDINGS if report.findings else 0
