@@ -28,9 +28,11 @@ class LayerScale(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.ones_(self.gamma)  # the bug: init_values is ignored
+        """Set ``gamma`` (to ones: the bug, ``init_values`` is ignored)."""
+        nn.init.ones_(self.gamma)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale ``x`` channel-wise."""
         return x * self.gamma
 
 
@@ -49,6 +51,7 @@ class Block(nn.Module):
         self.fc2 = nn.Linear(4 * dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply attention, token mixing and the MLP, each residual."""
         h = self.norm1(x)
         x = x + self.ls(self.attn(h, h, h, need_weights=False)[0])
         x = x + self.mix(x.transpose(1, 2)).transpose(1, 2)
@@ -65,6 +68,7 @@ class TinyTransformer(nn.Module):
         self.head = nn.Linear(dim, vocab)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Return the logits of every token position."""
         return self.head(self.blocks(self.embed(tokens)))
 
 
@@ -81,6 +85,7 @@ class ResidualBlock(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the stream plus the branch."""
         return x + self.fc2(torch.relu(self.fc1(self.norm(x))))
 
 
