@@ -107,7 +107,8 @@ CASES = [
     pytest.param("exact", True, True, False, id="exact-backward-global-buffers"),
     pytest.param("gram", False, False, False, id="gram-forward"),
     pytest.param("gram", True, True, False, id="gram-backward-global-buffers"),
-    pytest.param("gram", True, False, True, id="gram-orthogonal-backward"),
+    # the heaviest compile (about 80 s on two cores): in the slow suite, which CI also runs
+    pytest.param("gram", True, False, True, id="gram-orthogonal-backward", marks=pytest.mark.slow),
     pytest.param("dense", True, False, False, id="dense-backward"),
     pytest.param("dense", False, True, False, id="dense-forward-global-buffers"),
     pytest.param("fill", False, False, False, id="weight-fill"),

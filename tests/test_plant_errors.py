@@ -73,6 +73,7 @@ def test_importers_close_over_indirect_imports():
     assert "initsim._jit" not in closure
 
 
+@pytest.mark.slow  # two plant runs in copies of the tree (about a minute); CI runs the slow suite
 def test_harness_tells_caught_from_survived():
     """A harmless edit survives; one that breaks Holm's method is caught."""
     test = ("tests/test_checks.py::test_holm_step_down",)
