@@ -53,15 +53,10 @@ __all__ = ["PairResult", "check_pair", "pair_predictions", "propagate_pair"]
 def _parts(activation: Any) -> tuple[_activations.Activation, str]:
     """Return the activation to propagate (a shaping's :attr:`Shaping.activation`), its label."""
     if _is_shaping(activation):
-        affine = (
-            activation.input_scale,
-            activation.input_shift,
-            activation.output_scale,
-            activation.output_shift,
-        )
-        if not all(math.isfinite(v) for v in affine):
-            raise ValueError(f"activation: the shaping's parameters are not finite: {affine}")
-        act = activation.activation
+        try:
+            act = activation.activation  # shaped() refuses non-finite parameters, naming them
+        except ValueError as err:
+            raise ValueError(f"activation: {err}") from None
         return act, f"{getattr(activation, 'method', 'shaped')}({activation.base.label})"
     try:
         act = _activations.get(activation)

@@ -226,3 +226,11 @@ def test_a_too_skewed_q_row_is_left_untested_and_the_rest_is_calibrated():
         assert math.isnan(q_row.p_value) and "too skewed" in q_row.regime
         verdicts.append(report.verdict)
     assert verdicts.count("PASS") == 20  # the correlation row alone, at its level
+
+
+def test_a_shaping_with_non_finite_parameters_is_refused_naming_it():
+    from dataclasses import replace
+
+    bad = replace(theory.tat("leaky_relu", 10, eta=0.7), output_shift=math.nan)
+    with pytest.raises(ValueError, match="activation: shaped: parameter 'output_shift' must be"):
+        propagate_pair(bad, 10, width=8, nets=2)

@@ -115,7 +115,6 @@ def chain_rows(
     n_min = min(laws[f"{path}.weight"].entry.shape[0] for path, _ in chain)
     rows, pvals = [], []
     q_prev, act_prev, exact = q_x, None, True
-    zc = float(_stats.t.isf(alpha / 2, max(len(next(iter(q_runs.values()), [0, 0])) - 1, 1)))
     for layer, (path, act_label) in enumerate(chain, start=1):
         w = laws[f"{path}.weight"]
         bias = laws.get(f"{path}.bias")
@@ -140,7 +139,7 @@ def chain_rows(
             df = obs.size - 1
             p = float(2.0 * _stats.t.sf(excess / se, df)) if se > 0 else float(excess == 0.0)
             regime = "exact" if exact else f"mean-field, allowance {bound:.3g}"
-            half = zc * se + bound
+            half = float(_stats.t.isf(alpha / 2, df)) * se + bound
             rows.append(
                 TheoryRow(layer, path, mean, (mean - half, mean + half), pred, p, regime, "")
             )

@@ -72,16 +72,20 @@ class Recognised:
     chain: list[tuple[str, str | None]] | None
 
 
+def _module_label(module: Any) -> str | None:
+    """Return the label of an activation module (with a LeakyReLU's or ELU's parameter)."""
+    name = _MODULES.get(type(module).__name__)
+    if name == "leaky_relu":
+        return f"leaky_relu:{float(module.negative_slope)!r}"
+    if name == "elu":
+        return f"elu:{float(module.alpha)!r}"
+    return name
+
+
 def _activation_of(node: Any, modules: dict[str, Any]) -> str | None:
     """Return the initsim activation a node applies (with its parameter), or None."""
     if node.op == "call_module":
-        module = modules[node.target]
-        name = _MODULES.get(type(module).__name__)
-        if name == "leaky_relu":
-            return f"leaky_relu:{float(module.negative_slope)!r}"
-        if name == "elu":
-            return f"elu:{float(module.alpha)!r}"
-        return name
+        return _module_label(modules[node.target])
     if node.op in ("call_function", "call_method"):
         target = (
             node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
@@ -143,11 +147,7 @@ def _by_module_order(model: Any) -> dict[str, str]:
     leaves = [(p, m) for p, m in model.named_modules() if p and not any(True for _ in m.children())]
     found = {}
     for (path, _), (_, nxt) in itertools.pairwise(leaves):
-        act = _MODULES.get(type(nxt).__name__)
-        if act == "leaky_relu":
-            act = f"leaky_relu:{float(nxt.negative_slope)!r}"
-        elif act == "elu":
-            act = f"elu:{float(nxt.alpha)!r}"
+        act = _module_label(nxt)
         if act is not None:
             found[path] = act
     return found

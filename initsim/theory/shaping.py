@@ -333,10 +333,7 @@ class Shaping:
         numpy.ndarray or float
             ``phi_hat(x)``, shaped like ``x`` (a float for scalar input).
         """
-        xa = np.asarray(x, dtype=np.float64)
-        y = self.base.phi(self.input_scale * xa + self.input_shift)
-        out = self.output_scale * (np.asarray(y) + self.output_shift)
-        return float(out) if np.ndim(out) == 0 else out
+        return self.activation.phi(x)
 
     def dphi(self, x: npt.ArrayLike) -> FloatArray | float:
         """Evaluate ``phi_hat'(x) = output_scale input_scale phi'(input_scale x + input_shift)``.
@@ -351,10 +348,7 @@ class Shaping:
         numpy.ndarray or float
             ``phi_hat'(x)`` (the base activation's conventions at kinks).
         """
-        xa = np.asarray(x, dtype=np.float64)
-        d = np.asarray(self.base.dphi(self.input_scale * xa + self.input_shift))
-        out = self.output_scale * self.input_scale * d
-        return float(out) if np.ndim(out) == 0 else out
+        return self.activation.dphi(x)
 
     # --- kernel maps ----------------------------------------------------------------
 
