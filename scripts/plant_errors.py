@@ -604,6 +604,49 @@ PLANTS: tuple[Plant, ...] = (
         ),
     ),
     Plant(
+        "audit-residual-skip-dropped",
+        "the residual rows predict the branch alone, without the skip's mean square",
+        "initsim/audit/residual_theory.py",
+        "            preds.append(qa + qf if post is None else",
+        "            preds.append(qf if post is None else",
+        (
+            "tests/test_audit_residual.py::"
+            "test_the_rows_predictions_agree_with_the_residual_length_map",
+            "tests/test_audit_residual.py::test_an_untraceable_model_is_searched_inside",
+        ),
+    ),
+    Plant(
+        "audit-residual-pre-norm-not-anchored",
+        "a pre-norm branch's length map starts from the stream's q, not the norm's output",
+        "initsim/audit/residual_theory.py",
+        "        q_u = anchor if site.anchor else q_a\n",
+        "        q_u = q_a\n",
+        (
+            "tests/test_audit_residual.py::"
+            "test_the_rows_predictions_agree_with_the_residual_length_map",
+        ),
+    ),
+    Plant(
+        "audit-residual-dropout-factor-inverted",
+        "training-mode dropout multiplies a branch's mean square by 1 - p instead of 1 / (1 - p)",
+        "initsim/audit/residual_theory.py",
+        "            m /= 1.0 - step.value\n",
+        "            m *= 1.0 - step.value\n",
+        ("tests/test_audit_residual.py::test_multipliers_and_dropout_enter_the_branch_map",),
+    ),
+    Plant(
+        "audit-residual-scale-rule-inverted",
+        "the scaled-residual rule flags the output projections that differ from their siblings",
+        "initsim/audit/findings.py",
+        "    unscaled = [s for s in proj if s.scheme == ref]\n",
+        "    unscaled = [s for s in proj if s.scheme != ref]\n",
+        (
+            "tests/test_audit_residual.py::"
+            "test_gpt2_scaled_init_never_applied_is_found_with_its_expected_variance",
+            "tests/test_audit.py::test_each_planted_bug_is_found_and_its_clean_twin_is_not",
+        ),
+    ),
+    Plant(
         "audit-pdf-drops-the-findings",
         "the audit's PDF says 'no findings' whatever was found",
         "initsim/audit/pdf.py",

@@ -6,6 +6,9 @@ command-line tests use that reference).
 
 from __future__ import annotations
 
+import math
+import types
+
 import torch
 from torch import nn
 
@@ -189,6 +192,93 @@ def pre_ln_stack(blocks: int = 3) -> nn.Module:
     return nn.Sequential(*[PreLNBlock() for _ in range(blocks)])
 
 
+class NonCentredResidual(nn.Sequential):
+    """Bug: three pre-LN blocks whose last branch layer is He around a mean of 0.1."""
+
+    def __init__(self, blocks: int = 3) -> None:
+        super().__init__(*[PreLNBlock() for _ in range(blocks)])
+        for block in self:
+            with torch.no_grad():
+                block.fc2.weight.add_(0.1)
+
+
+class GPTMLP(nn.Module):
+    """GPT-2's MLP: ``c_proj(gelu(c_fc(x)))``."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(d, 4 * d)
+        self.c_proj = nn.Linear(4 * d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(nn.functional.gelu(self.c_fc(x)))
+
+
+class GPTBlock(nn.Module):
+    """Two pre-LN residual branches per layer, as GPT-2's (MLPs in place of attention)."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.mlp_1, self.mlp_2 = GPTMLP(d), GPTMLP(d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.mlp_1(self.ln_1(x))
+        return x + self.mlp_2(self.ln_2(x))
+
+
+class TinyGPT(nn.Module):
+    """nanoGPT's init: std 0.02 everywhere, then c_proj at ``0.02 / sqrt(2 n_layer)``: clean."""
+
+    scale_after_generic = True
+
+    def __init__(self, d: int = 32, n_layer: int = 4) -> None:
+        super().__init__()
+        self.config = types.SimpleNamespace(n_layer=n_layer, n_embd=d)
+        self.blocks = nn.ModuleList([GPTBlock(d) for _ in range(n_layer)])
+        if not self.scale_after_generic:
+            self._scale_residual()
+        self.apply(self._init_weights)
+        if self.scale_after_generic:
+            self._scale_residual()
+
+    def _scale_residual(self) -> None:
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * self.config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class TinyGPTScaleLost(TinyGPT):
+    """Bug: the scaled c_proj init runs before the generic loop, which overwrites it."""
+
+    scale_after_generic = False
+
+
+class PostLNBlock(nn.Module):
+    """``LayerNorm(x + fc2(tanh(fc1(x))))`` with LeCun weights (BERT's order; mean field)."""
+
+    def __init__(self, d: int = 16) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.norm = nn.Linear(d, 2 * d), nn.Linear(2 * d, d), nn.LayerNorm(d)
+        for layer in (self.fc1, self.fc2):
+            nn.init.normal_(layer.weight, std=1.0 / math.sqrt(layer.in_features))
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + self.fc2(torch.tanh(self.fc1(x))))
+
+
 #: (buggy model, the rule that must name it, the tensor it names, its clean twin, input shape)
 PLANTED = (
     (DefaultMLP, "activation-mismatch", "layers.0.weight", HeMLP, (24,)),
@@ -198,6 +288,14 @@ PLANTED = (
     (DepthwiseFanOut, "grouped-conv-fan", "conv.weight", DepthwiseFanIn, (16, 6, 6)),
     (LayerScale, "declared-init-ignored", "gamma", LayerScaleFixed, (32,)),
     (NeverInitialised, "nonfinite", "weight", HeMLP, (16,)),
+    (NonCentredResidual, "signal-vs-theory", "1 (residual addition 2)", pre_ln_stack, (16,)),
+    (
+        TinyGPTScaleLost,
+        "residual-scale-not-applied",
+        "blocks.0.mlp_1.c_proj.weight ... blocks.3.mlp_2.c_proj.weight (8 tensors)",
+        TinyGPT,
+        (32,),
+    ),
     (LeftoverMemory, "uninitialised", "weight", HeMLP, (16,)),
     (ConstantInit, "symmetry", "layers.0.weight", HeMLP, (24,)),
 )
@@ -209,4 +307,6 @@ CLEAN = (
     (DepthwiseFanIn, (16, 6, 6)),
     (LayerScaleFixed, (32,)),
     (PreLNResidual, (32,)),
+    (pre_ln_stack, (16,)),
+    (TinyGPT, (32,)),
 )

@@ -210,7 +210,12 @@ def test_the_readme_audit_commands_exit_as_stated(capsys):
         code = re.search(r"exit (\d+)", comment)
         assert main(shlex.split(cmd)[1:]) == (int(code[1]) if code else 0), line
     out = capsys.readouterr().out
-    for rule in ("declared-init-ignored", "packed-slice", "grouped-conv-fan"):
+    for rule in (
+        "declared-init-ignored",
+        "packed-slice",
+        "grouped-conv-fan",
+        "residual-scale-not-applied",
+    ):
         assert rule in out
 
 

@@ -22,8 +22,10 @@ Signal Propagation Plot quantities (:class:`~initsim.audit.dynamic.SPPRow`).
 
 :func:`initsim.audit.pdf.write_pdf` draws the report as a PDF.
 
-Built so far (issue 18, first part). Not yet: the residual blocks' theory
-lines and verdicts.
+Every residual addition ``a + b(a)`` that ``torch.fx`` finds (GPT-2's two
+per block included) is held against the length map of its branch given the
+measured skip (:mod:`initsim.audit.residual_theory`), and a model that
+declares its depth is checked for GPT-2's scaled residual init.
 
 PyTorch is an optional extra (``pip install 'initsim[torch]'``); everything
 runs on the CPU.
@@ -52,6 +54,7 @@ from initsim.audit.findings import Finding, find
 from initsim.audit.inventory import Entry, entries
 from initsim.audit.laws import Tally, TensorStats, summarise
 from initsim.audit.recognise import consumers, residual_blocks
+from initsim.audit.residual_theory import SiteTally, declared_depth, find_sites, site_rows
 
 __all__ = [
     "AuditReport",
@@ -100,6 +103,11 @@ class AuditReport:
     spp : list of SPPRow
         Per recognised residual block (``x + branch(x)``): the Signal
         Propagation Plot quantities (Brock, De and Smith 2021).
+    residual_theory : list of TheoryRow
+        Per residual addition (:mod:`initsim.audit.residual_theory`): the
+        output's ``q`` against the branch's length map given the measured skip
+        (Holm-combined verdicts; ``N/A`` with the reason for an unmodelled
+        branch).
     """
 
     findings: list[Finding]
@@ -110,6 +118,7 @@ class AuditReport:
     gradients: list[ParamGradient] = field(default_factory=list)
     theory: list[TheoryRow] = field(default_factory=list)
     spp: list[SPPRow] = field(default_factory=list)
+    residual_theory: list[TheoryRow] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -118,12 +127,7 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as one JSON-safe document."""
-
-        def num(x: Any) -> Any:
-            if isinstance(x, float) and not math.isfinite(x):
-                return str(x)
-            return x
-
+        num = _num
         rows = []
         for s in self.tensors:
             e = s.entry
@@ -162,19 +166,8 @@ class AuditReport:
                 {"parameter": g.path, "grad_sq": [num(v) for v in g.grad_sq]}
                 for g in self.gradients
             ],
-            "theory": [
-                {
-                    "layer": r.layer,
-                    "module": r.module,
-                    "observed": num(r.observed),
-                    "interval": [num(v) for v in r.interval],
-                    "predicted": num(r.predicted),
-                    "p_value": num(r.p_value),
-                    "regime": r.regime,
-                    "verdict": r.verdict,
-                }
-                for r in self.theory
-            ],
+            "theory": [_row(r) for r in self.theory],
+            "residual_theory": [_row(r) for r in self.residual_theory],
             "spp": [
                 {
                     "block": r.block,
@@ -186,6 +179,26 @@ class AuditReport:
             ],
             "provenance": self.provenance,
         }
+
+
+def _num(x: Any) -> Any:
+    """Return ``x`` JSON-safe (NaN and inf as strings)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return x
+
+
+def _row(r: TheoryRow) -> dict[str, Any]:
+    return {
+        "layer": r.layer,
+        "module": r.module,
+        "observed": _num(r.observed),
+        "interval": [_num(v) for v in r.interval],
+        "predicted": _num(r.predicted),
+        "p_value": _num(r.p_value),
+        "regime": r.regime,
+        "verdict": r.verdict,
+    }
 
 
 def _example(torch: Any, example_input: Any, input_shape: Any, tokens: Any, batch: int) -> Any:
@@ -209,6 +222,7 @@ def audit(
     inits: int = 50,
     batch: int = 64,
     seed: Any = 0,
+    scaled_residual: bool | None = None,
     progress: bool | None = None,
 ) -> AuditReport:
     """Audit a PyTorch model's initialisation over ``inits`` re-initialisations.
@@ -228,6 +242,11 @@ def audit(
         Batch size of the generated input.
     seed : int or numpy.random.SeedSequence, default 0
         The audit's seed; the torch seeds derive from it.
+    scaled_residual : bool, optional
+        Whether the model means to scale its residual branches' output
+        projections by ``1 / sqrt(N)`` (GPT-2). None (default): when the model
+        declares its depth (``config.n_layer`` and the like); False: never
+        check it.
     progress : bool, optional
         Show a progress bar (default: on a terminal).
 
@@ -253,6 +272,10 @@ def audit(
         batch = check_int("batch", batch)
     except ValueError as err:
         raise AuditUsageError(str(err)) from None
+    if scaled_residual not in (None, True, False):
+        raise AuditUsageError(
+            f"scaled_residual must be None, True or False; got {scaled_residual!r}"
+        )
     if tokens is not None and (len(tokens) != 2 or min(int(t) for t in tokens) < 1):
         raise AuditUsageError(f"tokens must be (vocab, seq_len), both >= 1; got {tokens!r}")
     reinit = load_factory(factory)
@@ -260,7 +283,7 @@ def audit(
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):  # the caller's torch RNG state is left as it was
         return _audit(torch, reinit, seeds, seed, inits, started, example_input, input_shape,
-                      tokens, batch, progress)  # fmt: skip
+                      tokens, batch, progress, scaled_residual)  # fmt: skip
 
 
 def _audit(
@@ -275,6 +298,7 @@ def _audit(
     tokens: Any,
     batch: int,
     progress: bool | None,
+    scaled_residual: bool | None,
 ) -> AuditReport:
     from initsim.progress import Progress
     from initsim.provenance import versions
@@ -297,8 +321,11 @@ def _audit(
         out_shape = list(y.shape) if hasattr(y, "shape") else None
     recognised = consumers(model)
     blocks = residual_blocks(model)
+    sites, graphs = find_sites(model)
+    depth = declared_depth(model)
     tallies = [Tally(e) for e in inventory]
     dynamic = DynamicTally()
+    site_tally = SiteTally(sites, graphs)
     bar = Progress(inits, "audit: re-initialisations", enabled=progress)
     try:
         for k, torch_seed in enumerate(seeds):
@@ -311,7 +338,9 @@ def _audit(
                     p = p[t.entry.rows]
                 t.add(p.to(torch.float64).cpu().numpy())
             if x is not None:
-                dynamic.run(torch, model, x)
+                with site_tally.capture(model):
+                    dynamic.run(torch, model, x)
+                site_tally.record(torch, model)
             bar.update(1)
     finally:
         bar.close()
@@ -319,15 +348,32 @@ def _audit(
     signals, gradients = summarise_dynamic(dynamic) if x is not None else ([], [])
     spp = spp_rows(blocks, signals)
     theory: list[TheoryRow] = []
+    laws = {s.entry.path: s for s in stats}
     if x is not None and recognised.chain is not None:
         q_x = float((x.double() ** 2).mean())
         theory = chain_rows(
             recognised.chain,
-            {s.entry.path: s for s in stats},
+            laws,
             {s.path: s.per_init_q for s in signals},
             q_x,
             alpha=THEORY_ALPHA,
         )
+    residual_theory = (
+        site_rows(sites, laws, site_tally, alpha=THEORY_ALPHA) if x is not None else []
+    )
+    growth = None
+    if x is not None and sites:
+        ends = [site_tally.per_init(s, s.out) for s in (sites[0], sites[-1])]
+        if all(e.size for e in ends):
+            growth = (float(ends[0].mean()), float(ends[1].mean()))
+    residual = None
+    if scaled_residual is True or (scaled_residual is None and depth is not None):
+        residual = {
+            "projections": [s.output_projection for s in sites if s.output_projection],
+            "branches": len(sites),
+            "declared": depth,
+            "growth": growth,
+        }
     provenance = {
         "factory": reinit.label,
         "reinit": reinit.how,
@@ -339,11 +385,24 @@ def _audit(
         "versions": {**versions(), "torch": torch.__version__},
         "consumers_from": recognised.source,
         "recognised": "MLP chain" if recognised.chain is not None else None,
+        "residual_additions": len(sites),
+        "declared_depth": depth[1] if depth is not None else None,
+        "scaled_residual": scaled_residual,
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
-    found = find(stats, recognised.chain, theory)
+    found = find(
+        stats, recognised.chain, theory, residual_theory=residual_theory, residual=residual
+    )
     return AuditReport(
-        found, stats, provenance, recognised.consumer, signals, gradients, theory, spp
+        found,
+        stats,
+        provenance,
+        recognised.consumer,
+        signals,
+        gradients,
+        theory,
+        spp,
+        residual_theory,
     )
 
 

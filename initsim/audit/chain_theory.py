@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as _stats
 
-__all__ = ["MIN_INITS", "TheoryRow", "chain_rows", "preserving_sigma_w2"]
+__all__ = ["MIN_INITS", "TheoryRow", "chain_rows", "holm_verdicts", "preserving_sigma_w2"]
 
 #: Fewer re-initialisations leave the rows untested (a t test on so few values of a
 #: skewed q is not worth a verdict).
@@ -146,18 +146,19 @@ def chain_rows(
             pvals.append(p)
         q_prev = pred
         act_prev = as_activation(act_label) if act_label is not None else None
+    return holm_verdicts(rows, pvals, alpha)
+
+
+def holm_verdicts(rows: list[TheoryRow], pvals: list[float], alpha: float) -> list[TheoryRow]:
+    """Give each testable row (finite p) its Holm verdict at ``alpha``; the others stay N/A."""
+    from dataclasses import replace
+
     from initsim.checks import holm
 
     tested = [i for i, p in enumerate(pvals) if math.isfinite(p)]
     reject = list(holm(np.array([pvals[i] for i in tested]), alpha)) if tested else []
     verdict = {i: bool(r) for i, r in zip(tested, reject, strict=True)}
     return [
-        r if r.verdict == "N/A" else _with(r, "FAIL" if verdict[i] else "PASS")
+        replace(r, verdict="FAIL" if verdict[i] else "PASS") if i in verdict else r
         for i, r in enumerate(rows)
     ]
-
-
-def _with(row: TheoryRow, verdict: str) -> TheoryRow:
-    from dataclasses import replace
-
-    return replace(row, verdict=verdict)

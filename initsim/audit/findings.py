@@ -37,8 +37,17 @@ re-initialisations, never a single draw:
     1.5: PyTorch's default ``1/3`` before ReLU shrinks ``q`` sixfold per
     layer. Severity ``warning``.
 ``signal-vs-theory``
-    A layer of a recognised chain whose measured ``q`` fails its theory row
-    (:mod:`initsim.audit.chain_theory`). Severity ``warning``.
+    A layer of a recognised chain, or a recognised residual addition, whose
+    measured ``q`` fails its theory row (:mod:`initsim.audit.chain_theory`,
+    :mod:`initsim.audit.residual_theory`). Severity ``warning``.
+``residual-scale-not-applied``
+    A model of ``N >= 2`` residual branches that declares its depth
+    (``config.n_layer`` and the like: :func:`initsim.audit.residual_theory.declared_depth`),
+    or whose audit is told it means to scale them (``scaled_residual=True``),
+    whose branch output projections (``c_proj``) are drawn with the same
+    scheme as the other Linear weights: GPT-2's ``std / sqrt(2 n_layer)`` was
+    never applied (a ``2 n_layer``-fold variance error), and the stream's
+    mean square grows with every branch. Severity ``warning``.
 
 On models without these bugs (those of ``tests/test_audit.py``) the rules
 give no finding over 100 seeds (the false-positive budget).
@@ -47,7 +56,7 @@ give no finding over 100 seeds (the false-positive budget).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from initsim.audit.chain_theory import TheoryRow
@@ -279,12 +288,12 @@ def _activation_mismatch(
     return out
 
 
-def _theory_failures(theory: list[TheoryRow]) -> list[Finding]:
+def _theory_failures(theory: list[TheoryRow], what: str = "layer") -> list[Finding]:
     return [
         Finding(
             "signal-vs-theory",
             "warning",
-            f"{r.module} (layer {r.layer})",
+            f"{r.module} ({what} {r.layer})",
             f"measured q = {_g(r.observed)} [{_g(r.interval[0])}, {_g(r.interval[1])}] over "
             f"re-inits (p = {r.p_value:.2g}, Holm)",
             f"{_g(r.predicted)} from the measured laws' length map ({r.regime})",
@@ -296,10 +305,77 @@ def _theory_failures(theory: list[TheoryRow]) -> list[Finding]:
     ]
 
 
+def _residual_scale(
+    stats: list[TensorStats],
+    projections: list[str],
+    branches: int,
+    declared: tuple[int, str] | None,
+    growth: tuple[float, float] | None,
+) -> list[Finding]:
+    by_path = {s.entry.path: s for s in stats}
+    proj = [by_path[p] for p in dict.fromkeys(projections) if p in by_path]
+    if branches < 2 or not proj:
+        return []
+    names = {s.entry.path for s in proj}
+    others = Counter(
+        s.scheme
+        for s in stats
+        if s.entry.role == "weight"
+        and s.entry.module_type.startswith("Linear")
+        and s.entry.path not in names
+        and s.scheme is not None
+    )
+    if not others:
+        return []
+    ref = others.most_common(1)[0][0]
+    unscaled = [s for s in proj if s.scheme == ref]
+    if not unscaled:
+        return []
+    first = unscaled[0]
+    tensors = (
+        ", ".join(s.entry.path for s in unscaled)
+        if len(unscaled) <= 3
+        else f"{first.entry.path} ... {unscaled[-1].entry.path} ({len(unscaled)} tensors)"
+    )
+    why = declared[1] if declared is not None else "told that the model scales them"
+    evidence = (
+        f"Var = {_g(first.variance)} = {ref}, the scheme of the other Linear weights, "
+        f"in {len(unscaled)} of {len(proj)} branch output projections ({branches} residual "
+        f"branches; {why})"
+    )
+    if growth is not None:
+        evidence += (
+            f"; the stream's q grows from {_g(growth[0])} after the first branch to "
+            f"{_g(growth[1])} after the last"
+        )
+    gpt2 = (
+        f" (GPT-2: 2 n_layer = {2 * declared[0]})"
+        if declared is not None and "layer" in declared[1]
+        else ""
+    )
+    suffix = first.entry.path.rsplit(".", 2)[-2]
+    want = _scheme(ref).variance(first.entry.true_fan_in, first.entry.true_fan_out)
+    return [
+        Finding(
+            "residual-scale-not-applied",
+            "warning",
+            tensors,
+            evidence,
+            f"Var = {_g(want / branches)}: the scheme divided by the number of "
+            f"residual branches N = {branches}{gpt2}, std / sqrt(N)",
+            f"after the generic init loop, redraw them: for name, p in model.named_parameters(): "
+            f"if name.endswith('{suffix}.weight'): nn.init.normal_(p, std=std / math.sqrt(N))",
+        )
+    ]
+
+
 def find(
     stats: list[TensorStats],
     chain: list[tuple[str, str | None]] | None = None,
     theory: list[TheoryRow] | None = None,
+    *,
+    residual_theory: list[TheoryRow] | None = None,
+    residual: dict | None = None,
 ) -> list[Finding]:
     """Apply every rule of the module docstring.
 
@@ -310,7 +386,15 @@ def find(
     chain : list of (str, str or None), optional
         A recognised MLP chain (for ``activation-mismatch``).
     theory : list of TheoryRow, optional
-        Its theory rows (for ``signal-vs-theory``).
+        The chain's theory rows (for ``signal-vs-theory``).
+    residual_theory : list of TheoryRow, optional
+        The rows of the residual additions (for ``signal-vs-theory``).
+    residual : dict, optional
+        For ``residual-scale-not-applied`` when the model should scale its
+        branches: ``projections`` (the branches' output projection weights),
+        ``branches`` (their number), ``declared`` (the depth and where it is
+        declared, or None when the caller says so) and ``growth`` (the
+        stream's ``q`` after the first and the last branch, or None).
 
     Returns
     -------
@@ -327,4 +411,7 @@ def find(
     found += _all_symmetric(stats)
     found += _activation_mismatch(stats, chain)
     found += _theory_failures(theory or [])
+    found += _theory_failures(residual_theory or [], "residual addition")
+    if residual is not None:
+        found += _residual_scale(stats, **residual)
     return sorted(found, key=lambda f: f.severity != "error")

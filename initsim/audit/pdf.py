@@ -125,6 +125,38 @@ def _spp_figure(report: Any) -> Any:
     return fig
 
 
+def _residual_figure(report: Any) -> Any:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    rows = report.residual_theory
+    fig = Figure(figsize=(8.27, 5.5))
+    ax, ax_t = fig.subplots(2, 1, height_ratios=(3, 2))
+    x = np.arange(1, len(rows) + 1)
+    obs = np.array([r.observed for r in rows])
+    lo = np.array([r.interval[0] for r in rows])
+    hi = np.array([r.interval[1] for r in rows])
+    ax.errorbar(
+        x, obs, yerr=[obs - lo, hi - obs], fmt="o", ms=3, label="measured q (99.9% + allowance)"
+    )
+    ax.plot(x, [r.predicted for r in rows], "k_", ms=12, mew=1.5, label="branch length map")
+    for xi, r in zip(x, rows, strict=True):
+        colour = {"PASS": "tab:green", "FAIL": "tab:red"}.get(r.verdict, "0.5")
+        ax.annotate(r.verdict, (xi, hi[xi - 1] if math.isfinite(hi[xi - 1]) else 0.0),
+                    fontsize=6, color=colour, ha="center", va="bottom")  # fmt: skip
+    ax.set_xticks(x, [r.module for r in rows], rotation=60, ha="right", fontsize=6)
+    ax.set_ylabel("q of the addition's output")
+    ax.legend(fontsize=7)
+    ax.set_title("Residual additions against theory (Holm at 1e-3)", fontsize=9)
+    ax_t.axis("off")
+    lines = [f"{r.layer:>2} {r.module:<18} {r.verdict:<4} {r.regime}" for r in rows[:14]]
+    if len(rows) > 14:
+        lines.append(f"... and {len(rows) - 14} more (see --json)")
+    ax_t.text(0.0, 1.0, "\n".join(lines), family="monospace", fontsize=6, va="top")
+    fig.tight_layout()
+    return fig
+
+
 def write_pdf(report: Any, path: str | Path) -> Path:
     """Write the audit report as a PDF (see the module docstring).
 
@@ -167,6 +199,8 @@ def write_pdf(report: Any, path: str | Path) -> Path:
             for t in report.theory
         ]
         figures += text_pages("Theory rows (MLP chain, Holm at 1e-3)", lines)
+    if report.residual_theory:
+        figures.append(_residual_figure(report))
     with matplotlib.rc_context(RC), atomic_write(out) as fh:
         with PdfPages(fh, metadata={**PDF_METADATA, "Title": title}) as pdf:
             for fig in figures:

@@ -55,7 +55,9 @@ def register(sub: Any) -> None:
             "over the re-inits, its law and variance scheme; report initialisation bugs "
             "(non-finite or uninitialised tensors, units that are copies, packed attention "
             "slices at half variance, grouped-conv fans, ignored declared init values, layers "
-            "left at the constructor default) with evidence and a fix. Needs PyTorch "
+            "left at the constructor default, GPT-2's scaled residual init never applied) with "
+            "evidence and a fix; with an example input, hold MLP chains and residual additions "
+            "against the mean-field theory of the measured laws. Needs PyTorch "
             "(pip install 'initsim[torch]'). Exit 0 without findings, 3 with, 2 on bad usage."
         ),
     )
@@ -70,6 +72,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--inits", type=positive_int, default=50, help="re-initialisations (default 50)")
     p.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
+    p.add_argument(
+        "--scaled-residual",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="whether the model means to scale its residual branches' output projections by "
+        "1/sqrt(N) as GPT-2 does (auto: when it declares its depth, e.g. config.n_layer)",
+    )
     add_seed(p)
     add_json(p)
     p.add_argument(
@@ -150,6 +159,17 @@ def _print(report: Any) -> None:
                 f"[{_fmt(t.interval[0])}, {_fmt(t.interval[1])}]  predicted {_fmt(t.predicted):>10}"
                 f"  p {_fmt(t.p_value):>9}  {t.verdict:<4} {t.regime}"
             )
+    if report.residual_theory:
+        print(
+            "\nresidual additions (output q against the branch's length map given the "
+            "measured skip, Holm at 1e-3):"
+        )
+        for t in report.residual_theory:
+            print(
+                f"  {t.layer:>2} {t.module:<20} q {_fmt(t.observed):>10} "
+                f"predicted {_fmt(t.predicted):>10}  p {_fmt(t.p_value):>9}  {t.verdict:<4} "
+                f"{t.regime}"
+            )
     if report.spp:
         print(
             "\nresidual blocks (Signal Propagation Plot, Brock et al. 2021; means over re-inits):"
@@ -197,6 +217,7 @@ def _run(args: argparse.Namespace) -> int:
             inits=args.inits,
             batch=args.batch,
             seed=args.seed,
+            scaled_residual={"auto": None, "yes": True, "no": False}[args.scaled_residual],
         )
     except TorchMissing as err:
         print(f"initsim audit: error: {err}", file=sys.stderr)

@@ -1,0 +1,571 @@
+"""Residual additions of a PyTorch model, and their mean-field theory held against the audit.
+
+Recognition (:func:`find_sites`)
+--------------------------------
+The outermost submodules that ``torch.fx`` traces (the model itself when it
+does) are searched for *residual additions* ``a + b`` where the branch ``b``
+is computed from the skip ``a`` (``a`` is an ancestor of ``b`` in the traced
+graph): ``x + f(x)`` in a block's forward, both additions of a GPT-2 block
+(``x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))``), or a loop of them in one
+forward. Each site is named after the innermost module whose forward performs
+the addition (``"h.0"``; ``"h.0[2]"`` for its second). A sum that feeds a
+LayerNorm / RMSNorm module is a post-norm site, whose output is the norm's.
+
+A branch is *modelled* when the path from ``a`` to ``b`` is a chain of
+``nn.Linear``, elementwise activations (modules or functions, as
+:mod:`initsim.audit.recognise` knows them), ``nn.LayerNorm`` / ``nn.RMSNorm``,
+``nn.Dropout``, ``nn.Identity``, and multiplications by a constant or by a
+parameter (LayerScale's ``gamma``, a ReZero ``alpha``). Attention, a
+convolution or any other operation leaves it unmodelled (the reason is
+reported); the site still counts as a residual branch.
+
+Theory (:func:`site_rows`)
+--------------------------
+Each re-initialisation records, of the example batch, the mean square of the
+skip ``q_a``, of the site's output, and of the branch's first norm output
+when the branch starts with one (pre-norm: ``q_u``; otherwise ``q_u = q_a``).
+Given them, the branch's weights are independent of the skip, so the
+prediction of the site's output mean square is
+
+    ``q_out = q_a + Q_F(q_u)``   (post-norm: ``(E g^2 + E b^2) p / (p + eps)``,
+    ``p = q_a + Q_F(q_a)``),
+
+with ``Q_F`` the length map of the branch's steps at the *inventory's*
+laws: a Linear maps ``m -> true_fan_in Var(W) m + E[b^2]``, an activation
+``m -> E_{N(0, m)}[phi^2]``, a norm ``m -> (E g^2 + E b^2) m / (m + eps)``,
+a multiplier ``m -> E[c^2] m``, dropout (training) ``m -> m / (1 - p)``. The
+cross term ``2 <a, b>`` averages to 0 over the branch's centred last layer.
+The row is **exact** (at any width, for any symmetric weight law) when every
+activation is positively homogeneous (ReLU, leaky ReLU, linear) and follows a
+Linear, and no norm sits inside the branch after its first step; else
+**mean field**, with the allowance ``|Q_F| k / n`` for ``k`` mean-field
+steps and ``n`` the narrowest Linear, as :mod:`initsim.audit.chain_theory`
+(the skip's part is measured; post-norm: ``|q_out| (k + 1) / n``).
+The per-re-init differences ``q_out - prediction`` are t-tested over the
+re-inits (at least :data:`~initsim.audit.chain_theory.MIN_INITS`) and the
+rows Holm-combined; a FAIL is a ``signal-vs-theory`` finding.
+
+The branch's *output projection* (the last Linear before the addition,
+through dropout, identity and multipliers) is recorded for every site, for
+the ``residual-scale-not-applied`` rule of :mod:`initsim.audit.findings`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import operator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from initsim.audit.chain_theory import MIN_INITS, TheoryRow, holm_verdicts
+
+__all__ = ["ResidualSite", "SiteTally", "Step", "declared_depth", "find_sites", "site_rows"]
+
+_ADDS = {operator.add, operator.iadd}
+_MULS = {operator.mul, operator.imul}
+#: Attributes that declare a model's depth in its own code (GPT-2's ``config.n_layer``).
+DEPTH_ATTRIBUTES = ("n_layer", "num_hidden_layers", "n_layers", "num_layers", "depth")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation of a modelled branch.
+
+    Attributes
+    ----------
+    kind : str
+        ``"linear"``, ``"act"``, ``"norm"``, ``"scale"`` (a constant),
+        ``"param"`` (a parameter multiplier) or ``"dropout"``.
+    target : str or None
+        The module's or parameter's path in the model (an activation's label
+        for ``"act"``).
+    value : float
+        The constant, the dropout probability (0 in eval mode) or the norm's eps.
+    node : str
+        The traced node's name.
+    """
+
+    kind: str
+    target: str | None
+    value: float
+    node: str
+
+
+@dataclass(frozen=True)
+class ResidualSite:
+    """One residual addition (see the module docstring).
+
+    Attributes
+    ----------
+    label : str
+        The module performing the addition (``"[k]"`` for its k-th).
+    owner : str
+        The traced module whose graph holds the addition.
+    skip, branch, out : str
+        Node names: the skip ``a``, the branch ``b``, the site's output (the
+        sum, or the post-norm's output).
+    post_norm : str or None
+        Path of the norm applied to the sum (post-norm), else None.
+    steps : tuple of Step or None
+        The branch from ``a`` to ``b``; None when unmodelled.
+    unmodelled : str or None
+        Why the branch is not modelled.
+    output_projection : str or None
+        The weight path of the branch's last Linear.
+    post_eps : float
+        The post-norm's eps (0 without one).
+    """
+
+    label: str
+    owner: str
+    skip: str
+    branch: str
+    out: str
+    post_norm: str | None
+    steps: tuple[Step, ...] | None
+    unmodelled: str | None
+    output_projection: str | None
+    post_eps: float = 0.0
+
+    @property
+    def anchor(self) -> str | None:
+        """The node of the branch's first norm (pre-norm), whose mean square is measured."""
+        if self.steps and self.steps[0].kind == "norm":
+            return self.steps[0].node
+        return None
+
+    def watched(self) -> set[str]:
+        """Nodes whose mean square each re-initialisation records."""
+        return {self.skip, self.out} | ({self.anchor} if self.anchor else set())
+
+
+def _join(owner: str, target: str) -> str:
+    return f"{owner}.{target}" if owner else target
+
+
+def declared_depth(model: Any) -> tuple[int, str] | None:
+    """Return the depth a model declares and where (``model.config.n_layer``), or None."""
+    for holder, prefix in ((getattr(model, "config", None), "config."), (model, "")):
+        if holder is None:
+            continue
+        for name in DEPTH_ATTRIBUTES:
+            value = getattr(holder, name, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+                return value, f"{type(model).__name__}.{prefix}{name} = {value}"
+    return None
+
+
+def find_sites(model: Any) -> tuple[list[ResidualSite], dict[str, Any]]:
+    """Find the residual additions (see the module docstring).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model.
+
+    Returns
+    -------
+    sites : list of ResidualSite
+        In execution order within each traced module, modules in module order.
+    graphs : dict of str to torch.fx.GraphModule
+        The traced module of each owner holding a site.
+    """
+    import torch
+
+    sites: list[ResidualSite] = []
+    graphs: dict[str, Any] = {}
+
+    def visit(path: str, module: Any) -> None:
+        if not any(True for _ in module.children()):
+            return
+        try:
+            gm = torch.fx.symbolic_trace(module)
+        except Exception:  # untraceable: look inside
+            for name, child in module.named_children():
+                visit(_join(path, name), child)
+            return
+        found = _sites_in(path, gm)
+        if found:
+            graphs[path] = gm
+            sites.extend(found)
+
+    visit("", model)
+    return sites, graphs
+
+
+def _ancestors(graph: Any) -> dict[Any, set[Any]]:
+    anc: dict[Any, set[Any]] = {}
+    for n in graph.nodes:
+        s: set[Any] = set()
+        for a in n.all_input_nodes:
+            s.add(a)
+            s |= anc[a]
+        anc[n] = s
+    return anc
+
+
+def _is_add(n: Any) -> bool:
+    if n.op == "call_function":
+        return n.target in _ADDS or n.target is _torch_add()
+    return n.op == "call_method" and n.target in ("add", "add_")
+
+
+def _torch_add() -> Any:
+    import torch
+
+    return torch.add
+
+
+def _sites_in(owner: str, gm: Any) -> list[ResidualSite]:
+    import torch
+
+    modules = dict(gm.named_modules())
+    anc = _ancestors(gm.graph)
+    raw = []
+    for n in gm.graph.nodes:
+        if not _is_add(n) or len(n.args) < 2:
+            continue
+        a, b = n.args[0], n.args[1]
+        if not (isinstance(a, torch.fx.Node) and isinstance(b, torch.fx.Node)) or a is b:
+            continue
+        if a in anc[b]:
+            skip, branch = a, b
+        elif b in anc[a]:
+            skip, branch = b, a
+        else:
+            continue
+        stack = list(n.meta.get("nn_module_stack", {}).keys())
+        block = _join(owner, stack[-1]) if stack else owner
+        raw.append((block or "(model)", n, skip, branch))
+    counts: dict[str, int] = {}
+    for block, *_ in raw:
+        counts[block] = counts.get(block, 0) + 1
+    seen: dict[str, int] = {}
+    sites = []
+    for block, n, skip, branch in raw:
+        seen[block] = seen.get(block, 0) + 1
+        label = block if counts[block] == 1 else f"{block}[{seen[block]}]"
+        out, post, eps = n, None, 0.0
+        users = list(n.users)
+        if len(users) == 1 and users[0].op == "call_module":
+            norm = modules[str(users[0].target)]
+            if _is_norm(norm):
+                out, post, eps = users[0], _join(owner, str(users[0].target)), _eps(norm)
+        steps, why = _branch_steps(owner, modules, skip, branch)
+        sites.append(
+            ResidualSite(
+                label,
+                owner,
+                skip.name,
+                branch.name,
+                out.name,
+                post,
+                steps,
+                why,
+                _output_projection(owner, modules, branch, skip),
+                eps,
+            )
+        )
+    return sites
+
+
+def _is_norm(module: Any) -> bool:
+    import torch
+
+    kinds = tuple(
+        k for k in (torch.nn.LayerNorm, getattr(torch.nn, "RMSNorm", None)) if k is not None
+    )
+    return isinstance(module, kinds)
+
+
+def _eps(norm: Any) -> float:
+    """Return a norm module's eps (RMSNorm's None means float32's machine epsilon)."""
+    import torch
+
+    return float(norm.eps) if norm.eps is not None else float(torch.finfo(torch.float32).eps)
+
+
+def _chain_input(n: Any) -> tuple[Any, list[Any]]:
+    """Return the one tensor node ``n`` reads from its chain, and the other arguments."""
+    nodes = [a for a in n.args if hasattr(a, "op") and a.op != "get_attr"]
+    others = [a for a in n.args if not (hasattr(a, "op") and a.op != "get_attr")]
+    return (nodes[0] if len(nodes) == 1 else None), others
+
+
+def _step(owner: str, modules: dict[str, Any], n: Any) -> tuple[Step | None, Any, str | None]:
+    """Parse one node of a branch: ``(step, previous node, reason if unmodelled)``."""
+    import torch
+
+    from initsim.audit.recognise import _activation_of
+
+    prev, others = _chain_input(n)
+    if prev is None:
+        return None, None, f"{n.name} combines several tensors"
+    if n.op == "call_module":
+        mod = modules[str(n.target)]
+        path = _join(owner, str(n.target))
+        if others or n.kwargs:
+            return None, None, f"{path} takes extra arguments"
+        if isinstance(mod, torch.nn.Linear):
+            return Step("linear", path, 0.0, n.name), prev, None
+        if _is_norm(mod):
+            return Step("norm", path, _eps(mod), n.name), prev, None
+        if isinstance(mod, torch.nn.Dropout):
+            return Step("dropout", path, float(mod.p) if mod.training else 0.0, n.name), prev, None
+        if isinstance(mod, torch.nn.Identity):
+            return Step("scale", None, 1.0, n.name), prev, None
+        label = _activation_of(n, modules)
+        if label is not None:
+            return Step("act", label, 0.0, n.name), prev, None
+        return None, None, f"{path} ({type(mod).__name__})"
+    label = _activation_of(n, modules)
+    if label is not None:
+        return Step("act", label, 0.0, n.name), prev, None
+    is_mul = (n.op == "call_function" and (n.target in _MULS or n.target is torch.mul)) or (
+        n.op == "call_method" and n.target in ("mul", "mul_")
+    )
+    is_div = n.op == "call_function" and n.target in (operator.truediv, torch.div)
+    if (is_mul or is_div) and len(others) == 1 and not n.kwargs:
+        (c,) = others
+        if is_mul and hasattr(c, "op"):  # get_attr: a parameter multiplier
+            return Step("param", _join(owner, str(c.target)), 1.0, n.name), prev, None
+        if isinstance(c, (int, float)) and (is_mul or n.args[0] is prev):
+            value = float(c) if is_mul else 1.0 / float(c)
+            return Step("scale", None, value, n.name), prev, None
+    return None, None, _describe(owner, modules, n)
+
+
+def _describe(owner: str, modules: dict[str, Any], n: Any) -> str:
+    """Name the operation a branch cannot model (a tuple item: the module that made it)."""
+    name = getattr(n.target, "__name__", str(n.target))
+    src = n.args[0] if n.args else None
+    if name == "getitem" and getattr(src, "op", None) == "call_module":
+        return f"{_join(owner, str(src.target))} ({type(modules[str(src.target)]).__name__})"
+    return f"{name}() at node {n.name}" if n.op == "call_function" else f".{name}() at {n.name}"
+
+
+def _branch_steps(
+    owner: str, modules: dict[str, Any], skip: Any, branch: Any
+) -> tuple[tuple[Step, ...] | None, str | None]:
+    steps = []
+    n = branch
+    while n is not skip:
+        step, prev, why = _step(owner, modules, n)
+        if step is None:
+            return None, why
+        steps.append(step)
+        n = prev
+    return tuple(reversed(steps)), None
+
+
+def _output_projection(owner: str, modules: dict[str, Any], branch: Any, skip: Any) -> str | None:
+    """Return the weight of the last Linear before the addition (through dropout, multipliers)."""
+    n = branch
+    while n is not skip:
+        step, prev, _ = _step(owner, modules, n)
+        if step is None:
+            return None
+        if step.kind == "linear":
+            return f"{step.target}.weight"
+        if step.kind not in ("dropout", "scale", "param"):
+            return None
+        n = prev
+    return None
+
+
+class SiteTally:
+    """Records, per re-initialisation, the mean squares each site needs.
+
+    Inside :meth:`capture`, a forward pre-hook on every owner keeps its inputs
+    during the model's own forward pass (the audit's, with its hooks);
+    :meth:`record` then runs the owner's traced graph on them (without
+    gradients) and keeps the mean square of every watched node.
+    """
+
+    def __init__(self, sites: list[ResidualSite], graphs: dict[str, Any]) -> None:
+        self.sites = sites
+        self.graphs = graphs
+        self.values: dict[tuple[str, str], list[float]] = {}
+
+    @contextlib.contextmanager
+    def capture(self, model: Any) -> Iterator[None]:
+        """Keep every owner's inputs during the model's forward passes inside the block."""
+        self._captured: dict[str, tuple[Any, Any]] = {}
+        modules = dict(model.named_modules())
+        handles = []
+        for owner in self.graphs:
+
+            def keep(module: Any, args: Any, kwargs: Any, owner: str = owner) -> None:
+                self._captured[owner] = (args, kwargs)
+
+            handles.append(modules[owner].register_forward_pre_hook(keep, with_kwargs=True))
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def record(self, torch: Any, model: Any) -> None:
+        """Run each owner's graph on its captured inputs and keep the watched mean squares."""
+        modules = dict(model.named_modules())
+        with torch.no_grad():
+            for owner, traced in self.graphs.items():
+                args, kwargs = self._captured.get(owner, (None, None))
+                if args is None:
+                    continue
+                # the graph, on this re-initialisation's modules (a factory builds new ones)
+                gm = torch.fx.GraphModule(modules[owner], traced.graph)
+                bound = inspect.signature(gm.forward).bind(*args, **kwargs)
+                bound.apply_defaults()
+                watch = set().union(*(s.watched() for s in self.sites if s.owner == owner))
+                _Recorder(gm, owner, watch, self.values).run(*bound.args)
+
+    def per_init(self, site: ResidualSite, node: str | None) -> np.ndarray:
+        """Return the recorded mean square of ``node`` in each re-initialisation."""
+        if node is None:
+            return np.array([])
+        return np.array(self.values.get((site.owner, node), []), dtype=float)
+
+
+def _recorder_base() -> Any:
+    import torch
+
+    return torch.fx.Interpreter
+
+
+class _Recorder:
+    """A ``torch.fx.Interpreter`` that keeps the mean square of some nodes."""
+
+    def __new__(cls, gm: Any, owner: str, watch: set[str], sink: dict) -> Any:
+        base = _recorder_base()
+
+        class Recorder(base):  # type: ignore[misc, valid-type]
+            def run_node(self, n: Any) -> Any:
+                out = super().run_node(n)
+                if n.name in watch and hasattr(out, "double"):
+                    sink.setdefault((owner, n.name), []).append(float((out.double() ** 2).mean()))
+                return out
+
+        return Recorder(gm)
+
+
+def _second_moment(law: Any) -> float:
+    return float(law.variance + law.mean * law.mean)
+
+
+def _branch_map(
+    steps: tuple[Step, ...], laws: dict[str, Any], m: float
+) -> tuple[float, int, int | None]:
+    """``Q_F(m)``, the number of mean-field steps and the narrowest Linear."""
+    from initsim.audit.recognise import as_activation
+    from initsim.theory import gaussian_expectation
+
+    symmetric, mean_field, narrowest = False, 0, None
+    for step in steps:
+        if step.kind == "linear":
+            w = laws[f"{step.target}.weight"]
+            bias = laws.get(f"{step.target}.bias")
+            m = w.entry.true_fan_in * w.variance * m + (
+                0.0 if bias is None else _second_moment(bias)
+            )
+            narrowest = min(narrowest or w.entry.shape[0], w.entry.shape[0])
+            symmetric = True
+        elif step.kind == "act":
+            act = as_activation(step.target)
+            if act.name == "linear":
+                continue
+            if not (symmetric and act.positively_homogeneous):
+                mean_field += 1
+            m = float(gaussian_expectation(act, m, "phi2"))
+            symmetric = False
+        elif step.kind == "norm":
+            g, b = laws.get(f"{step.target}.weight"), laws.get(f"{step.target}.bias")
+            affine = (1.0 if g is None else _second_moment(g)) + (
+                0.0 if b is None else _second_moment(b)
+            )
+            m = affine * m / (m + step.value)
+            mean_field += 1
+            symmetric = False
+        elif step.kind == "param":
+            m *= _second_moment(laws[step.target])
+        elif step.kind == "scale":
+            m *= step.value * step.value
+        elif step.kind == "dropout":
+            m /= 1.0 - step.value
+    return m, mean_field, narrowest
+
+
+def site_rows(
+    sites: list[ResidualSite], laws: dict[str, Any], tally: SiteTally, *, alpha: float
+) -> list[TheoryRow]:
+    """Test every modelled site (see the module docstring).
+
+    Parameters
+    ----------
+    sites : list of ResidualSite
+        The model's residual additions.
+    laws : dict
+        Tensor path -> :class:`~initsim.audit.laws.TensorStats`.
+    tally : SiteTally
+        The recorded mean squares.
+    alpha : float
+        Family-wise level of the Holm combination.
+
+    Returns
+    -------
+    list of TheoryRow
+        One per site; unmodelled sites are ``N/A`` with the reason as regime.
+    """
+    from scipy import stats as _stats
+
+    rows, pvals = [], []
+    for i, site in enumerate(sites, start=1):
+        q_a = tally.per_init(site, site.skip)
+        q_out = tally.per_init(site, site.out)
+        na = TheoryRow(i, site.label, math.nan, (math.nan, math.nan), math.nan, math.nan, "", "N/A")
+        if site.steps is None or q_a.size < MIN_INITS or q_out.size != q_a.size:
+            why = f"not modelled: {site.unmodelled}" if site.steps is None else "too few re-inits"
+            rows.append(_replace(na, regime=why))
+            pvals.append(math.nan)
+            continue
+        steps = site.steps
+        anchor = tally.per_init(site, site.anchor)
+        q_u = anchor if site.anchor else q_a
+        if site.anchor:
+            steps = steps[1:]
+        preds, branch, mean_field, narrowest = [], [], 0, None
+        post = Step("norm", site.post_norm, site.post_eps, site.out) if site.post_norm else None
+        for qa, qu in zip(q_a, q_u, strict=True):
+            qf, mean_field, narrowest = _branch_map(steps, laws, float(qu))
+            branch.append(qf)
+            preds.append(qa + qf if post is None else _branch_map((post,), laws, qa + qf)[0])
+        pred = np.array(preds)
+        d = q_out - pred
+        mean, pred_mean = float(q_out.mean()), float(pred.mean())
+        # the skip's part is measured: only the branch's map (or the post-norm) is mean field
+        bound = abs(float(np.mean(branch))) * mean_field / (narrowest or 1)
+        if post is not None:
+            mean_field += 1
+            bound = abs(pred_mean) * mean_field / (narrowest or 1)
+        se = float(d.std(ddof=1) / math.sqrt(d.size))
+        excess = max(0.0, abs(float(d.mean())) - bound)
+        df = d.size - 1
+        pv = float(2.0 * _stats.t.sf(excess / se, df)) if se > 0 else float(excess == 0.0)
+        half = float(_stats.t.isf(alpha / 2, df)) * se + bound
+        regime = "exact" if mean_field == 0 else f"mean-field, allowance {bound:.3g}"
+        rows.append(
+            TheoryRow(i, site.label, mean, (mean - half, mean + half), pred_mean, pv, regime, "")
+        )
+        pvals.append(pv)
+    return holm_verdicts(rows, pvals, alpha)
+
+
+def _replace(row: TheoryRow, **kw: Any) -> TheoryRow:
+    from dataclasses import replace
+
+    return replace(row, **kw)
