@@ -588,8 +588,8 @@ PLANTS: tuple[Plant, ...] = (
         "audit-theory-z-on-few-inits",
         "the chain theory's rows use a normal quantile where t with inits - 1 df belongs",
         "initsim/audit/chain_theory.py",
-        "            p = float(2.0 * _stats.t.sf(excess / se, df)) if se > 0",
-        "            p = float(2.0 * _stats.norm.sf(excess / se)) if se > 0",
+        "    p = float(2.0 * _stats.t.sf(excess / se, df)) if se > 0",
+        "    p = float(2.0 * _stats.norm.sf(excess / se)) if se > 0",
         ("tests/test_audit.py::test_false_positive_budget_100_seeds",),
     ),
     Plant(
@@ -607,8 +607,8 @@ PLANTS: tuple[Plant, ...] = (
         "audit-residual-skip-dropped",
         "the residual rows predict the branch alone, without the skip's mean square",
         "initsim/audit/residual_theory.py",
-        "            preds.append(qa + qf if post is None else",
-        "            preds.append(qf if post is None else",
+        "        pred = q_a + branch\n",
+        "        pred = branch\n",
         (
             "tests/test_audit_residual.py::"
             "test_the_rows_predictions_agree_with_the_residual_length_map",
@@ -619,8 +619,8 @@ PLANTS: tuple[Plant, ...] = (
         "audit-residual-pre-norm-not-anchored",
         "a pre-norm branch's length map starts from the stream's q, not the norm's output",
         "initsim/audit/residual_theory.py",
-        "        q_u = anchor if site.anchor else q_a\n",
-        "        q_u = q_a\n",
+        "            steps, q_u = site.steps[1:], tally.per_init(site, site.anchor)\n",
+        "            steps, q_u = site.steps[1:], q_a\n",
         (
             "tests/test_audit_residual.py::"
             "test_the_rows_predictions_agree_with_the_residual_length_map",

@@ -127,7 +127,6 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as one JSON-safe document."""
-        num = _num
         rows = []
         for s in self.tensors:
             e = s.entry
@@ -141,15 +140,15 @@ class AuditReport:
                     "fan_out": e.fan_out,
                     "true_fan_in": e.true_fan_in,
                     "true_fan_out": e.true_fan_out,
-                    "mean": num(s.mean),
-                    "mean_interval": [num(v) for v in s.mean_interval],
-                    "std": num(s.std),
-                    "std_interval": [num(v) for v in s.std_interval],
+                    "mean": _num(s.mean),
+                    "mean_interval": [_num(v) for v in s.mean_interval],
+                    "std": _num(s.std),
+                    "std_interval": [_num(v) for v in s.std_interval],
                     "law": s.law,
                     "constant": s.constant,
                     "scheme": s.scheme,
                     "scheme_fans": s.scheme_fans,
-                    "sigma_w2": num(s.sigma_w2) if s.sigma_w2 is not None else None,
+                    "sigma_w2": _num(s.sigma_w2) if s.sigma_w2 is not None else None,
                 }
             )
         for row in rows:
@@ -159,11 +158,11 @@ class AuditReport:
             "inventory": rows,
             "signals": [
                 {"module": s.path, "type": s.module_type}
-                | {k: [num(v) for v in vals] for k, vals in s.values.items()}
+                | {k: [_num(v) for v in vals] for k, vals in s.values.items()}
                 for s in self.signals
             ],
             "gradients": [
-                {"parameter": g.path, "grad_sq": [num(v) for v in g.grad_sq]}
+                {"parameter": g.path, "grad_sq": [_num(v) for v in g.grad_sq]}
                 for g in self.gradients
             ],
             "theory": [_row(r) for r in self.theory],
@@ -171,9 +170,9 @@ class AuditReport:
             "spp": [
                 {
                     "block": r.block,
-                    "channel_sq_mean": [num(v) for v in r.channel_sq_mean],
-                    "channel_var": [num(v) for v in r.channel_var],
-                    "branch_var": [num(v) for v in r.branch_var],
+                    "channel_sq_mean": [_num(v) for v in r.channel_sq_mean],
+                    "channel_var": [_num(v) for v in r.channel_var],
+                    "branch_var": [_num(v) for v in r.branch_var],
                 }
                 for r in self.spp
             ],

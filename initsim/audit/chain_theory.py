@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 from scipy import stats as _stats
 
-__all__ = ["MIN_INITS", "TheoryRow", "chain_rows", "holm_verdicts", "preserving_sigma_w2"]
+__all__ = [
+    "MIN_INITS",
+    "TheoryRow",
+    "chain_rows",
+    "holm_verdicts",
+    "preserving_sigma_w2",
+    "tested_row",
+]
 
 #: Fewer re-initialisations leave the rows untested (a t test on so few values of a
 #: skewed q is not worth a verdict).
@@ -113,7 +120,7 @@ def chain_rows(
     from initsim.theory import gaussian_expectation
 
     n_min = min(laws[f"{path}.weight"].entry.shape[0] for path, _ in chain)
-    rows, pvals = [], []
+    rows = []
     q_prev, act_prev, exact = q_x, None, True
     for layer, (path, act_label) in enumerate(chain, start=1):
         w = laws[f"{path}.weight"]
@@ -130,33 +137,67 @@ def chain_rows(
             rows.append(
                 TheoryRow(layer, path, math.nan, (math.nan, math.nan), pred, math.nan, "-", "N/A")
             )
-            pvals.append(math.nan)
         else:
-            mean = float(obs.mean())
-            se = float(obs.std(ddof=1) / math.sqrt(obs.size))
             bound = 0.0 if exact else abs(pred) * layer / n_min
-            excess = max(0.0, abs(mean - pred) - bound)
-            df = obs.size - 1
-            p = float(2.0 * _stats.t.sf(excess / se, df)) if se > 0 else float(excess == 0.0)
-            regime = "exact" if exact else f"mean-field, allowance {bound:.3g}"
-            half = float(_stats.t.isf(alpha / 2, df)) * se + bound
-            rows.append(
-                TheoryRow(layer, path, mean, (mean - half, mean + half), pred, p, regime, "")
-            )
-            pvals.append(p)
+            rows.append(tested_row(layer, path, obs, pred, bound, exact, alpha))
         q_prev = pred
         act_prev = as_activation(act_label) if act_label is not None else None
-    return holm_verdicts(rows, pvals, alpha)
+    return holm_verdicts(rows, alpha)
 
 
-def holm_verdicts(rows: list[TheoryRow], pvals: list[float], alpha: float) -> list[TheoryRow]:
-    """Give each testable row (finite p) its Holm verdict at ``alpha``; the others stay N/A."""
+def tested_row(
+    index: int,
+    module: str,
+    observed: np.ndarray,
+    predicted: np.ndarray | float,
+    bound: float,
+    exact: bool,
+    alpha: float,
+) -> TheoryRow:
+    """t-test the per-re-init differences ``observed - predicted`` beyond an allowance.
+
+    Parameters
+    ----------
+    index : int
+        The row's number (layer, or residual addition).
+    module : str
+        What the row is about.
+    observed : numpy.ndarray
+        Measured ``q``, one per re-initialisation.
+    predicted : numpy.ndarray or float
+        Its prediction, per re-initialisation or one for all.
+    bound : float
+        The finite-width allowance (0 for an exact row).
+    exact : bool
+        Whether the prediction is exact at any width.
+    alpha : float
+        The family-wise level (the interval is the ``1 - alpha`` t interval plus ``bound``).
+
+    Returns
+    -------
+    TheoryRow
+        Without a verdict yet (:func:`holm_verdicts` gives it).
+    """
+    d = observed - predicted
+    mean = float(observed.mean())
+    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    excess = max(0.0, abs(float(d.mean())) - bound)
+    df = d.size - 1
+    p = float(2.0 * _stats.t.sf(excess / se, df)) if se > 0 else float(excess == 0.0)
+    half = float(_stats.t.isf(alpha / 2, df)) * se + bound
+    regime = "exact" if exact else f"mean-field, allowance {bound:.3g}"
+    pred = float(np.mean(predicted)) if np.ndim(predicted) else float(predicted)
+    return TheoryRow(index, module, mean, (mean - half, mean + half), pred, p, regime, "")
+
+
+def holm_verdicts(rows: list[TheoryRow], alpha: float) -> list[TheoryRow]:
+    """Give each tested row (finite p) its Holm verdict at ``alpha``; the others stay N/A."""
     from dataclasses import replace
 
     from initsim.checks import holm
 
-    tested = [i for i, p in enumerate(pvals) if math.isfinite(p)]
-    reject = list(holm(np.array([pvals[i] for i in tested]), alpha)) if tested else []
+    tested = [i for i, r in enumerate(rows) if math.isfinite(r.p_value)]
+    reject = list(holm(np.array([rows[i].p_value for i in tested]), alpha)) if tested else []
     verdict = {i: bool(r) for i, r in zip(tested, reject, strict=True)}
     return [
         replace(r, verdict="FAIL" if verdict[i] else "PASS") if i in verdict else r
