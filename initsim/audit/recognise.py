@@ -82,8 +82,22 @@ def _module_label(module: Any) -> str | None:
     return name
 
 
-def _activation_of(node: Any, modules: dict[str, Any]) -> str | None:
-    """Return the initsim activation a node applies (with its parameter), or None."""
+def activation_of(node: Any, modules: dict[str, Any]) -> str | None:
+    """Return the initsim activation that a traced node applies, or None.
+
+    Parameters
+    ----------
+    node : torch.fx.Node
+        A node of a traced graph.
+    modules : dict of str to nn.Module
+        The traced module's ``named_modules()``, to resolve ``call_module`` targets.
+
+    Returns
+    -------
+    str or None
+        The activation's initsim name with its parameter (``"elu:0.5"``), or None when
+        the node is not an elementwise activation initsim knows at its default settings.
+    """
     if node.op == "call_module":
         return _module_label(modules[node.target])
     if node.op in ("call_function", "call_method"):
@@ -137,7 +151,7 @@ def consumers(model: Any) -> Recognised:
             continue
         users = list(node.users)
         if len(users) == 1:
-            act = _activation_of(users[0], modules)
+            act = activation_of(users[0], modules)
             if act is not None:
                 found[str(node.target)] = act
     return Recognised(found, "torch.fx", _chain(graph, modules))
@@ -163,7 +177,7 @@ def _chain(graph: Any, modules: dict[str, Any]) -> list[tuple[str, str | None]] 
         n = nodes[i]
         if n.op != "call_module" or not isinstance(modules[n.target], torch.nn.Linear):
             return None
-        act = _activation_of(nodes[i + 1], modules) if i + 1 < len(nodes) else None
+        act = activation_of(nodes[i + 1], modules) if i + 1 < len(nodes) else None
         if i + 1 < len(nodes) and act is None:
             return None
         chain.append((str(n.target), act))

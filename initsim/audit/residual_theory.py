@@ -304,7 +304,7 @@ def _step(owner: str, modules: dict[str, Any], n: Any) -> tuple[Step | None, Any
     """Parse one node of a branch: ``(step, previous node, reason if unmodelled)``."""
     import torch
 
-    from initsim.audit.recognise import _activation_of
+    from initsim.audit.recognise import activation_of
 
     prev, others = _chain_input(n)
     if prev is None:
@@ -322,11 +322,11 @@ def _step(owner: str, modules: dict[str, Any], n: Any) -> tuple[Step | None, Any
             return Step("dropout", path, float(mod.p) if mod.training else 0.0, n.name), prev, None
         if isinstance(mod, torch.nn.Identity):
             return Step("scale", None, 1.0, n.name), prev, None
-        label = _activation_of(n, modules)
+        label = activation_of(n, modules)
         if label is not None:
             return Step("act", label, 0.0, n.name), prev, None
         return None, None, f"{path} ({type(mod).__name__})"
-    label = _activation_of(n, modules)
+    label = activation_of(n, modules)
     if label is not None:
         return Step("act", label, 0.0, n.name), prev, None
     is_mul = (n.op == "call_function" and (n.target in _MULS or n.target is torch.mul)) or (
