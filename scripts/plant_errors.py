@@ -617,14 +617,42 @@ PLANTS: tuple[Plant, ...] = (
     ),
     Plant(
         "audit-residual-pre-norm-not-anchored",
-        "a pre-norm branch's length map starts from the stream's q, not the norm's output",
+        "a branch's length map starts from the skip's q, not its measured input (pre-norm's)",
         "initsim/audit/residual_theory.py",
-        "            steps, q_u = site.steps[1:], tally.per_init(site, site.anchor)\n",
-        "            steps, q_u = site.steps[1:], q_a\n",
+        "        steps, q_u = site.steps, tally.per_init(site, site.anchor)\n",
+        "        steps, q_u = site.steps, q_a\n",
         (
             "tests/test_audit_residual.py::"
             "test_the_rows_predictions_agree_with_the_residual_length_map",
+            "tests/test_audit_residual.py::test_a_parameter_skip_multiplier_is_measured_as_added",
         ),
+    ),
+    Plant(
+        "audit-residual-skip-multiplier-ignored",
+        "the skip of alpha * x + f(x) is measured as x, without its multiplier",
+        "initsim/audit/residual_theory.py",
+        "            return skip, branch, root\n",
+        "            return root, branch, root\n",
+        (
+            "tests/test_audit_residual.py::test_a_skip_multiplier_deep_norm",
+            "tests/test_audit_residual.py::test_a_parameter_skip_multiplier_is_measured_as_added",
+        ),
+    ),
+    Plant(
+        "audit-residual-uncentred-branch-modelled",
+        "a branch that does not end in a Linear (x + relu(W x)) gets a theory row",
+        "initsim/audit/residual_theory.py",
+        "    if projection is None:  # e.g. x + relu(W x): not centred given the skip\n",
+        "    if projection is None and not steps:\n",
+        ("tests/test_audit_residual.py::test_a_branch_not_centred_given_the_skip_is_not_modelled",),
+    ),
+    Plant(
+        "audit-residual-constant-bias-modelled",
+        "a branch whose output bias is a nonzero constant gets a theory row",
+        "initsim/audit/residual_theory.py",
+        "    if bias is not None and bias.constant:  # a nonzero constant: <a, b> != 0\n",
+        "    if bias is not None and bias.constant is None:\n",
+        ("tests/test_audit_residual.py::test_a_branch_not_centred_given_the_skip_is_not_modelled",),
     ),
     Plant(
         "audit-residual-dropout-factor-inverted",

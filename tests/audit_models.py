@@ -279,6 +279,30 @@ class PostLNBlock(nn.Module):
         return self.norm(x + self.fc2(torch.tanh(self.fc1(x))))
 
 
+class DeepNormBlock(nn.Module):
+    """DeepNorm (Wang et al. 2022): ``LN(alpha x + f(x))``, ``alpha = (2N)^(1/4)``: clean.
+
+    The branch ``fc2(relu(fc1(x)))`` is He, then Glorot at gain ``beta = (8N)^(-1/4)``.
+    """
+
+    def __init__(self, d: int = 16, depth: int = 6) -> None:
+        super().__init__()
+        self.alpha = (2.0 * depth) ** 0.25
+        self.fc1, self.fc2, self.norm = nn.Linear(d, 2 * d), nn.Linear(2 * d, d), nn.LayerNorm(d)
+        nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")
+        nn.init.xavier_normal_(self.fc2.weight, gain=(8.0 * depth) ** -0.25)
+        for layer in (self.fc1, self.fc2):
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x * self.alpha + self.fc2(torch.relu(self.fc1(x))))
+
+
+def deep_norm_stack(blocks: int = 3) -> nn.Module:
+    """Three :class:`DeepNormBlock` in a row (a skip multiplier, post-LN)."""
+    return nn.Sequential(*[DeepNormBlock(depth=blocks) for _ in range(blocks)])
+
+
 #: (buggy model, the rule that must name it, the tensor it names, its clean twin, input shape)
 PLANTED = (
     (DefaultMLP, "activation-mismatch", "layers.0.weight", HeMLP, (24,)),
@@ -309,4 +333,5 @@ CLEAN = (
     (PreLNResidual, (32,)),
     (pre_ln_stack, (16,)),
     (TinyGPT, (32,)),
+    (deep_norm_stack, (16,)),
 )

@@ -194,3 +194,85 @@ def test_command_line_scaled_residual_and_json(capsys):
 def test_a_zero_initialised_branch_is_exactly_the_stream():
     rows = audit(M.PreLNResidual, input_shape=(32,), inits=10, seed=0).residual_theory
     assert all(r.verdict == "PASS" and math.isclose(r.observed, r.predicted) for r in rows)
+
+
+def test_a_skip_multiplier_deep_norm():
+    sites, _ = find_sites(M.deep_norm_stack())
+    assert [s.label for s in sites] == ["0", "1", "2"]
+    first = sites[0]
+    assert first.root != first.skip and first.anchor == first.root  # the branch reads x
+    assert [st.kind for st in first.steps] == ["linear", "act", "linear"]
+    assert first.post_norm == "0.norm"
+    report = audit(M.deep_norm_stack, input_shape=(16,), inits=30, seed=1, progress=False)
+    rows = report.residual_theory
+    assert [r.verdict for r in rows] == ["PASS"] * 3
+    assert all(r.regime.startswith("mean-field") for r in rows)
+    assert report.findings == []
+
+
+def test_a_parameter_skip_multiplier_is_measured_as_added():
+    class Beta(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.beta = nn.Parameter(torch.tensor(0.5))
+            self.fc1, self.fc2 = nn.Linear(16, 32), nn.Linear(32, 16)
+            for layer in (self.fc1, self.fc2):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.beta * x + self.fc2(torch.relu(self.fc1(x)))
+
+    (site,) = find_sites(Beta())[0]
+    assert site.root == "x" and site.skip != "x"
+    report = audit(Beta, input_shape=(16,), inits=40, seed=0, progress=False)
+    (row,) = report.residual_theory
+    laws = {s.entry.path: s for s in report.tensors}
+    x = torch.randn(64, 16, generator=torch.Generator().manual_seed(0))
+    q_x = float((x.double() ** 2).mean())
+    sw = [laws[f"fc{k}.weight"].sigma_w2 for k in (1, 2)]
+    # the skip adds 0.25 q_x; the branch reads x itself: exact, sw2 / 2 sw1 q_x
+    assert row.regime == "exact" and row.verdict == "PASS"
+    assert row.predicted == pytest.approx(q_x * (0.25 + sw[1] / 2 * sw[0]), rel=1e-12)
+
+
+class _ReLUEnded(nn.Module):
+    """``h + relu(fc(h))``, ``h = relu(fc0(x))``: the branch and the skip have positive means."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc0, self.fc = nn.Linear(16, 16), nn.Linear(16, 16)
+        for layer in (self.fc0, self.fc):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.fc0(x))
+        return h + torch.relu(self.fc(h))
+
+
+class _ConstantBias(_ReLUEnded):
+    """``h + fc(h)`` where ``fc.bias`` is the constant 0.5: ``<h, b>`` is not 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn.init.constant_(self.fc.bias, 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.fc0(x))
+        return h + self.fc(h)
+
+
+@pytest.mark.parametrize(
+    ("model", "reason"),
+    [
+        (_ReLUEnded, "the branch does not end in a Linear"),
+        (_ConstantBias, "fc.bias is the constant 0.5"),
+    ],
+)
+def test_a_branch_not_centred_given_the_skip_is_not_modelled(model, reason):
+    """Their cross term ``2 <a, b>`` is far from 0: a row would be a false positive."""
+    report = audit(model, input_shape=(16,), inits=20, seed=0, progress=False)
+    (row,) = report.residual_theory
+    assert row.verdict == "N/A" and reason in row.regime, row.regime
+    assert report.findings == []

@@ -7,34 +7,42 @@ does) are searched for *residual additions* ``a + b`` where the branch ``b``
 is computed from the skip ``a`` (``a`` is an ancestor of ``b`` in the traced
 graph): ``x + f(x)`` in a block's forward, both additions of a GPT-2 block
 (``x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))``), or a loop of them in one
-forward. Each site is named after the innermost module whose forward performs
-the addition (``"h.0"``; ``"h.0[2]"`` for its second). A sum that feeds a
-LayerNorm / RMSNorm module is a post-norm site, whose output is the norm's.
+forward. The skip may carry multipliers, constants or parameters: in
+``alpha * x + f(x)`` (DeepNorm's ``LN(alpha x + f(x))``) the branch starts
+from ``x`` and the skip added is ``alpha * x``. Each site is named after the
+innermost module whose forward performs the addition (``"h.0"``;
+``"h.0[2]"`` for its second). A sum that feeds a LayerNorm / RMSNorm module
+is a post-norm site, whose output is the norm's.
 
 A branch is *modelled* when the path from ``a`` to ``b`` is a chain of
 ``nn.Linear``, elementwise activations (modules or functions, as
 :mod:`initsim.audit.recognise` knows them), ``nn.LayerNorm`` / ``nn.RMSNorm``,
 ``nn.Dropout``, ``nn.Identity``, and multiplications by a constant or by a
-parameter (LayerScale's ``gamma``, a ReZero ``alpha``). Attention, a
-convolution or any other operation leaves it unmodelled (the reason is
-reported); the site still counts as a residual branch.
+parameter (LayerScale's ``gamma``, a ReZero ``alpha``), that ends in a
+Linear (followed only by dropout and multipliers) whose bias is not a nonzero
+constant: then the branch is centred given the skip, and its cross term with
+the skip averages to 0. Attention, a convolution, any other operation, or a
+branch ending otherwise (``x + relu(W x)``) leaves it unmodelled (the reason
+is reported); the site still counts as a residual branch.
 
 Theory (:func:`site_rows`)
 --------------------------
 Each re-initialisation records, of the example batch, the mean square of the
-skip ``q_a``, of the site's output, and of the branch's first norm output
-when the branch starts with one (pre-norm: ``q_u``; otherwise ``q_u = q_a``).
+skip as added ``q_a``, of the site's output, and of the branch's input
+``q_u``: its first norm's output when the branch starts with one (pre-norm),
+else the node it starts from (``q_u = q_a`` without a skip multiplier).
 Given them, the branch's weights are independent of the skip, so the
 prediction of the site's output mean square is
 
     ``q_out = q_a + Q_F(q_u)``   (post-norm: ``(E g^2 + E b^2) p / (p + eps)``,
-    ``p = q_a + Q_F(q_a)``),
+    ``p = q_a + Q_F(q_u)``),
 
 with ``Q_F`` the length map of the branch's steps at the *inventory's*
 laws: a Linear maps ``m -> true_fan_in Var(W) m + E[b^2]``, an activation
 ``m -> E_{N(0, m)}[phi^2]``, a norm ``m -> (E g^2 + E b^2) m / (m + eps)``,
 a multiplier ``m -> E[c^2] m``, dropout (training) ``m -> m / (1 - p)``. The
-cross term ``2 <a, b>`` averages to 0 over the branch's centred last layer.
+cross term ``2 <a, b>`` averages to 0 over the branch's centred last layer
+(under the theory's centred laws; a weight law that is not centred FAILs).
 The row is **exact** (at any width, for any symmetric weight law) when every
 activation is positively homogeneous (ReLU, leaky ReLU, linear) and follows a
 Linear, and no norm sits inside the branch after its first step; else
@@ -112,8 +120,8 @@ class ResidualSite:
     owner : str
         The traced module whose graph holds the addition.
     skip, branch, out : str
-        Node names: the skip ``a``, the branch ``b``, the site's output (the
-        sum, or the post-norm's output).
+        Node names: the skip ``a`` as added, the branch ``b``, the site's
+        output (the sum, or the post-norm's output).
     post_norm : str or None
         Path of the norm applied to the sum (post-norm), else None.
     steps : tuple of Step or None
@@ -124,6 +132,9 @@ class ResidualSite:
         The weight path of the branch's last Linear.
     post_eps : float
         The post-norm's eps (0 without one).
+    root : str
+        The node the branch starts from: ``x`` in ``alpha * x + f(x)``, else
+        the skip itself (empty: the skip).
     """
 
     label: str
@@ -136,17 +147,18 @@ class ResidualSite:
     unmodelled: str | None
     output_projection: str | None
     post_eps: float = 0.0
+    root: str = ""
 
     @property
-    def anchor(self) -> str | None:
-        """The node of the branch's first norm (pre-norm), whose mean square is measured."""
+    def anchor(self) -> str:
+        """The branch's input node, whose mean square is measured (pre-norm: its norm's)."""
         if self.steps and self.steps[0].kind == "norm":
             return self.steps[0].node
-        return None
+        return self.root or self.skip
 
     def watched(self) -> set[str]:
         """Nodes whose mean square each re-initialisation records."""
-        return {self.skip, self.out} | ({self.anchor} if self.anchor else set())
+        return {self.skip, self.out, self.anchor}
 
 
 def _join(owner: str, target: str) -> str:
@@ -238,19 +250,16 @@ def _sites_in(owner: str, gm: Any) -> list[ResidualSite]:
         a, b = n.args[0], n.args[1]
         if not (isinstance(a, torch.fx.Node) and isinstance(b, torch.fx.Node)) or a is b:
             continue
-        if a in anc[b]:
-            skip, branch = a, b
-        elif b in anc[a]:
-            skip, branch = b, a
-        else:
+        pair = _skip_and_branch(owner, modules, anc, a, b)
+        if pair is None:
             continue
         stack = list(n.meta.get("nn_module_stack", {}).keys())
         block = _join(owner, stack[-1]) if stack else owner
-        raw.append((block or "(model)", n, skip, branch))
+        raw.append((block or "(model)", n, *pair))
     counts = Counter(block for block, *_ in raw)
     seen: Counter[str] = Counter()
     sites = []
-    for block, n, skip, branch in raw:
+    for block, n, skip, branch, root in raw:
         seen[block] += 1
         label = block if counts[block] == 1 else f"{block}[{seen[block]}]"
         out, post, eps = n, None, 0.0
@@ -259,7 +268,7 @@ def _sites_in(owner: str, gm: Any) -> list[ResidualSite]:
             norm = modules[str(users[0].target)]
             if _is_norm(norm):
                 out, post, eps = users[0], _join(owner, str(users[0].target)), _eps(norm)
-        steps, why, projection = _branch_steps(owner, modules, skip, branch)
+        steps, why, projection = _branch_steps(owner, modules, root, branch)
         sites.append(
             ResidualSite(
                 label,
@@ -272,9 +281,33 @@ def _sites_in(owner: str, gm: Any) -> list[ResidualSite]:
                 why,
                 projection,
                 eps,
+                root.name,
             )
         )
     return sites
+
+
+def _skip_and_branch(
+    owner: str, modules: dict[str, Any], anc: dict[Any, set[Any]], a: Any, b: Any
+) -> tuple[Any, Any, Any] | None:
+    """Return ``(skip, branch, root)`` of a sum ``a + b``, or None when it is no residual.
+
+    ``root`` is the node the branch is computed from: the skip itself
+    (``x + f(x)``), else the node the skip multiplies (``alpha * x + f(x)``).
+    """
+    for skip, branch in ((a, b), (b, a)):
+        if skip in anc[branch]:
+            return skip, branch, skip
+    for skip, branch in ((a, b), (b, a)):
+        root = skip
+        while root.op in ("call_function", "call_method"):
+            step, prev, _ = _step(owner, modules, root)
+            if step is None or step.kind not in ("scale", "param"):
+                break
+            root = prev
+        if root is not skip and root in anc[branch]:
+            return skip, branch, root
+    return None
 
 
 def _is_norm(module: Any) -> bool:
@@ -355,7 +388,7 @@ def _describe(owner: str, modules: dict[str, Any], n: Any) -> str:
 def _branch_steps(
     owner: str, modules: dict[str, Any], skip: Any, branch: Any
 ) -> tuple[tuple[Step, ...] | None, str | None, str | None]:
-    """Parse a branch back from ``b`` to ``a``: ``(steps or None, why not, output projection)``.
+    """Parse a branch back from ``b`` to its root: ``(steps or None, why not, projection)``.
 
     The output projection is the first Linear met walking back through
     dropout and multipliers, also when an operation further back leaves the
@@ -369,7 +402,11 @@ def _branch_steps(
             return None, why, _projection(steps)
         steps.append(step)
         n = prev
-    return tuple(reversed(steps)), None, _projection(steps)
+    projection = _projection(steps)
+    if projection is None:  # e.g. x + relu(W x): not centred given the skip
+        why = "the branch does not end in a Linear (its cross term with the skip is not 0)"
+        return None, why, None
+    return tuple(reversed(steps)), None, projection
 
 
 def _projection(steps_from_the_end: list[Step]) -> str | None:
@@ -510,6 +547,17 @@ def _branch_map(steps: tuple[Step, ...], laws: dict[str, Any], m: float) -> floa
     return m
 
 
+def _unmodelled(site: ResidualSite, laws: dict[str, Any]) -> str | None:
+    """Return why a site has no theory row at these laws, or None."""
+    if site.steps is None:
+        return site.unmodelled
+    path = site.output_projection
+    bias = laws.get(f"{path.removesuffix('weight')}bias") if path else None
+    if bias is not None and bias.constant:  # a nonzero constant: <a, b> != 0
+        return f"{bias.entry.path} is the constant {bias.constant:g} (the cross term is not 0)"
+    return None
+
+
 def site_rows(
     sites: list[ResidualSite], laws: dict[str, Any], tally: SiteTally, *, alpha: float
 ) -> list[TheoryRow]:
@@ -535,14 +583,15 @@ def site_rows(
     for i, site in enumerate(sites, start=1):
         q_a = tally.per_init(site, site.skip)
         q_out = tally.per_init(site, site.out)
-        if site.steps is None or q_a.size < MIN_INITS or q_out.size != q_a.size:
-            why = f"not modelled: {site.unmodelled}" if site.steps is None else "too few re-inits"
+        why = _unmodelled(site, laws)
+        if why is not None or q_a.size < MIN_INITS or q_out.size != q_a.size:
+            why = f"not modelled: {why}" if why is not None else "too few re-inits"
             nan = math.nan
             rows.append(TheoryRow(i, site.label, nan, (nan, nan), nan, nan, why, "N/A"))
             continue
-        steps, q_u = site.steps, q_a
-        if site.anchor:  # pre-norm: the branch starts from the norm's measured output
-            steps, q_u = site.steps[1:], tally.per_init(site, site.anchor)
+        steps, q_u = site.steps, tally.per_init(site, site.anchor)
+        if steps[0].kind == "norm":  # pre-norm: the branch starts from the norm's output
+            steps = steps[1:]
         mean_field, narrowest = _branch_regime(steps)
         branch = np.array([_branch_map(steps, laws, float(qu)) for qu in q_u])
         pred = q_a + branch
