@@ -95,11 +95,17 @@ def _first_time(tag: str) -> bool:
 
 
 def flaky_cell(cell: Mapping[str, Any], seed: int, threads: int | None):
-    """Fail each cell's first attempt: cell index 0 raises, cell 1 kills its worker."""
+    """Fail first attempts: each cell index 0 raises once, the first cell 1 kills its worker.
+
+    One worker dies, not one per cell: Dask counts a death against every cell
+    processing on that worker, and fails a cell that saw more than
+    ``distributed.scheduler.allowed-failures`` (3) of them, so four deaths on
+    two workers could fail an innocent cell queued behind each of them.
+    """
     index = cell["spawn_key"][1]
     if index == 0 and _first_time(f"raise-{cell['id']}"):
         raise RuntimeError("planted failure")
-    if index == 1 and _first_time(f"exit-{cell['id']}"):
+    if index == 1 and _first_time("exit"):
         os._exit(1)  # the worker process dies: Dask must reschedule the cell
     return run_cell(cell, seed, threads)
 

@@ -133,8 +133,8 @@ def test_dask_local_cluster_matches_local_and_retries(tmp_path, monkeypatch):
         executor.close()
     assert (summary.computed, summary.failed) == (12, 0), summary.errors
     raised = sorted(p.name for p in markers.glob("raise-*"))
-    exited = sorted(p.name for p in markers.glob("exit-*"))
-    assert len(raised) == 4 and len(exited) == 4  # each fault happened, and was recovered
+    assert len(raised) == 4 and (markers / "exit").exists()  # each fault happened, and
+    # was recovered (the cells are complete and their bytes the local run's)
     assert cell_digests(tmp_path / "dask") == cell_digests(tmp_path / "local")
     assert cell_files(tmp_path / "dask") == cell_files(tmp_path / "local")
     manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
