@@ -562,10 +562,10 @@ PLANTS: tuple[Plant, ...] = (
     ),
     Plant(
         "audit-theory-sigma-w2-from-fan-out",
-        "the chain theory's sigma_w2 multiplies Var(W) by fan_out instead of fan_in",
+        "a Linear's length map (chain and residual rows) takes Var(W) times fan_out, not fan_in",
         "initsim/audit/chain_theory.py",
-        "        sw = w.entry.true_fan_in * w.variance\n",
-        "        sw = w.entry.true_fan_out * w.variance\n",
+        "    sw = w.entry.true_fan_in * w.variance\n",
+        "    sw = w.entry.true_fan_out * w.variance\n",
         ("tests/test_audit.py::test_each_planted_bug_is_found_and_its_clean_twin_is_not",),
     ),
     Plant(

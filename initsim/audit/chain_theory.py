@@ -35,6 +35,7 @@ __all__ = [
     "TheoryRow",
     "chain_rows",
     "holm_verdicts",
+    "linear_map",
     "preserving_sigma_w2",
     "tested_row",
 ]
@@ -123,14 +124,10 @@ def chain_rows(
     rows = []
     q_prev, act_prev, exact = q_x, None, True
     for layer, (path, act_label) in enumerate(chain, start=1):
-        w = laws[f"{path}.weight"]
-        bias = laws.get(f"{path}.bias")
-        sw = w.entry.true_fan_in * w.variance
-        sb = 0.0 if bias is None else bias.variance + bias.mean * bias.mean
         if act_prev is None:
-            pred = sw * q_prev + sb
+            pred = linear_map(laws, path, q_prev)
         else:
-            pred = sw * float(gaussian_expectation(act_prev, q_prev, "phi2")) + sb
+            pred = linear_map(laws, path, float(gaussian_expectation(act_prev, q_prev, "phi2")))
             exact = exact and act_prev.positively_homogeneous
         obs = np.asarray(q_runs.get(path, np.array([])), dtype=float)
         if obs.size < MIN_INITS or not math.isfinite(pred):
@@ -143,6 +140,29 @@ def chain_rows(
         q_prev = pred
         act_prev = as_activation(act_label) if act_label is not None else None
     return holm_verdicts(rows, alpha)
+
+
+def linear_map(laws: dict[str, Any], path: str, m: float) -> float:
+    """Return a Linear's length map at the measured laws: ``true_fan_in Var(W) m + E[b^2]``.
+
+    Parameters
+    ----------
+    laws : dict
+        Tensor path -> :class:`~initsim.audit.laws.TensorStats`.
+    path : str
+        The Linear module's path.
+    m : float
+        The mean square of its input.
+
+    Returns
+    -------
+    float
+        The mean square of its output (NaN where a law is).
+    """
+    w = laws[f"{path}.weight"]
+    bias = laws.get(f"{path}.bias")
+    sw = w.entry.true_fan_in * w.variance
+    return sw * m + (0.0 if bias is None else bias.second_moment)
 
 
 def tested_row(

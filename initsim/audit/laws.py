@@ -174,6 +174,11 @@ class TensorStats:
     scheme_fans: str | None
     sigma_w2: float | None
 
+    @property
+    def second_moment(self) -> float:
+        """``E[x^2] = Var + mean^2`` of an entry (a bias's or a gain's part of a length map)."""
+        return float(self.variance + self.mean * self.mean)
+
 
 def _law(t: Tally, variance: float) -> str:
     if variance == 0.0:

@@ -72,7 +72,13 @@ from typing import Any
 
 import numpy as np
 
-from initsim.audit.chain_theory import MIN_INITS, TheoryRow, holm_verdicts, tested_row
+from initsim.audit.chain_theory import (
+    MIN_INITS,
+    TheoryRow,
+    holm_verdicts,
+    linear_map,
+    tested_row,
+)
 
 __all__ = ["ResidualSite", "SiteTally", "Step", "declared_depth", "find_sites", "site_rows"]
 
@@ -134,7 +140,7 @@ class ResidualSite:
         The post-norm's eps (0 without one).
     root : str
         The node the branch starts from: ``x`` in ``alpha * x + f(x)``, else
-        the skip itself (empty: the skip).
+        the skip itself.
     """
 
     label: str
@@ -146,15 +152,15 @@ class ResidualSite:
     steps: tuple[Step, ...] | None
     unmodelled: str | None
     output_projection: str | None
-    post_eps: float = 0.0
-    root: str = ""
+    post_eps: float
+    root: str
 
     @property
     def anchor(self) -> str:
         """The branch's input node, whose mean square is measured (pre-norm: its norm's)."""
         if self.steps and self.steps[0].kind == "norm":
             return self.steps[0].node
-        return self.root or self.skip
+        return self.root
 
     def watched(self) -> set[str]:
         """Nodes whose mean square each re-initialisation records."""
@@ -492,10 +498,6 @@ def _recorder() -> type:
     return Recorder
 
 
-def _second_moment(law: Any) -> float:
-    return float(law.variance + law.mean * law.mean)
-
-
 def _branch_regime(steps: tuple[Step, ...]) -> tuple[int, int]:
     """Return the number of mean-field steps of a branch and its narrowest Linear's width.
 
@@ -525,21 +527,17 @@ def _branch_map(steps: tuple[Step, ...], laws: dict[str, Any], m: float) -> floa
 
     for step in steps:
         if step.kind == "linear":
-            w = laws[f"{step.target}.weight"]
-            bias = laws.get(f"{step.target}.bias")
-            m = w.entry.true_fan_in * w.variance * m + (
-                0.0 if bias is None else _second_moment(bias)
-            )
+            m = linear_map(laws, step.target, m)
         elif step.kind == "act":
             m = float(gaussian_expectation(as_activation(step.target), m, "phi2"))
         elif step.kind == "norm":
             g, b = laws.get(f"{step.target}.weight"), laws.get(f"{step.target}.bias")
-            affine = (1.0 if g is None else _second_moment(g)) + (
-                0.0 if b is None else _second_moment(b)
+            affine = (1.0 if g is None else g.second_moment) + (
+                0.0 if b is None else b.second_moment
             )
             m = affine * m / (m + step.value)
         elif step.kind == "param":
-            m *= _second_moment(laws[step.target])
+            m *= laws[step.target].second_moment
         elif step.kind == "scale":
             m *= step.value * step.value
         elif step.kind == "dropout":
